@@ -1,0 +1,528 @@
+//! Settings: a TOML file, overridden by `TRIPMAIL_<SECTION>__<KEY>` environment variables, overridden
+//! by command-line flags. Everything is checked once, up front, so that a bad key stops the run before
+//! any email is produced; messages name the key to fix.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use lettre::message::Mailbox;
+use serde::{Deserialize, Serialize};
+
+/// A setting that is a secret: readable by the code that needs it, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The whole configuration of a tripmail installation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the bookings come from.
+    pub bookings: BookingsSettings,
+    /// The cross-sell engine.
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// Tag ids that carry the meaning our heuristics need.
+    #[serde(default)]
+    pub heuristics: HeuristicsSettings,
+    /// Links written into emails.
+    pub links: LinksSettings,
+    /// The sender of every email.
+    pub sender: SenderSettings,
+    /// Where templates and translations live.
+    #[serde(default)]
+    pub templates: TemplatesSettings,
+    /// The campaigns, in the order they are produced for each booking.
+    #[serde(rename = "campaign")]
+    pub campaigns: Vec<CampaignSettings>,
+}
+
+/// `[bookings]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingsSettings {
+    /// A `.csv` or `.jsonl` file.
+    pub path: PathBuf,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    /// `embedded` (the in-process engine serving `catalog`) or the engine's base URL.
+    pub base_url: String,
+    /// The catalog file: what the embedded engine serves, and where cities' latitude and time zone
+    /// come from when a booking lacks them.
+    pub catalog: Option<PathBuf>,
+    /// Sent as `Authorization: Token <key>`.
+    pub api_key: Option<Secret>,
+    /// Per-request timeout.
+    pub timeout_ms: u64,
+    /// Requests in flight at once.
+    pub max_concurrency: usize,
+    /// Request rate towards a remote engine (the embedded engine is not limited).
+    pub requests_per_second: u32,
+    /// How id lists are written in the query string.
+    pub list_format: ListFormat,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            base_url: EMBEDDED.to_string(),
+            catalog: None,
+            api_key: None,
+            timeout_ms: 2000,
+            max_concurrency: 8,
+            requests_per_second: 15,
+            list_format: ListFormat::Brackets,
+        }
+    }
+}
+
+/// The `base_url` that selects the in-process engine.
+pub const EMBEDDED: &str = "embedded";
+
+impl EngineSettings {
+    /// Whether the in-process engine is used.
+    pub fn is_embedded(&self) -> bool {
+        self.base_url == EMBEDDED
+    }
+}
+
+/// How a list of ids is written in a query string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListFormat {
+    /// `k=[1,2]`, as in the cross-sell guide.
+    Brackets,
+    /// `k=1,2`
+    Comma,
+    /// `k=1&k=2`
+    Repeat,
+}
+
+/// `[heuristics]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeuristicsSettings {
+    /// Tags of indoor products, preferred in winter.
+    pub indoor_tag_ids: Vec<u64>,
+    /// Tags of outdoor products, preferred in summer.
+    pub outdoor_tag_ids: Vec<u64>,
+    /// Tags of family-friendly products: the only ones shown to a family.
+    pub family_tag_ids: Vec<u64>,
+    /// Tags of adults-only products: never shown to a family.
+    pub adults_only_tag_ids: Vec<u64>,
+}
+
+/// `[links]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksSettings {
+    /// With `{product_id}` and optionally `{campaign}` placeholders.
+    pub product_url: String,
+}
+
+/// `[sender]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderSettings {
+    /// `Name <address>`; the name is the brand shown in the emails.
+    pub from: Mailbox,
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesSettings {
+    /// Folder of the Tera templates; translations are in its `i18n/` subfolder.
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesSettings {
+    fn default() -> Self {
+        TemplatesSettings {
+            dir: PathBuf::from("templates"),
+        }
+    }
+}
+
+/// What makes a campaign's email due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Soon after the booking is made.
+    Confirmation,
+    /// A few days before the trip.
+    Reminder,
+}
+
+impl Trigger {
+    /// The name used in templates and translations.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Confirmation => "confirmation",
+            Trigger::Reminder => "reminder",
+        }
+    }
+}
+
+/// The engine's sort orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortBy {
+    /// conversion_rate × commission
+    Balanced,
+    /// Most likely to be bought.
+    ConversionRate,
+    /// Most earned per sale.
+    Commission,
+}
+
+impl SortBy {
+    /// The value of the `sort_by` query parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SortBy::Balanced => "balanced",
+            SortBy::ConversionRate => "conversion_rate",
+            SortBy::Commission => "commission",
+        }
+    }
+
+    /// Parses the `sort_by` query parameter.
+    pub fn parse(s: &str) -> Option<SortBy> {
+        match s {
+            "balanced" => Some(SortBy::Balanced),
+            "conversion_rate" => Some(SortBy::ConversionRate),
+            "commission" => Some(SortBy::Commission),
+            _ => None,
+        }
+    }
+}
+
+/// One `[[campaign]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// Unique; names the output folder and goes into links as `{campaign}`.
+    pub name: String,
+    /// What makes the email due.
+    pub trigger: Trigger,
+    /// Confirmation: bookings made within this many hours before `now`.
+    pub lookback_hours: Option<u32>,
+    /// Reminder: sent when the trip is 1 to this many days away.
+    pub days_before: Option<u32>,
+    /// The engine's sort order.
+    #[serde(default = "default_sort_by")]
+    pub sort_by: SortBy,
+    /// The most items shown in the block, 2 to 4.
+    #[serde(default = "default_items")]
+    pub items: usize,
+    /// Template base name (`<template>.mjml.tera`, `<template>.txt.tera`); the trigger by default.
+    pub template: Option<String>,
+}
+
+fn default_sort_by() -> SortBy {
+    SortBy::Commission
+}
+
+fn default_items() -> usize {
+    3
+}
+
+impl CampaignSettings {
+    /// The template base name.
+    pub fn template_name(&self) -> &str {
+        self.template.as_deref().unwrap_or(self.trigger.as_str())
+    }
+}
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or parsed.
+    #[error("{path}: {message}")]
+    Load {
+        /// The config file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A key has a value that cannot be used.
+    #[error("{path}: key `{key}`: {reason}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// The dotted key.
+        key: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+}
+
+/// Values given on the command line, which win over the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--bookings`
+    pub bookings_path: Option<PathBuf>,
+    /// `--catalog`
+    pub catalog: Option<PathBuf>,
+    /// `--engine-url`
+    pub engine_url: Option<String>,
+}
+
+impl Settings {
+    /// Loads the file at `path`, then `TRIPMAIL_*` variables from the process environment, then
+    /// `overrides`, and validates the result.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Self::load_with_env(path, overrides, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (for tests).
+    pub fn load_with_env(
+        path: &Path,
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Load {
+            path: path.to_path_buf(),
+            message: format!("cannot read the config file: {e}"),
+        })?;
+        Self::from_sources(&text, path, overrides, env)
+    }
+
+    /// Parses a TOML text with no environment and no overrides (for tests).
+    pub fn from_toml(text: &str) -> Result<Settings, ConfigError> {
+        Self::from_sources(
+            text,
+            Path::new("<inline>"),
+            &Overrides::default(),
+            Vec::new(),
+        )
+    }
+
+    /// Merges `text` (read from `path`), `env` and `overrides`, and validates the result.
+    fn from_sources(
+        text: &str,
+        path: &Path,
+        overrides: &Overrides,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("TRIPMAIL_"))
+            .collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("TRIPMAIL")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            );
+        let set = |b: config::ConfigBuilder<_>, key: &str, v: Option<String>| match v {
+            Some(v) => b.set_override(key, v),
+            None => Ok(b),
+        };
+        let load_err = |e: config::ConfigError| ConfigError::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let path_str = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        builder =
+            set(builder, "bookings.path", path_str(&overrides.bookings_path)).map_err(load_err)?;
+        builder = set(builder, "engine.catalog", path_str(&overrides.catalog)).map_err(load_err)?;
+        builder =
+            set(builder, "engine.base_url", overrides.engine_url.clone()).map_err(load_err)?;
+        let merged = builder.build().map_err(load_err)?;
+        let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let key = e.path().to_string();
+            let reason = e.into_inner().to_string();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key,
+                reason,
+            }
+        })?;
+        settings.validate(path)?;
+        Ok(settings)
+    }
+
+    /// Checks what the types alone cannot.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let e = &self.engine;
+        if !e.is_embedded() {
+            let url = url::Url::parse(&e.base_url).map_err(|err| {
+                bad(
+                    "engine.base_url",
+                    format!("not a URL nor \"embedded\": {err}"),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(bad(
+                    "engine.base_url",
+                    "must be an http or https URL".into(),
+                ));
+            }
+        } else if e.catalog.is_none() {
+            return Err(bad(
+                "engine.catalog",
+                "the embedded engine needs a catalog file".into(),
+            ));
+        }
+        if e.timeout_ms == 0 {
+            return Err(bad("engine.timeout_ms", "must be at least 1".into()));
+        }
+        if e.max_concurrency == 0 {
+            return Err(bad("engine.max_concurrency", "must be at least 1".into()));
+        }
+        if e.requests_per_second == 0 {
+            return Err(bad(
+                "engine.requests_per_second",
+                "must be at least 1".into(),
+            ));
+        }
+        if !self.links.product_url.contains("{product_id}") {
+            return Err(bad(
+                "links.product_url",
+                "must contain the {product_id} placeholder".into(),
+            ));
+        }
+        let sample = self
+            .links
+            .product_url
+            .replace("{product_id}", "1")
+            .replace("{campaign}", "c");
+        url::Url::parse(&sample)
+            .map_err(|err| bad("links.product_url", format!("not a URL: {err}")))?;
+        if self.campaigns.is_empty() {
+            return Err(bad(
+                "campaign",
+                "at least one [[campaign]] is needed".into(),
+            ));
+        }
+        let mut names = HashSet::new();
+        for (i, c) in self.campaigns.iter().enumerate() {
+            let key = |k: &str| format!("campaign[{i}].{k}");
+            let valid_name = !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+            if !valid_name {
+                return Err(bad(
+                    &key("name"),
+                    format!("{:?} must be letters, digits, '-' or '_'", c.name),
+                ));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(bad(&key("name"), format!("{:?} is used twice", c.name)));
+            }
+            if !(2..=4).contains(&c.items) {
+                return Err(bad(
+                    &key("items"),
+                    format!("{} is not between 2 and 4", c.items),
+                ));
+            }
+            match c.trigger {
+                Trigger::Confirmation => {
+                    match c.lookback_hours {
+                        None => {
+                            return Err(bad(
+                                &key("lookback_hours"),
+                                "a confirmation campaign needs it".into(),
+                            ))
+                        }
+                        Some(0) => {
+                            return Err(bad(&key("lookback_hours"), "must be at least 1".into()))
+                        }
+                        Some(_) => {}
+                    }
+                    if c.days_before.is_some() {
+                        return Err(bad(
+                            &key("days_before"),
+                            "only for reminder campaigns".into(),
+                        ));
+                    }
+                }
+                Trigger::Reminder => {
+                    match c.days_before {
+                        None => {
+                            return Err(bad(
+                                &key("days_before"),
+                                "a reminder campaign needs it".into(),
+                            ))
+                        }
+                        Some(0) => {
+                            return Err(bad(&key("days_before"), "must be at least 1".into()))
+                        }
+                        Some(_) => {}
+                    }
+                    if c.lookback_hours.is_some() {
+                        return Err(bad(
+                            &key("lookback_hours"),
+                            "only for confirmation campaigns".into(),
+                        ));
+                    }
+                }
+            }
+            if let Some(t) = &c.template {
+                if t.is_empty() || t.contains(['/', '\\', '.']) {
+                    return Err(bad(
+                        &key("template"),
+                        format!("{t:?} must be a plain template name"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The brand shown in emails: the sender's name, or its domain.
+    pub fn brand(&self) -> String {
+        let mb = &self.sender.from;
+        mb.name
+            .clone()
+            .unwrap_or_else(|| mb.email.domain().to_string())
+    }
+
+    /// The campaign called `name`.
+    pub fn campaign(&self, name: &str) -> Option<&CampaignSettings> {
+        self.campaigns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A small stable hash (FNV-1a), for names that must not change between runs.
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

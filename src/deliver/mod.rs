@@ -1,0 +1,99 @@
+//! Delivery: where finished emails go. The campaign code drives a [`Delivery`] without knowing whether
+//! it writes files for review, records for a test, or (later) speaks SMTP.
+
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::Message;
+
+mod files;
+mod stub;
+
+pub use files::FileDelivery;
+pub use stub::RecordingDelivery;
+
+/// A finished email, ready to be delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEmail {
+    /// Campaign name.
+    pub campaign: String,
+    /// Booking id.
+    pub booking_id: String,
+    /// Sender.
+    pub from: Mailbox,
+    /// Recipient.
+    pub to: Mailbox,
+    /// Subject line.
+    pub subject: String,
+    /// Stable for a (campaign, booking): `<campaign.booking@sender-domain>`.
+    pub message_id: String,
+    /// The `Date` header: the run's `now`.
+    pub date: DateTime<Utc>,
+    /// HTML part.
+    pub html: String,
+    /// Plain-text part.
+    pub text: String,
+}
+
+impl OutgoingEmail {
+    /// The Message-ID for a campaign and booking, without angle brackets.
+    pub fn message_id_for(campaign: &str, booking_id: &str, from: &Mailbox) -> String {
+        format!("{campaign}.{booking_id}@{}", from.email.domain())
+    }
+
+    /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
+    pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
+        let boundary = format!(
+            "=_tripmail_{:016x}",
+            crate::config::fnv(self.message_id.as_bytes())
+        );
+        let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(self.to.clone())
+            .subject(self.subject.clone())
+            .message_id(Some(format!("<{}>", self.message_id)))
+            .date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .multipart(
+                MultiPart::alternative()
+                    .boundary(boundary)
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(self.text.clone()),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(self.html.clone()),
+                    ),
+            )
+            .map_err(|e| DeliveryError::Build(e.to_string()))?;
+        Ok(message.formatted())
+    }
+}
+
+/// An email that could not be delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The message could not be built.
+    #[error("cannot build the message: {0}")]
+    Build(String),
+    /// Writing a file failed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Where emails go.
+pub trait Delivery: Send + Sync {
+    /// Delivers one email; an error concerns this email only.
+    fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), DeliveryError>>;
+}

@@ -1,0 +1,20 @@
+//! tripmail: post-purchase email campaigns (booking confirmations and trip reminders) with a
+//! "Complete your trip" block chosen by a cross-sell engine and tailored by season and family.
+//!
+//! The run goes in phases, one module each: [`config`] → [`bookings`] (read as a stream) → [`due`] →
+//! [`recommend`] + [`heuristics`] (choose items) → [`render`] → [`deliver`], with [`report`] kept as it
+//! goes; [`campaign`] drives them and [`cli`] is the command line.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bookings;
+pub mod campaign;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod deliver;
+pub mod due;
+pub mod heuristics;
+pub mod recommend;
+pub mod render;
+pub mod report;

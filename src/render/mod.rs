@@ -1,0 +1,432 @@
+//! Rendering: Tera templates produce MJML (turned into HTML by mrml) and the plain-text part; the copy
+//! comes from the Fluent files, prices from ICU. Everything that comes from bookings or the engine is
+//! escaped in the MJML.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use fluent_bundle::FluentArgs;
+use serde::Serialize;
+use tera::Tera;
+
+use crate::bookings::{Booking, Locale, Status};
+use crate::catalog::{Catalog, Money};
+use crate::config::{CampaignSettings, Settings};
+use crate::recommend::Recommendation;
+
+mod i18n;
+mod money;
+
+pub use i18n::{I18nError, Translations};
+pub use money::MoneyFormat;
+
+/// Gmail clips messages whose HTML is larger than this.
+pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+
+/// Messages formatted once per item (with `$price` and `$title`), not once per email.
+const PER_ITEM_MESSAGES: [&str; 2] = ["item-from", "item-image-alt"];
+
+/// A template or translation that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Tera could not load or render a template.
+    #[error("{0}")]
+    Template(String),
+    /// A translation problem.
+    #[error(transparent)]
+    I18n(#[from] I18nError),
+    /// The MJML a template produced is not valid MJML.
+    #[error("{template}: the MJML it produced does not parse: {message} (line {line} of the rendered MJML: {excerpt:?})")]
+    Mjml {
+        /// The template file.
+        template: PathBuf,
+        /// mrml's message.
+        message: String,
+        /// Line in the rendered MJML.
+        line: usize,
+        /// That line.
+        excerpt: String,
+    },
+}
+
+/// One email's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailContent {
+    /// Subject line.
+    pub subject: String,
+    /// Inbox preview text.
+    pub preheader: String,
+    /// The MJML source.
+    pub mjml: String,
+    /// The HTML part.
+    pub html: String,
+    /// The plain-text part.
+    pub text: String,
+}
+
+/// What one email is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct EmailInput<'a> {
+    /// The campaign.
+    pub campaign: &'a CampaignSettings,
+    /// The booking.
+    pub booking: &'a Booking,
+    /// The block's items; empty for no block.
+    pub items: &'a [Recommendation],
+    /// Days from the venue's today to the visit.
+    pub days_to_travel: i64,
+}
+
+#[derive(Serialize)]
+struct ItemView {
+    product_id: u64,
+    title: String,
+    image_url: String,
+    url: String,
+    price: String,
+    from_label: String,
+    alt: String,
+}
+
+#[derive(Serialize)]
+struct BookingView<'a> {
+    id: &'a str,
+    first_name: &'a str,
+    product_title: &'a str,
+    city: &'a str,
+    date: String,
+    travellers: String,
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    lang: &'static str,
+    brand: &'a str,
+    campaign: &'a str,
+    subject: &'a str,
+    preheader: &'a str,
+    t: std::collections::BTreeMap<String, String>,
+    booking: BookingView<'a>,
+    show_block: bool,
+    items: &'a [ItemView],
+    item_rows: Vec<&'a [ItemView]>,
+    column_width: &'static str,
+}
+
+/// Escapes text for MJML/HTML content and attribute values.
+fn escape_xml(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + 8);
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders every email of a run.
+pub struct Renderer {
+    tera: Tera,
+    dir: PathBuf,
+    translations: Translations,
+    money: MoneyFormat,
+    product_url: String,
+    brand: String,
+}
+
+fn tera_error(e: &tera::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+impl Renderer {
+    /// Loads the templates and translations `settings` name, and checks that every campaign has its
+    /// two templates.
+    pub fn new(settings: &Settings) -> Result<Renderer, RenderError> {
+        let dir = settings.templates.dir.clone();
+        if !dir.is_dir() {
+            return Err(RenderError::Template(format!(
+                "{}: the templates folder does not exist",
+                dir.display()
+            )));
+        }
+        let glob = format!("{}/**/*.tera", dir.display());
+        let mut tera = Tera::new(&glob).map_err(|e| RenderError::Template(tera_error(&e)))?;
+        tera.autoescape_on(vec![".mjml.tera"]);
+        tera.set_escape_fn(escape_xml);
+        for c in &settings.campaigns {
+            for kind in ["mjml", "txt"] {
+                let name = format!("{}.{kind}.tera", c.template_name());
+                if !tera.get_template_names().any(|n| n == name) {
+                    return Err(RenderError::Template(format!(
+                        "{}: missing (template of campaign `{}`)",
+                        dir.join(&name).display(),
+                        c.name
+                    )));
+                }
+            }
+        }
+        let translations = Translations::load(&dir.join("i18n"))?;
+        Ok(Renderer {
+            tera,
+            dir,
+            translations,
+            money: MoneyFormat::default(),
+            product_url: settings.links.product_url.clone(),
+            brand: settings.brand(),
+        })
+    }
+
+    /// The link to a recommended product.
+    pub fn product_link(&self, campaign: &str, item: &Recommendation) -> String {
+        match &item.url {
+            Some(url) => url.clone(),
+            None => self
+                .product_url
+                .replace("{product_id}", &item.product_id.to_string())
+                .replace("{campaign}", campaign),
+        }
+    }
+
+    /// Subject, preheader, MJML and text of one email (no HTML yet).
+    pub fn render_sources(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let b = input.booking;
+        let locale = b.locale;
+        let date = self.translations.date(locale, b.travel_date);
+        let mut args = FluentArgs::new();
+        args.set("first_name", b.customer_first_name.as_str());
+        args.set("product", b.product_title.as_str());
+        args.set("city", b.city.as_str());
+        args.set("date", date.as_str());
+        args.set("days", input.days_to_travel);
+        args.set("adults", b.adults);
+        args.set("children", b.children);
+        args.set("brand", self.brand.as_str());
+        let t = self.translations.all(locale, &args, &PER_ITEM_MESSAGES)?;
+        let trigger = input.campaign.trigger.as_str();
+        let pick = |id: &str| {
+            t.get(&format!("{trigger}_{id}"))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let subject = pick("subject");
+        let preheader = pick("preheader");
+        let items: Vec<ItemView> = input
+            .items
+            .iter()
+            .map(|r| self.item_view(locale, input.campaign, r))
+            .collect::<Result<_, _>>()?;
+        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
+            4 => (items.chunks(2).collect(), "50%"),
+            3 => (vec![&items[..]], "33.33%"),
+            _ => (vec![&items[..]], "50%"),
+        };
+        let view = View {
+            lang: locale.as_str(),
+            brand: &self.brand,
+            campaign: &input.campaign.name,
+            subject: &subject,
+            preheader: &preheader,
+            booking: BookingView {
+                id: &b.booking_id,
+                first_name: &b.customer_first_name,
+                product_title: &b.product_title,
+                city: &b.city,
+                travellers: t.get("travellers").cloned().unwrap_or_default(),
+                date,
+            },
+            t,
+            show_block: !items.is_empty(),
+            items: &items,
+            item_rows,
+            column_width,
+        };
+        let ctx = tera::Context::from_serialize(&view)
+            .map_err(|e| RenderError::Template(tera_error(&e)))?;
+        let name = input.campaign.template_name();
+        let render = |file: String| {
+            self.tera.render(&file, &ctx).map_err(|e| {
+                RenderError::Template(format!(
+                    "{}: {}",
+                    self.dir.join(&file).display(),
+                    tera_error(&e)
+                ))
+            })
+        };
+        let mjml = render(format!("{name}.mjml.tera"))?;
+        let text = render(format!("{name}.txt.tera"))?;
+        Ok(EmailContent {
+            subject,
+            preheader,
+            mjml,
+            html: String::new(),
+            text,
+        })
+    }
+
+    /// One whole email: MJML turned into HTML.
+    pub fn render(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let mut content = self.render_sources(input)?;
+        let template = self
+            .dir
+            .join(format!("{}.mjml.tera", input.campaign.template_name()));
+        content.html = mjml_to_html(&content.mjml, &template)?;
+        Ok(content)
+    }
+
+    fn item_view(
+        &self,
+        locale: Locale,
+        campaign: &CampaignSettings,
+        r: &Recommendation,
+    ) -> Result<ItemView, RenderError> {
+        let price = self.money.format(locale, &r.from_price);
+        let mut args = FluentArgs::new();
+        args.set("price", price.as_str());
+        args.set("title", r.title.as_str());
+        Ok(ItemView {
+            product_id: r.product_id,
+            title: r.title.clone(),
+            image_url: r.image_url.clone(),
+            url: self.product_link(&campaign.name, r),
+            from_label: self.translations.message(locale, "item-from", &args)?,
+            alt: self.translations.message(locale, "item-image-alt", &args)?,
+            price,
+        })
+    }
+
+    /// Renders every campaign in every locale with 0, 2, 3 and 4 items on a sample booking, so that a
+    /// broken template or translation is found before a run, not in the middle of one.
+    pub fn check_all(
+        &self,
+        settings: &Settings,
+        catalog: Option<&Catalog>,
+    ) -> Result<usize, RenderError> {
+        let items = sample_items(catalog);
+        let mut checked = 0;
+        for campaign in &settings.campaigns {
+            for locale in Locale::ALL {
+                for n in [0, 2, 3, 4] {
+                    let booking = sample_booking(locale);
+                    self.render(EmailInput {
+                        campaign,
+                        booking: &booking,
+                        items: &items[..n.min(items.len())],
+                        days_to_travel: 3,
+                    })?;
+                    checked += 1;
+                }
+            }
+        }
+        Ok(checked)
+    }
+}
+
+/// Turns MJML into HTML; a parse error names the template and the line of the rendered MJML.
+pub fn mjml_to_html(mjml: &str, template: &Path) -> Result<String, RenderError> {
+    let fail = |message: String, at: Option<usize>| {
+        let line = at.map_or(0, |pos| {
+            mjml.as_bytes()[..pos.min(mjml.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1
+        });
+        RenderError::Mjml {
+            template: template.to_path_buf(),
+            message,
+            line,
+            excerpt: mjml
+                .lines()
+                .nth(line.saturating_sub(1))
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(120)
+                .collect(),
+        }
+    };
+    let parsed = mrml::parse(mjml).map_err(|e| {
+        use mrml::prelude::parser::Error as E;
+        let at = match &e {
+            E::UnexpectedElement { position, .. }
+            | E::UnexpectedToken { position, .. }
+            | E::MissingAttribute { position, .. }
+            | E::InvalidAttribute { position, .. }
+            | E::InvalidFormat { position, .. }
+            | E::IncludeLoaderError { position, .. } => Some(position.start),
+            _ => None,
+        };
+        fail(e.to_string(), at)
+    })?;
+    parsed
+        .element
+        .render(&mrml::prelude::render::RenderOptions::default())
+        .map_err(|e| fail(e.to_string(), None))
+}
+
+fn sample_booking(locale: Locale) -> Booking {
+    Booking {
+        booking_id: "SAMPLE-1".into(),
+        customer_email: lettre::Address::new("sample", "example.com")
+            .unwrap_or_else(|_| unreachable!("a valid literal address")),
+        customer_first_name: "Alex".into(),
+        locale,
+        product_id: 1,
+        product_title: "Sample & \"Quoted\" <Experience>".into(),
+        city: "Rome".into(),
+        travel_date: NaiveDate::from_ymd_opt(2026, 12, 12).unwrap_or_default(),
+        booked_at: chrono::DateTime::UNIX_EPOCH.fixed_offset(),
+        adults: 2,
+        children: 1,
+        status: Status::Confirmed,
+        marketing_opt_in: true,
+        latitude: None,
+        timezone: None,
+        other_product_ids: Vec::new(),
+    }
+}
+
+fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
+    let from_catalog: Vec<Recommendation> = catalog
+        .map(|c| {
+            c.products()
+                .iter()
+                .take(4)
+                .map(|p| Recommendation {
+                    product_id: p.product_id,
+                    title: p.title.clone(),
+                    image_url: p.image_url.clone(),
+                    from_price: p.from_price.clone(),
+                    url: None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if from_catalog.len() == 4 {
+        return from_catalog;
+    }
+    (1..=4)
+        .map(|i| Recommendation {
+            product_id: 1000 + i,
+            title: format!("Sample <product> & {i}"),
+            image_url: format!("https://images.example/{i}.jpg"),
+            from_price: Money {
+                amount: 10.0 * i as f64,
+                currency: "EUR".into(),
+            },
+            url: None,
+        })
+        .collect()
+}

@@ -1,0 +1,66 @@
+# Wanderly / tripmail: English (en) copy.
+# Numbers ($days, $adults, $children) arrive as numbers.
+# Exact-number variants ([0], [1]) are listed before plural categories.
+
+## Date
+
+# chrono strftime pattern for a long date ("Saturday 12 December 2026").
+date-format = %A %-d %B %Y
+
+## Booking confirmation email
+
+confirmation-subject = Booking confirmed: { $product }
+confirmation-preheader = { $product } on { $date } is booked. Your tickets are ready in your account.
+confirmation-heading = You’re all set, { $first_name }!
+confirmation-intro = Great news: your booking for { $product } in { $city } on { $date } is confirmed. Your tickets and voucher are waiting for you in your account.
+
+## Reminder email ("your trip is coming up")
+
+reminder-subject = { $days ->
+    [0] Your trip to { $city } is today
+    [1] Your trip to { $city } is tomorrow
+   *[other] Your trip to { $city } is in { $days } days
+}
+reminder-preheader = Get ready for { $product } on { $date }: here’s what to know.
+reminder-heading = { $days ->
+    [0] Today’s the day, { $first_name }!
+    [1] Tomorrow’s the day, { $first_name }!
+   *[other] { $days } days to go, { $first_name }!
+}
+reminder-intro = { $days ->
+    [0] A quick reminder: { $product } in { $city } is today, { $date }. Have your ticket ready on your phone, and check the opening times before you head out.
+    [1] A quick reminder: { $product } in { $city } is tomorrow, { $date }. Have your ticket ready on your phone, and check the opening times before you head out.
+   *[other] A quick reminder: { $product } in { $city } is coming up on { $date }. Have your ticket ready on your phone, and check the opening times before you head out.
+}
+
+## Booking details
+
+details-heading = Your booking
+details-reference = Booking reference
+details-product = Experience
+details-date = Date
+details-travellers = Travellers
+travellers = { $adults ->
+    [one] { $adults } adult
+   *[other] { $adults } adults
+}{ $children ->
+    [0] {""}
+    [one] , { $children } child
+   *[other] , { $children } children
+}
+
+## "Complete your trip" block
+
+block-heading = Complete your { $city } trip
+block-intro = We’ve hand-picked a few experiences that pair perfectly with your booking.
+# $price is already formatted, e.g. "€34.50".
+item-from = from { $price }
+item-button = View tickets
+item-image-alt = Photo: { $title }
+
+## Sign-off and footer
+
+signoff = Have a wonderful trip!
+team = The { $brand } team
+footer-reason = You’re receiving this email because you booked with { $brand }.
+footer-prices = Prices shown are “from” prices per person and may vary by date.
