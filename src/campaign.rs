@@ -275,11 +275,18 @@ impl Campaigns {
         let mut rules = Vec::new();
         let chosen = self.choose(campaign, booking, &venue, &mut rules).await;
         let items = chosen.as_deref().unwrap_or(&[]);
+        let city = self
+            .catalog
+            .as_deref()
+            .and_then(|c| c.city_named(&booking.city))
+            .and_then(|c| c.names.get(booking.locale.as_str()))
+            .map_or(booking.city.as_str(), String::as_str);
         let content = self.renderer.render(EmailInput {
             campaign,
             booking,
             items,
             days_to_travel: due.days_to_travel,
+            city,
         })?;
         let from = self.settings.sender.from.clone();
         let to = lettre::message::Mailbox::new(

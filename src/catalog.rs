@@ -1,7 +1,7 @@
 //! The catalog file: cities, tags and products. It is what the embedded engine serves, and where a
 //! booking's latitude and time zone come from when the booking does not carry them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono_tz::Tz;
@@ -33,6 +33,10 @@ pub struct City {
     pub latitude: f64,
     /// IANA time zone of the city.
     pub timezone: Tz,
+    /// The city's name as each language writes it (`{"it": "Roma"}`); optional, an extension of the
+    /// cross-sell catalog format. Languages not listed use the booking's own spelling.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub names: BTreeMap<String, String>,
 }
 
 /// A product tag.

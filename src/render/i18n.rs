@@ -92,7 +92,11 @@ impl Translations {
                 let first = &errors[0];
                 I18nError::Syntax {
                     path: path.clone(),
-                    line: line_of(&text, first.pos.start),
+                    // The entry's start names the message to fix; the error position may be past it.
+                    line: line_of(
+                        &text,
+                        first.slice.as_ref().map_or(first.pos.start, |s| s.start),
+                    ),
                     message: first.kind.to_string(),
                 }
             })?;

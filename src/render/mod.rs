@@ -75,6 +75,8 @@ pub struct EmailInput<'a> {
     pub items: &'a [Recommendation],
     /// Days from the venue's today to the visit.
     pub days_to_travel: i64,
+    /// The city as the email's language writes it.
+    pub city: &'a str,
 }
 
 #[derive(Serialize)]
@@ -207,7 +209,7 @@ impl Renderer {
         let mut args = FluentArgs::new();
         args.set("first_name", b.customer_first_name.as_str());
         args.set("product", b.product_title.as_str());
-        args.set("city", b.city.as_str());
+        args.set("city", input.city);
         args.set("date", date.as_str());
         args.set("days", input.days_to_travel);
         args.set("adults", b.adults);
@@ -242,7 +244,7 @@ impl Renderer {
                 id: &b.booking_id,
                 first_name: &b.customer_first_name,
                 product_title: &b.product_title,
-                city: &b.city,
+                city: input.city,
                 travellers: t.get("travellers").cloned().unwrap_or_default(),
                 date,
             },
@@ -265,7 +267,7 @@ impl Renderer {
             })
         };
         let mjml = render(format!("{name}.mjml.tera"))?;
-        let text = render(format!("{name}.txt.tera"))?;
+        let text = tidy_text(&render(format!("{name}.txt.tera"))?);
         Ok(EmailContent {
             subject,
             preheader,
@@ -324,6 +326,7 @@ impl Renderer {
                         booking: &booking,
                         items: &items[..n.min(items.len())],
                         days_to_travel: 3,
+                        city: &booking.city,
                     })?;
                     checked += 1;
                 }
@@ -331,6 +334,22 @@ impl Renderer {
         }
         Ok(checked)
     }
+}
+
+/// The plain-text part without the blank runs template tags leave: at most one empty line in a row,
+/// no trailing spaces (but the `-- ` signature separator), one final newline.
+fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.trim().lines() {
+        let line = if line == "-- " { line } else { line.trim_end() };
+        blank = if line.is_empty() { blank + 1 } else { 0 };
+        if blank < 2 {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Turns MJML into HTML; a parse error names the template and the line of the rendered MJML.

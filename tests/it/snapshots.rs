@@ -1,0 +1,113 @@
+//! Rendered emails as insta snapshots (text and HTML), one case a line: every locale, both campaigns,
+//! winter and summer in both hemispheres, the tropics, families, no opt-in, too few items, an engine
+//! that does not know the product. The MJML of every case also goes through the official validator.
+
+use std::path::PathBuf;
+
+use tripmail::campaign::{Campaigns, Composed};
+use tripmail::config::{Overrides, Settings};
+
+use crate::util::{root, NOW};
+
+fn compose(booking: &str, campaign: &str) -> Composed {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let settings = Settings::load_with_env(
+            &root().join("fixtures/campaign.toml"),
+            &Overrides::default(),
+            Vec::new(),
+        )
+        .unwrap();
+        let c = Campaigns::start(settings).await.unwrap();
+        let (composed, due) = c
+            .preview(booking, campaign, NOW.parse().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            due,
+            "{campaign} is not due for {booking} at {NOW}: the case tests nothing"
+        );
+        composed
+    })
+}
+
+/// The official MJML validator from `.ci/node_modules` (installed by `.ci/setup`), or `MJML_BIN`.
+fn mjml_validator() -> PathBuf {
+    let path = std::env::var_os("MJML_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".ci/node_modules/.bin/mjml"));
+    assert!(
+        path.exists(),
+        "the MJML validator is not installed at {}: run .ci/setup",
+        path.display()
+    );
+    path
+}
+
+fn check(name: &str, booking: &str, campaign: &str, expect_items: bool) {
+    let composed = compose(booking, campaign);
+    assert_eq!(
+        !composed.record.items.is_empty(),
+        expect_items,
+        "{name}: rules {:?}",
+        composed.record.rules
+    );
+    let header = format!(
+        "Subject: {}\nRules: {}\n\n",
+        composed.content.subject,
+        composed.record.rules.join(", ")
+    );
+    insta::assert_snapshot!(
+        format!("{name}.text"),
+        format!("{header}{}", composed.content.text)
+    );
+    insta::assert_snapshot!(format!("{name}.html"), composed.content.html);
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join(format!("{name}.mjml"));
+    std::fs::write(&file, &composed.content.mjml).unwrap();
+    let o = std::process::Command::new(mjml_validator())
+        .arg("-v")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name}: mjml -v refused the MJML:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+macro_rules! email_case {
+    ($name:ident, $booking:literal, $campaign:literal, block: $block:literal) => {
+        #[test]
+        fn $name() {
+            check(stringify!($name), $booking, $campaign, $block);
+        }
+    };
+}
+
+email_case!(reminder_en_rome_northern_winter, "WT-100001", "reminder", block: true);
+email_case!(reminder_it_rome_family_in_winter, "WT-100002", "reminder", block: true);
+email_case!(reminder_fr_paris_holding_the_top_items, "WT-100004", "reminder", block: true);
+email_case!(reminder_nl_amsterdam_winter, "WT-100005", "reminder", block: true);
+email_case!(reminder_de_amsterdam_family_too_few_items, "WT-100006", "reminder", block: false);
+email_case!(reminder_es_barcelona_winter, "WT-100007", "reminder", block: true);
+email_case!(reminder_it_without_marketing_opt_in, "WT-100008", "reminder", block: false);
+email_case!(reminder_en_sydney_southern_summer, "WT-100011", "reminder", block: true);
+email_case!(reminder_de_sydney_family_summer, "WT-100012", "reminder", block: true);
+email_case!(reminder_en_singapore_tropics, "WT-100014", "reminder", block: true);
+email_case!(confirmation_en_paris_northern_summer, "WT-100015", "confirmation", block: true);
+email_case!(confirmation_es_barcelona_family_summer, "WT-100016", "confirmation", block: true);
+email_case!(confirmation_es_buenos_aires_southern_winter, "WT-100019", "confirmation", block: true);
+email_case!(confirmation_de_amsterdam_spring, "WT-100021", "confirmation", block: true);
+email_case!(confirmation_fr_barcelona_autumn, "WT-100022", "confirmation", block: true);
+email_case!(confirmation_nl_singapore_tropics, "WT-100023", "confirmation", block: true);
+email_case!(confirmation_en_unknown_city_and_product, "WT-100025", "confirmation", block: false);
+email_case!(confirmation_nl_without_marketing_opt_in, "WT-100027", "confirmation", block: false);
+email_case!(confirmation_it_rome_spring_holding_items, "WT-100028", "confirmation", block: true);

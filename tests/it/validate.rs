@@ -1,0 +1,240 @@
+//! `tripmail validate` and configuration errors: each names the file, line or key, and exits 2.
+
+use std::path::Path;
+
+use tempfile::TempDir;
+
+use crate::util::{config_with, root, stderr, tripmail, NOW};
+
+fn validate(config: &Path) -> std::process::Output {
+    tripmail()
+        .args(["validate", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
+/// A copy of the shipped templates in `dir`, with `edit` applied to the file `name`.
+fn templates_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let target = dir.join("templates");
+    std::fs::create_dir_all(target.join("i18n")).unwrap();
+    for sub in ["", "i18n"] {
+        for entry in std::fs::read_dir(root().join("templates").join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                let rel = Path::new(sub).join(p.file_name().unwrap());
+                let mut text = std::fs::read_to_string(&p).unwrap();
+                if rel == Path::new(name) {
+                    text = edit(text);
+                }
+                std::fs::write(target.join(&rel), text).unwrap();
+            }
+        }
+    }
+    target
+}
+
+#[test]
+fn the_shipped_config_validates() {
+    let o = validate(&root().join("fixtures/campaign.toml"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("ok (2 campaigns, 48 renders checked"), "{out}");
+}
+
+#[test]
+fn a_broken_template_is_reported_with_file_and_line_and_exit_2() {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), "reminder.mjml.tera", |t| {
+        t.replace("{{ t.reminder_heading }}", "{{ t.reminder_heading }")
+    });
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "dir = \"templates\"",
+            &format!("dir = {:?}", dir.display().to_string()),
+        )],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("reminder.mjml.tera"), "{err}");
+    // The broken tag is on line 3 of the template.
+    assert!(err.contains("--> 3:"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("tripmail:")).count(),
+        1,
+        "printed once: {err}"
+    );
+}
+
+#[test]
+fn mjml_that_does_not_parse_is_reported_with_its_template_and_line() {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), "confirmation.mjml.tera", |t| {
+        t.replace(
+            "<mj-text padding=\"12px 32px 0\">",
+            "<mj-text padding=\"12px 32px 0\"><mj-section>",
+        )
+    });
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "dir = \"templates\"",
+            &format!("dir = {:?}", dir.display().to_string()),
+        )],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("confirmation.mjml.tera: the MJML it produced does not parse"),
+        "{err}"
+    );
+    assert!(err.contains("line "), "{err}");
+}
+
+#[test]
+fn a_message_missing_from_one_locale_is_named_with_its_file() {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), "i18n/de.ftl", |t| {
+        t.lines()
+            .filter(|l| !l.starts_with("block-intro"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "dir = \"templates\"",
+            &format!("dir = {:?}", dir.display().to_string()),
+        )],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("de.ftl: message `block-intro`: missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fluent_syntax_error_is_named_with_file_and_line() {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), "i18n/fr.ftl", |t| {
+        t.replacen("details-date = ", "details-date = { $oops", 1)
+    });
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "dir = \"templates\"",
+            &format!("dir = {:?}", dir.display().to_string()),
+        )],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    let text = std::fs::read_to_string(root().join("templates/i18n/fr.ftl")).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("details-date = "))
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!("fr.ftl:{line}:")), "{err}");
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let tmp = TempDir::new().unwrap();
+    let cfg = config_with(
+        tmp.path(),
+        &[("timeout_ms = 2000", "timeout_ms = 2000\ncolour = \"blue\"")],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("key `engine.colour`: unknown field `colour`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_bad_value_is_named_with_its_key() {
+    let tmp = TempDir::new().unwrap();
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "days_before = 3\nsort_by = \"commission\"\nitems = 3",
+            "days_before = 3\nsort_by = \"commission\"\nitems = 7",
+        )],
+    );
+    let o = validate(&cfg);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("key `campaign[1].items`: 7 is not between 2 and 4"),
+        "{}",
+        stderr(&o)
+    );
+    let cfg = config_with(
+        tmp.path(),
+        &[(
+            "sort_by = \"commission\"\nitems = 3\n\n[[campaign]]",
+            "sort_by = \"price\"\nitems = 3\n\n[[campaign]]",
+        )],
+    );
+    let o = validate(&cfg);
+    assert!(stderr(&o).contains("campaign[0].sort_by"), "{}", stderr(&o));
+}
+
+#[test]
+fn environment_variables_override_the_file_and_bad_ones_are_named() {
+    let o = tripmail()
+        .args(["validate", "--config", "fixtures/campaign.toml"])
+        .env("TRIPMAIL_ENGINE__TIMEOUT_MS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("engine.timeout_ms"), "{}", stderr(&o));
+    // A good override takes effect: a bookings path that does not exist is reported.
+    let o = tripmail()
+        .args([
+            "run",
+            "--config",
+            "fixtures/campaign.toml",
+            "--now",
+            NOW,
+            "--out",
+        ])
+        .arg(TempDir::new().unwrap().path())
+        .env("TRIPMAIL_BOOKINGS__PATH", "fixtures/nowhere.csv")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("fixtures/nowhere.csv: cannot read the bookings"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_bad_now_is_refused_with_the_expected_form() {
+    let o = tripmail()
+        .args([
+            "run",
+            "--config",
+            "fixtures/campaign.toml",
+            "--now",
+            "tomorrow",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not an RFC 3339 instant"),
+        "{}",
+        stderr(&o)
+    );
+}
