@@ -213,8 +213,12 @@ impl Campaigns {
                     }
                 }
             };
+            let base = async {
+                let tags = plan.family.clone().unwrap_or_default();
+                self.ask(campaign, booking, &tags, &exclude).await
+            };
             let (base, preferred, adults_only) = futures::join!(
-                fetch(Some(plan.family.clone().unwrap_or_default())),
+                base,
                 fetch(plan.preferred.clone()),
                 fetch(plan.adults_only.clone()),
             );
@@ -225,9 +229,8 @@ impl Campaigns {
                 reason
             };
             let (base, preferred, adults_only) = match (base, preferred, adults_only) {
-                (Ok(Some(b)), Ok(p), Ok(a)) => (b, p, a),
+                (Ok(b), Ok(p), Ok(a)) => (b, p, a),
                 (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(failed(e, rules)),
-                (Ok(None), _, _) => return Err("no_answer".into()),
             };
             let choice = heuristics::choose(
                 booking,

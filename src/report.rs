@@ -1,11 +1,14 @@
 //! The run's record: `report.json` (machine-readable) and `index.html` (one row per email, for review).
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::bookings::RowError;
+use crate::render::escape_xml;
 
 /// One produced email.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -72,55 +75,87 @@ impl Report {
         !self.skipped_rows.is_empty() || !self.failed.is_empty()
     }
 
-    /// Writes `report.json` and `index.html` into `dir`.
+    /// Writes `report.json` and `index.html` into `dir`, straight to the files (no copy of the whole
+    /// report in memory).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join("report.json"), json)?;
-        std::fs::write(
-            dir.join("index.html"),
-            self.index_html().map_err(std::io::Error::other)?,
-        )?;
-        Ok(())
+        let mut json = BufWriter::new(File::create(dir.join("report.json"))?);
+        serde_json::to_writer_pretty(&mut json, self).map_err(std::io::Error::other)?;
+        json.flush()?;
+        let mut html = BufWriter::new(File::create(dir.join("index.html"))?);
+        self.write_index(&mut html)?;
+        html.flush()
     }
 
-    /// The review page.
-    pub fn index_html(&self) -> Result<String, tera::Error> {
-        let mut ctx = tera::Context::new();
-        let rows: Vec<_> = self
-            .emails
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "campaign": e.campaign, "booking_id": e.booking_id, "to": e.to, "subject": e.subject,
-                    "items": e.item_titles, "rules": e.rules, "without_block": e.without_block,
-                    "href": format!("{}/{}.html", e.campaign, e.booking_id),
-                })
-            })
-            .collect();
-        ctx.insert("rows", &rows);
-        ctx.insert("report", self);
-        tera::Tera::one_off(INDEX_TEMPLATE, &ctx, true)
+    /// The review page: one row per email, with the chosen items and a link to its HTML.
+    pub fn write_index(&self, w: &mut impl Write) -> std::io::Result<()> {
+        let e = |s: &str| escape_xml(s);
+        writeln!(w, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tripmail run at {}</title>", e(&self.now))?;
+        writeln!(w, "<style>{STYLE}</style></head><body>")?;
+        writeln!(w, "<h1>tripmail run at {}</h1>", e(&self.now))?;
+        writeln!(
+            w,
+            "<p>{} emails ({} with a block) of {} due; {} rows skipped; {} failed; {} engine requests, {} cache hits.</p>",
+            self.rendered,
+            self.with_block,
+            self.due,
+            self.skipped_rows.len(),
+            self.failed.len(),
+            self.engine_requests,
+            self.cache_hits
+        )?;
+        writeln!(w, "<table><thead><tr><th>Campaign</th><th>Recipient</th><th>Subject</th><th>Complete your trip</th><th>Rules</th></tr></thead><tbody>")?;
+        for r in &self.emails {
+            write!(
+                w,
+                "<tr><td>{}</td><td>{}</td><td><a href=\"{}/{}.html\">{}</a></td><td>",
+                e(&r.campaign),
+                e(&r.to),
+                e(&r.campaign),
+                e(&r.booking_id),
+                e(&r.subject)
+            )?;
+            match &r.without_block {
+                None => {
+                    write!(w, "<ol>")?;
+                    for t in &r.item_titles {
+                        write!(w, "<li>{}</li>", e(t))?;
+                    }
+                    write!(w, "</ol>")?;
+                }
+                Some(reason) => write!(w, "<span class=\"muted\">no block: {}</span>", e(reason))?,
+            }
+            writeln!(
+                w,
+                "</td><td class=\"muted\">{}</td></tr>",
+                e(&r.rules.join(", "))
+            )?;
+        }
+        writeln!(w, "</tbody></table>")?;
+        if !self.skipped_rows.is_empty() {
+            writeln!(w, "<h2>Skipped rows</h2><ul>")?;
+            for s in &self.skipped_rows {
+                writeln!(w, "<li>{}</li>", e(&s.to_string()))?;
+            }
+            writeln!(w, "</ul>")?;
+        }
+        if !self.failed.is_empty() {
+            writeln!(w, "<h2>Failed emails</h2><ul>")?;
+            for f in &self.failed {
+                writeln!(
+                    w,
+                    "<li>{} / {}: {}</li>",
+                    e(&f.campaign),
+                    e(&f.booking_id),
+                    e(&f.reason)
+                )?;
+            }
+            writeln!(w, "</ul>")?;
+        }
+        writeln!(w, "</body></html>")
     }
 }
 
-const INDEX_TEMPLATE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tripmail run at {{ report.now }}</title>
-<style>
-body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#1f2933}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e3e7ec;padding:6px 8px;text-align:left;vertical-align:top;font-size:14px}
-th{background:#f6f8fa}.muted{color:#5f6b7a;font-size:12px}
-</style></head><body>
-<h1>tripmail run at {{ report.now }}</h1>
-<p>{{ report.rendered }} emails ({{ report.with_block }} with a block) of {{ report.due }} due;
-{{ report.skipped_rows | length }} rows skipped; {{ report.failed | length }} failed;
-{{ report.engine_requests }} engine requests, {{ report.cache_hits }} cache hits.</p>
-<table><thead><tr><th>Campaign</th><th>Recipient</th><th>Subject</th><th>Complete your trip</th><th>Rules</th></tr></thead><tbody>
-{% for r in rows %}<tr><td>{{ r.campaign }}</td><td>{{ r.to }}</td><td><a href="{{ r.href }}">{{ r.subject }}</a></td>
-<td>{% if r.items %}<ol>{% for i in r.items %}<li>{{ i }}</li>{% endfor %}</ol>{% else %}<span class="muted">no block: {{ r.without_block }}</span>{% endif %}</td>
-<td class="muted">{{ r.rules | join(sep=", ") }}</td></tr>
-{% endfor %}</tbody></table>
-{% if report.skipped_rows %}<h2>Skipped rows</h2><ul>{% for s in report.skipped_rows %}<li>{{ s.file }}:{{ s.line }}: {{ s.reason }}</li>{% endfor %}</ul>{% endif %}
-{% if report.failed %}<h2>Failed emails</h2><ul>{% for f in report.failed %}<li>{{ f.campaign }} / {{ f.booking_id }}: {{ f.reason }}</li>{% endfor %}</ul>{% endif %}
-</body></html>
-"#;
+const STYLE: &str = "body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#1f2933}\
+table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e3e7ec;padding:6px 8px;\
+text-align:left;vertical-align:top;font-size:14px}th{background:#f6f8fa}.muted{color:#5f6b7a;font-size:12px}";

@@ -102,14 +102,28 @@ impl CrossSellClient {
             if e.is_timeout() {
                 EngineError::Timeout(timeout_ms)
             } else {
-                EngineError::Unreachable(e.without_url().to_string())
+                // reqwest's own message is generic ("error sending request"): keep the cause too.
+                let mut causes = String::new();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    causes.push_str(": ");
+                    causes.push_str(&s.to_string());
+                    source = s.source();
+                }
+                EngineError::Unreachable(format!("{}{causes}", e.without_url()))
             }
         };
         let resp = req.send().await.map_err(classify)?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(classify)?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
+            let mut text = String::from_utf8_lossy(&body).into_owned();
+            // An engine that echoes the token in its error must not put it in our logs.
+            if let Some(key) = &self.options.api_key {
+                if !key.expose().is_empty() {
+                    text = text.replace(key.expose(), "***");
+                }
+            }
             let mut excerpt: String = text.chars().take(200).collect();
             if excerpt.len() < text.len() {
                 excerpt.push('…');

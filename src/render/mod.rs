@@ -116,7 +116,7 @@ struct View<'a> {
 }
 
 /// Escapes text for MJML/HTML content and attribute values.
-fn escape_xml(input: &str) -> String {
+pub fn escape_xml(input: &str) -> String {
     let mut out = String::with_capacity(input.len() + 8);
     for c in input.chars() {
         match c {
