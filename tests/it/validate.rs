@@ -34,6 +34,18 @@ fn templates_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> st
     target
 }
 
+/// `tripmail validate` with a copy of the shipped templates in which `name` was edited.
+fn validate_with_edited_template(
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> std::process::Output {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), name, edit);
+    let dir_line = format!("dir = {:?}", dir.display().to_string());
+    let cfg = config_with(tmp.path(), &[("dir = \"templates\"", &dir_line)]);
+    validate(&cfg)
+}
+
 #[test]
 fn the_shipped_config_validates() {
     let o = validate(&root().join("fixtures/campaign.toml"));
@@ -44,18 +56,9 @@ fn the_shipped_config_validates() {
 
 #[test]
 fn a_broken_template_is_reported_with_file_and_line_and_exit_2() {
-    let tmp = TempDir::new().unwrap();
-    let dir = templates_with(tmp.path(), "reminder.mjml.tera", |t| {
+    let o = validate_with_edited_template("reminder.mjml.tera", |t| {
         t.replace("{{ t.reminder_heading }}", "{{ t.reminder_heading }")
     });
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "dir = \"templates\"",
-            &format!("dir = {:?}", dir.display().to_string()),
-        )],
-    );
-    let o = validate(&cfg);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("reminder.mjml.tera"), "{err}");
@@ -70,21 +73,12 @@ fn a_broken_template_is_reported_with_file_and_line_and_exit_2() {
 
 #[test]
 fn mjml_that_does_not_parse_is_reported_with_its_template_and_line() {
-    let tmp = TempDir::new().unwrap();
-    let dir = templates_with(tmp.path(), "confirmation.mjml.tera", |t| {
+    let o = validate_with_edited_template("confirmation.mjml.tera", |t| {
         t.replace(
             "<mj-text padding=\"12px 32px 0\">",
             "<mj-text padding=\"12px 32px 0\"><mj-section>",
         )
     });
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "dir = \"templates\"",
-            &format!("dir = {:?}", dir.display().to_string()),
-        )],
-    );
-    let o = validate(&cfg);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
@@ -96,21 +90,12 @@ fn mjml_that_does_not_parse_is_reported_with_its_template_and_line() {
 
 #[test]
 fn a_message_missing_from_one_locale_is_named_with_its_file() {
-    let tmp = TempDir::new().unwrap();
-    let dir = templates_with(tmp.path(), "i18n/de.ftl", |t| {
+    let o = validate_with_edited_template("i18n/de.ftl", |t| {
         t.lines()
             .filter(|l| !l.starts_with("block-intro"))
             .collect::<Vec<_>>()
             .join("\n")
     });
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "dir = \"templates\"",
-            &format!("dir = {:?}", dir.display().to_string()),
-        )],
-    );
-    let o = validate(&cfg);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(
@@ -121,18 +106,9 @@ fn a_message_missing_from_one_locale_is_named_with_its_file() {
 
 #[test]
 fn a_fluent_syntax_error_is_named_with_file_and_line() {
-    let tmp = TempDir::new().unwrap();
-    let dir = templates_with(tmp.path(), "i18n/fr.ftl", |t| {
+    let o = validate_with_edited_template("i18n/fr.ftl", |t| {
         t.replacen("details-date = ", "details-date = { $oops", 1)
     });
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "dir = \"templates\"",
-            &format!("dir = {:?}", dir.display().to_string()),
-        )],
-    );
-    let o = validate(&cfg);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     let text = std::fs::read_to_string(root().join("templates/i18n/fr.ftl")).unwrap();
