@@ -1,7 +1,6 @@
 //! A campaign run, in phases: start (settings → catalog, templates, engine) → read due bookings →
 //! choose items → render → deliver, with the report kept as it goes.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,14 +46,6 @@ pub enum FatalError {
         booking_id: String,
         /// Rows that could not be read, one of which may be it.
         unreadable: usize,
-    },
-    /// The report could not be written.
-    #[error("cannot write the report in {path}: {source}")]
-    Report {
-        /// The output folder.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
     },
 }
 
@@ -149,21 +140,6 @@ impl Campaigns {
             source: Cached::new(client),
             engine,
         })
-    }
-
-    /// The settings of this run.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// The renderer.
-    pub fn renderer(&self) -> &Renderer {
-        &self.renderer
-    }
-
-    /// The catalog, if configured.
-    pub fn catalog(&self) -> Option<&Catalog> {
-        self.catalog.as_deref()
     }
 
     /// The venue of a booking.
@@ -267,16 +243,18 @@ impl Campaigns {
         }
     }
 
-    /// Composes `campaign`'s email for `booking`: choose items, render, address.
+    /// Composes `campaign`'s email for `booking` at `now`: choose items, render, address. The
+    /// caller has already placed the booking (`venue`) to decide it is due.
     pub async fn compose(
         &self,
         campaign: &CampaignSettings,
         booking: &Booking,
+        venue: &Venue,
         due: Due,
+        now: DateTime<Utc>,
     ) -> Result<Composed, RenderError> {
-        let venue = self.venue(booking);
         let mut rules = Vec::new();
-        let chosen = self.choose(campaign, booking, &venue, &mut rules).await;
+        let chosen = self.choose(campaign, booking, venue, &mut rules).await;
         let items = chosen.as_deref().unwrap_or(&[]);
         let city = self
             .catalog
@@ -303,7 +281,7 @@ impl Campaigns {
             from,
             to,
             subject: content.subject.clone(),
-            date: DateTime::<Utc>::default(),
+            date: now,
             html: content.html.clone(),
             text: content.text.clone(),
         };
@@ -341,7 +319,7 @@ impl Campaigns {
         let now = opts.now;
         enum Work<'c> {
             Skip(RowError),
-            Email(&'c CampaignSettings, Arc<Booking>, Due),
+            Email(&'c CampaignSettings, Arc<Booking>, Venue, Due),
         }
         let work = reader.flat_map(|row| match row {
             Err(e) => vec![Work::Skip(e)],
@@ -351,7 +329,8 @@ impl Campaigns {
                 campaigns
                     .iter()
                     .filter_map(|c| {
-                        due(c, &booking, &venue, now).map(|d| Work::Email(c, booking.clone(), d))
+                        due(c, &booking, &venue, now)
+                            .map(|d| Work::Email(c, booking.clone(), venue, d))
                     })
                     .collect()
             }
@@ -363,9 +342,9 @@ impl Campaigns {
         }
         let mut outcomes = futures::stream::iter(work)
             .map(|w| async move {
-                let (campaign, booking, d) = match w {
+                let (campaign, booking, venue, d) = match w {
                     Work::Skip(e) => return Outcome::Skipped(e),
-                    Work::Email(c, b, d) => (c, b, d),
+                    Work::Email(c, b, v, d) => (c, b, v, d),
                 };
                 let fail = |reason: String| {
                     Outcome::Failed(FailedEmail {
@@ -374,11 +353,10 @@ impl Campaigns {
                         reason,
                     })
                 };
-                let mut composed = match self.compose(campaign, &booking, d).await {
+                let composed = match self.compose(campaign, &booking, &venue, d, now).await {
                     Ok(c) => c,
                     Err(e) => return fail(e.to_string()),
                 };
-                composed.email.date = now;
                 match delivery.deliver(&composed.email).await {
                     Ok(()) => Outcome::Done(Box::new(composed.record)),
                     Err(e) => fail(e.to_string()),
@@ -454,8 +432,7 @@ impl Campaigns {
         let d = is_due.unwrap_or(Due {
             days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
         });
-        let mut composed = self.compose(campaign, &booking, d).await?;
-        composed.email.date = now;
+        let composed = self.compose(campaign, &booking, &venue, d, now).await?;
         Ok((composed, is_due.is_some()))
     }
 }

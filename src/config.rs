@@ -516,13 +516,3 @@ impl Settings {
         self.campaigns.iter().find(|c| c.name == name)
     }
 }
-
-/// A small stable hash (FNV-1a), for names that must not change between runs.
-pub(crate) fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}

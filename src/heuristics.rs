@@ -76,6 +76,7 @@ pub struct Plan {
     pub rules: Vec<String>,
 }
 
+#[cfg(test)]
 impl Plan {
     /// The distinct tag filters to ask for, in a stable order.
     pub fn filters(&self) -> Vec<Vec<u64>> {

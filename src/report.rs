@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::bookings::RowError;
+use crate::deliver::FileDelivery;
 use crate::render::escape_xml;
 
 /// One produced email.
@@ -108,11 +109,12 @@ impl Report {
         for r in &self.emails {
             write!(
                 w,
-                "<tr><td>{}</td><td>{}</td><td><a href=\"{}/{}.html\">{}</a></td><td>",
+                "<tr><td>{}</td><td>{}</td><td><a href=\"{}\">{}</a></td><td>",
                 e(&r.campaign),
                 e(&r.to),
-                e(&r.campaign),
-                e(&r.booking_id),
+                e(&FileDelivery::html_path(&r.campaign, &r.booking_id)
+                    .display()
+                    .to_string()),
                 e(&r.subject)
             )?;
             match &r.without_block {

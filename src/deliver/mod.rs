@@ -46,10 +46,7 @@ impl OutgoingEmail {
 
     /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
     pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
-        let boundary = format!(
-            "=_tripmail_{:016x}",
-            crate::config::fnv(self.message_id.as_bytes())
-        );
+        let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
         let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
         let message = Message::builder()
             .from(self.from.clone())
@@ -74,6 +71,16 @@ impl OutgoingEmail {
             .map_err(|e| DeliveryError::Build(e.to_string()))?;
         Ok(message.formatted())
     }
+}
+
+/// A small stable hash (FNV-1a): the MIME boundary must not change between runs.
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
 }
 
 /// An email that could not be delivered.

@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::util::{config_with, report, root, run_shipped, stderr, tripmail, NOW};
+use crate::util::{config_with, fails_with, report, root, run_shipped, stderr, tripmail, NOW};
 
 /// A bookings CSV row, as a map of column → value.
 fn bookings(path: &Path) -> Vec<HashMap<String, String>> {
@@ -265,12 +265,7 @@ fn bad_rows_are_reported_with_line_and_reason_and_every_other_row_gets_its_email
 fn an_unknown_campaign_is_a_fatal_error() {
     let tmp = TempDir::new().unwrap();
     let o = run_shipped(&tmp.path().join("out"), &["--campaign", "newsletter"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("no campaign named \"newsletter\""),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "no campaign named \"newsletter\"");
 }
 
 #[test]
@@ -594,12 +589,7 @@ fn preview_of_an_unknown_booking_says_so() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("fixtures/bookings.csv: no booking \"NOPE\""),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "fixtures/bookings.csv: no booking \"NOPE\"");
 }
 
 #[test]

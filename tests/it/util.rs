@@ -26,8 +26,8 @@ pub fn tripmail() -> Command {
     cmd
 }
 
-/// Runs `tripmail run` on the shipped config with extra arguments, writing into `out`.
-pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
+/// `tripmail run` on the shipped config at [`NOW`], writing into `out`, ready for more arguments.
+pub fn run_shipped_cmd(out: &Path) -> Command {
     let mut cmd = tripmail();
     cmd.args([
         "run",
@@ -37,9 +37,24 @@ pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
         NOW,
         "--out",
     ])
-    .arg(out)
-    .args(extra);
-    cmd.output().expect("tripmail runs")
+    .arg(out);
+    cmd
+}
+
+/// Runs `tripmail run` on the shipped config with extra arguments, writing into `out`.
+pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
+    run_shipped_cmd(out)
+        .args(extra)
+        .output()
+        .expect("tripmail runs")
+}
+
+/// Asserts a fatal error (exit code 2) whose message on stderr contains `needle`.
+#[track_caller]
+pub fn fails_with(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
 }
 
 /// The parsed `report.json` in `out`.

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use tempfile::TempDir;
 
-use crate::util::{config_with, root, stderr, tripmail, NOW};
+use crate::util::{config_with, fails_with, root, run_shipped_cmd, stderr, tripmail};
 
 fn validate(config: &Path) -> std::process::Output {
     tripmail()
@@ -128,12 +128,7 @@ fn an_unknown_key_is_named() {
         &[("timeout_ms = 2000", "timeout_ms = 2000\ncolour = \"blue\"")],
     );
     let o = validate(&cfg);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("key `engine.colour`: unknown field `colour`"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "key `engine.colour`: unknown field `colour`");
 }
 
 #[test]
@@ -147,12 +142,7 @@ fn a_bad_value_is_named_with_its_key() {
         )],
     );
     let o = validate(&cfg);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("key `campaign[1].items`: 7 is not between 2 and 4"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "key `campaign[1].items`: 7 is not between 2 and 4");
     let cfg = config_with(
         tmp.path(),
         &[(
@@ -171,28 +161,14 @@ fn environment_variables_override_the_file_and_bad_ones_are_named() {
         .env("TRIPMAIL_ENGINE__TIMEOUT_MS", "soon")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("engine.timeout_ms"), "{}", stderr(&o));
+    fails_with(&o, "engine.timeout_ms");
     // A good override takes effect: a bookings path that does not exist is reported.
-    let o = tripmail()
-        .args([
-            "run",
-            "--config",
-            "fixtures/campaign.toml",
-            "--now",
-            NOW,
-            "--out",
-        ])
-        .arg(TempDir::new().unwrap().path())
+    let out = TempDir::new().unwrap();
+    let o = run_shipped_cmd(out.path())
         .env("TRIPMAIL_BOOKINGS__PATH", "fixtures/nowhere.csv")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("fixtures/nowhere.csv: cannot read the bookings"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "fixtures/nowhere.csv: cannot read the bookings");
 }
 
 #[test]
@@ -207,10 +183,5 @@ fn a_bad_now_is_refused_with_the_expected_form() {
         ])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("is not an RFC 3339 instant"),
-        "{}",
-        stderr(&o)
-    );
+    fails_with(&o, "is not an RFC 3339 instant");
 }
