@@ -10,7 +10,8 @@ use futures::StreamExt;
 use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{CampaignSettings, Secret, Settings};
-use crate::deliver::{Delivery, OutgoingEmail};
+use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
+use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::due::{due, Due, Venue};
 use crate::heuristics::{self, Answers};
 use crate::recommend::{
@@ -37,6 +38,9 @@ pub enum FatalError {
     /// A campaign asked for on the command line does not exist.
     #[error("no campaign named {0:?} in the config")]
     UnknownCampaign(String),
+    /// The send ledger cannot be opened or written.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {
@@ -87,8 +91,132 @@ pub struct RunOptions {
     pub now: DateTime<Utc>,
     /// Only this campaign.
     pub campaign: Option<String>,
-    /// Emails composed at once.
+    /// Emails composed (and sent) at once.
     pub parallel: usize,
+    /// Send every email to this address instead of its customer (sandbox previews, test sends).
+    pub redirect_to: Option<lettre::message::Mailbox>,
+    /// The wall clock, for the times written into the ledger.
+    pub clock: fn() -> DateTime<Utc>,
+}
+
+/// Where a run's emails go.
+#[derive(Default)]
+pub struct Outputs<'a> {
+    /// Review copies: files, or a recorder in tests.
+    pub files: Option<&'a dyn Delivery>,
+    /// SMTP sending.
+    pub send: Option<Sending<'a>>,
+    /// Called with the report so far after each email.
+    pub progress: Option<&'a (dyn Fn(&Report) + Sync)>,
+}
+
+/// Sending over SMTP, with the ledger that makes it exactly once (none for redirected previews,
+/// which are not sends).
+pub struct Sending<'a> {
+    /// The server.
+    pub smtp: &'a SmtpDelivery,
+    /// The send ledger.
+    pub ledger: Option<Arc<Ledger>>,
+}
+
+/// Why a run stops before its end.
+enum Stop {
+    Unavailable(String),
+    Ledger(LedgerError),
+}
+
+/// What became of one due email.
+enum Produced {
+    Written(Box<EmailRecord>),
+    Sent { record: Box<EmailRecord>, in_doubt: bool },
+    AlreadyDone(SendState),
+    Failed(String),
+    Deferred { reply: String, stop: Option<Stop> },
+}
+
+/// One unit of the report.
+pub(crate) enum Outcome {
+    Skipped(RowError),
+    Done { record: Box<EmailRecord>, sent: bool, in_doubt: bool },
+    AlreadyDone(SendState),
+    Failed(FailedEmail),
+    Deferred(FailedEmail),
+    NotAttempted,
+}
+
+impl Outcome {
+    fn from_produced(p: Produced, campaign: &CampaignSettings, booking: &Booking) -> Outcome {
+        let email = |reason: String| FailedEmail {
+            campaign: campaign.name.clone(),
+            booking_id: booking.booking_id.clone(),
+            reason,
+        };
+        match p {
+            Produced::Written(record) => Outcome::Done { record, sent: false, in_doubt: false },
+            Produced::Sent { record, in_doubt } => Outcome::Done { record, sent: true, in_doubt },
+            Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
+            Produced::Failed(reason) => Outcome::Failed(email(reason)),
+            Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
+        }
+    }
+}
+
+impl Report {
+    fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Skipped(e) => {
+                tracing::warn!("skipped {e}");
+                self.skipped_rows.push(e);
+            }
+            Outcome::Failed(f) => {
+                tracing::warn!("{} / {}: {}", f.campaign, f.booking_id, f.reason);
+                self.due += 1;
+                self.failed.push(f);
+            }
+            Outcome::Deferred(f) => {
+                tracing::warn!("{} / {}: deferred: {}", f.campaign, f.booking_id, f.reason);
+                self.due += 1;
+                self.deferred += 1;
+            }
+            Outcome::AlreadyDone(state) => {
+                self.due += 1;
+                match state {
+                    SendState::Failed => self.previously_failed += 1,
+                    _ => self.already_sent += 1,
+                }
+            }
+            Outcome::NotAttempted => {
+                self.due += 1;
+                self.not_attempted += 1;
+            }
+            Outcome::Done { record, sent, in_doubt } => {
+                self.due += 1;
+                self.rendered += 1;
+                self.sent += u64::from(sent);
+                self.resent_in_doubt += u64::from(in_doubt);
+                match &record.without_block {
+                    None => self.with_block += 1,
+                    Some(reason) => *self.without_block.entry(reason.clone()).or_default() += 1,
+                }
+                self.emails.push(*record);
+            }
+        }
+    }
+}
+
+/// Runs a ledger call off the async threads (a commit waits for the disk).
+async fn blocking<T: Send + 'static>(
+    ledger: &Arc<Ledger>,
+    f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, Stop> {
+    let ledger = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || f(&ledger)).await {
+        Ok(r) => r.map_err(Stop::Ledger),
+        Err(e) => Err(Stop::Ledger(LedgerError::Open {
+            path: std::path::PathBuf::new(),
+            reason: format!("ledger task failed: {e}"),
+        })),
+    }
 }
 
 impl Campaigns {
@@ -140,6 +268,18 @@ impl Campaigns {
             source: Cached::new(client),
             engine,
         })
+    }
+
+    /// The one-click unsubscribe link of a booking's emails from `campaign`, for campaigns that
+    /// have one (the settings were checked to hold a URL and a secret then).
+    fn unsubscribe_link(&self, campaign: &CampaignSettings, booking: &Booking) -> Option<String> {
+        if !campaign.wants_unsubscribe() {
+            return None;
+        }
+        let links = &self.settings.links;
+        let base = links.unsubscribe_url.as_deref().and_then(|u| url::Url::parse(u).ok())?;
+        let secret = links.unsubscribe_secret.as_ref()?;
+        Some(crate::unsubscribe::link(&base, secret, &campaign.name, &booking.booking_id))
     }
 
     /// The venue of a booking.
@@ -262,12 +402,14 @@ impl Campaigns {
             .and_then(|c| c.city_named(&booking.city))
             .and_then(|c| c.names.get(booking.locale.as_str()))
             .map_or(booking.city.as_str(), String::as_str);
+        let unsubscribe = self.unsubscribe_link(campaign, booking);
         let content = self.renderer.render(EmailInput {
             campaign,
             booking,
             items,
             days_to_travel: due.days_to_travel,
             city,
+            unsubscribe_url: unsubscribe.as_deref(),
         })?;
         let from = self.settings.sender.from.clone();
         let to = lettre::message::Mailbox::new(
@@ -284,6 +426,8 @@ impl Campaigns {
             date: now,
             html: content.html.clone(),
             text: content.text.clone(),
+            list_unsubscribe: unsubscribe,
+            original_to: None,
         };
         let record = EmailRecord {
             campaign: campaign.name.clone(),
@@ -302,12 +446,9 @@ impl Campaigns {
         })
     }
 
-    /// Runs every campaign over the bookings file at `now`, delivering each due email.
-    pub async fn run(
-        &self,
-        opts: &RunOptions,
-        delivery: &dyn Delivery,
-    ) -> Result<Report, FatalError> {
+    /// Runs every campaign over the bookings file at `opts.now`: each due email is produced, written
+    /// to `out.files` when given, and sent through `out.send` when given, exactly once per the ledger.
+    pub async fn run(&self, opts: &RunOptions, out: &Outputs<'_>) -> Result<Report, FatalError> {
         let campaigns: Vec<&CampaignSettings> = match &opts.campaign {
             Some(name) => vec![self
                 .settings
@@ -335,66 +476,152 @@ impl Campaigns {
                     .collect()
             }
         });
-        enum Outcome {
-            Skipped(RowError),
-            Done(Box<EmailRecord>),
-            Failed(FailedEmail),
-        }
+        // Set when the SMTP server is found unavailable or the ledger cannot be written: no email is
+        // started after it.
+        let stop: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
+        let stopped = || stop.lock().map(|s| s.is_some()).unwrap_or(true);
+        let halt = |why: Stop| {
+            let mut s = stop.lock().unwrap_or_else(|p| p.into_inner());
+            s.get_or_insert(why);
+        };
         let mut outcomes = futures::stream::iter(work)
-            .map(|w| async move {
+            .map(|w| async {
                 let (campaign, booking, venue, d) = match w {
                     Work::Skip(e) => return Outcome::Skipped(e),
                     Work::Email(c, b, v, d) => (c, b, v, d),
                 };
-                let fail = |reason: String| {
-                    Outcome::Failed(FailedEmail {
-                        campaign: campaign.name.clone(),
-                        booking_id: booking.booking_id.clone(),
-                        reason,
-                    })
-                };
-                let composed = match self.compose(campaign, &booking, &venue, d, now).await {
-                    Ok(c) => c,
-                    Err(e) => return fail(e.to_string()),
-                };
-                match delivery.deliver(&composed.email).await {
-                    Ok(()) => Outcome::Done(Box::new(composed.record)),
-                    Err(e) => fail(e.to_string()),
+                if stopped() {
+                    return Outcome::NotAttempted;
+                }
+                match self
+                    .produce(campaign, &booking, &venue, d, opts, out)
+                    .await
+                {
+                    Err(why) => {
+                        halt(why);
+                        Outcome::NotAttempted
+                    }
+                    Ok(Produced::Deferred { reply, stop: Some(why) }) => {
+                        halt(why);
+                        Outcome::Deferred(FailedEmail {
+                            campaign: campaign.name.clone(),
+                            booking_id: booking.booking_id.clone(),
+                            reason: reply,
+                        })
+                    }
+                    Ok(p) => Outcome::from_produced(p, campaign, &booking),
                 }
             })
             .buffered(opts.parallel.max(1));
         let mut report = Report {
             now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+            smtp: out.send.as_ref().map(|s| s.smtp.server().to_string()),
+            redirected_to: opts.redirect_to.as_ref().map(|m| m.email.to_string()),
             ..Report::default()
         };
         while let Some(outcome) = outcomes.next().await {
-            match outcome {
-                Outcome::Skipped(e) => {
-                    tracing::warn!("skipped {e}");
-                    report.skipped_rows.push(e);
-                }
-                Outcome::Failed(f) => {
-                    tracing::warn!("{} / {}: {}", f.campaign, f.booking_id, f.reason);
-                    report.due += 1;
-                    report.failed.push(f);
-                }
-                Outcome::Done(record) => {
-                    report.due += 1;
-                    report.rendered += 1;
-                    match &record.without_block {
-                        None => report.with_block += 1,
-                        Some(reason) => {
-                            *report.without_block.entry(reason.clone()).or_default() += 1
-                        }
-                    }
-                    report.emails.push(*record);
-                }
+            report.add(outcome);
+            if let Some(progress) = out.progress {
+                progress(&report);
             }
+        }
+        drop(outcomes);
+        if let Some(send) = &out.send {
+            report.retried = send.smtp.retries();
+            send.smtp.close().await;
         }
         let stats = self.source.stats();
         report.engine_requests = stats.requests;
         report.cache_hits = stats.hits;
+        match stop.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Stop::Ledger(e)) => return Err(FatalError::Ledger(e)),
+            Some(Stop::Unavailable(why)) => report.stopped = Some(why),
+            None => {}
+        }
         Ok(report)
+    }
+
+    /// One due email: claim it in the ledger, compose it, write it, send it, record the outcome.
+    /// `Err` stops the run (the ledger cannot be written).
+    async fn produce(
+        &self,
+        campaign: &CampaignSettings,
+        booking: &Booking,
+        venue: &Venue,
+        d: Due,
+        opts: &RunOptions,
+        out: &Outputs<'_>,
+    ) -> Result<Produced, Stop> {
+        let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
+        let (name, id) = (campaign.name.as_str(), booking.booking_id.as_str());
+        let mut in_doubt = false;
+        if let Some(ledger) = &ledger {
+            let message_id =
+                OutgoingEmail::message_id_for(name, id, &self.settings.sender.from);
+            let recipient = booking.customer_email.to_string();
+            let (run_at, at) = (opts.now, (opts.clock)());
+            let claim = blocking(ledger, {
+                let (name, id) = (name.to_string(), id.to_string());
+                move |l| l.claim(&name, &id, &message_id, &recipient, run_at, at)
+            })
+            .await?;
+            match claim {
+                Claim::Done(state) => return Ok(Produced::AlreadyDone(state)),
+                Claim::InDoubt => in_doubt = true,
+                Claim::New | Claim::Retry => {}
+            }
+        }
+        let release = || async {
+            if let Some(ledger) = &ledger {
+                let (name, id) = (name.to_string(), id.to_string());
+                blocking(ledger, move |l| l.release(&name, &id)).await?;
+            }
+            Ok::<_, Stop>(())
+        };
+        let mut composed = match self.compose(campaign, booking, venue, d, opts.now).await {
+            Ok(c) => c,
+            Err(e) => {
+                release().await?;
+                return Ok(Produced::Failed(e.to_string()));
+            }
+        };
+        if let Some(to) = &opts.redirect_to {
+            composed.email = composed.email.redirected(to);
+        }
+        if let Some(files) = out.files {
+            if let Err(e) = files.deliver(&composed.email).await {
+                release().await?;
+                return Ok(Produced::Failed(e.to_string()));
+            }
+        }
+        let Some(send) = &out.send else {
+            return Ok(Produced::Written(Box::new(composed.record)));
+        };
+        let result = send.smtp.send(&composed.email).await;
+        let (state, reply, attempts) = match &result {
+            Ok(a) => (SendState::Sent, a.reply.clone(), a.attempts),
+            Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => {
+                (SendState::Failed, f.reply(), f.attempts())
+            }
+            Err(f) => (SendState::Deferred, f.reply(), f.attempts()),
+        };
+        if let Some(ledger) = &ledger {
+            let at = (opts.clock)();
+            let (name, id, reply) = (name.to_string(), id.to_string(), reply.clone());
+            blocking(ledger, move |l| l.finish(&name, &id, state, &reply, attempts, at)).await?;
+        }
+        Ok(match result {
+            Ok(_) => Produced::Sent {
+                record: Box::new(composed.record),
+                in_doubt,
+            },
+            Err(SmtpFailure::Unavailable { .. }) => Produced::Deferred {
+                stop: Some(Stop::Unavailable(result.err().map(|e| e.to_string()).unwrap_or_default())),
+                reply,
+            },
+            Err(SmtpFailure::Deferred { .. }) => Produced::Deferred { reply, stop: None },
+            Err(e) => Produced::Failed(e.to_string()),
+        })
     }
 
     /// Finds one booking by id and composes `campaign`'s email for it at `now`, whether or not it is

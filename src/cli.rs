@@ -10,9 +10,16 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::campaign::{Campaigns, RunOptions};
+use std::io::Write;
+
+use lettre::message::Mailbox;
+
+use crate::campaign::{Campaigns, Outputs, RunOptions, Sending};
+use crate::deliver::{Delivery, SmtpDelivery};
+use crate::ledger::{Ledger, SendState};
+use crate::report::Report;
 use crate::catalog::Catalog;
-use crate::config::{Overrides, Secret, Settings};
+use crate::config::{Overrides, Secret, Settings, SmtpUrl};
 use crate::deliver::FileDelivery;
 use crate::recommend::engine;
 use crate::render::Renderer;
@@ -46,17 +53,32 @@ struct Sources {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Produce every email due at `--now` and write them for review.
+    /// Produce every email due at `--now`: write them for review, send them over SMTP, or both.
     Run {
         #[command(flatten)]
         sources: Sources,
-        /// Output folder: `<campaign>/<booking>.eml|.html`, `index.html`, `report.json`.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
+        /// Output folder: `<campaign>/<booking>.eml|.html`, `index.html`, `report.json`. `out` by
+        /// default when nothing is sent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Send over SMTP (`smtp://host:port`, `smtp://host:port?tls=starttls`, `smtps://host:port`),
+        /// instead of `smtp.url`. Each email goes once per the ledger (`state.path`).
+        #[arg(long, value_name = "URL")]
+        smtp: Option<String>,
+        /// Send every email to this address instead of its customer (sandbox previews); the ledger is
+        /// not touched, so this may be repeated freely.
+        #[arg(long, value_name = "ADDRESS", value_parser = parse_address)]
+        redirect_to: Option<Mailbox>,
+        /// The send ledger, instead of `state.path`.
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+        /// Also write the JSON report here.
+        #[arg(long, value_name = "PATH")]
+        report: Option<PathBuf>,
         /// Only this campaign.
         #[arg(long)]
         campaign: Option<String>,
-        /// Emails composed at once.
+        /// Emails composed and sent at once.
         #[arg(long, default_value_t = 64)]
         parallel: usize,
     },
@@ -76,6 +98,30 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long)]
         output: Option<PathBuf>,
+        /// Send it as a test over SMTP to `--to`, instead of showing it (`smtp.url` when no URL).
+        #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+        smtp: Option<String>,
+        /// The address the test goes to; the customer's is kept in `X-Tripmail-Original-To`.
+        #[arg(long, value_name = "ADDRESS", value_parser = parse_address, requires = "smtp")]
+        to: Option<Mailbox>,
+    },
+    /// List what the send ledger holds: sent, failed, and pending (claimed or deferred) emails.
+    Ledger {
+        /// The config file, whose `state.path` is the ledger.
+        #[arg(long, required_unless_present = "state")]
+        config: Option<PathBuf>,
+        /// The ledger file, instead of the config's.
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// Only rows in this state.
+        #[arg(long, value_enum)]
+        only: Option<Only>,
+        /// Table for people, JSON for programs.
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Check the config, every template in every locale, and the bookings header.
     Validate {
@@ -103,6 +149,25 @@ enum Format {
     Mjml,
     Text,
     Eml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    Sent,
+    Failed,
+    /// Claimed or deferred: not (known to be) sent yet.
+    Pending,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+fn parse_address(s: &str) -> Result<Mailbox, String> {
+    s.parse::<Mailbox>()
+        .map_err(|e| format!("{s:?} is not an email address ({e})"))
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -147,13 +212,26 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load(sources: &Sources) -> anyhow::Result<Settings> {
+fn load(sources: &Sources, smtp_url: Option<String>, state: Option<PathBuf>) -> anyhow::Result<Settings> {
     let overrides = Overrides {
         bookings_path: sources.bookings.clone(),
         catalog: sources.catalog.clone(),
         engine_url: sources.engine_url.clone(),
+        smtp_url,
+        state_path: state,
     };
     Ok(Settings::load(&sources.config, &overrides)?)
+}
+
+/// The SMTP transport of the settings, when they name a server.
+fn smtp_of(settings: &Settings) -> anyhow::Result<Option<SmtpDelivery>> {
+    let Some(url) = settings.smtp.url.as_deref() else {
+        return Ok(None);
+    };
+    let url = SmtpUrl::parse(url).map_err(|e| anyhow::anyhow!("smtp url: {e}"))?;
+    Ok(Some(
+        SmtpDelivery::new(&url, &settings.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?,
+    ))
 }
 
 #[allow(clippy::disallowed_methods)] // the one place the clock is read
@@ -166,56 +244,64 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
         Command::Run {
             sources,
             out,
+            smtp,
+            redirect_to,
+            state,
+            report: report_path,
             campaign,
             parallel,
         } => {
-            let settings = load(&sources)?;
+            let settings = load(&sources, smtp, state)?;
+            let smtp = smtp_of(&settings)?;
+            if redirect_to.is_some() && smtp.is_none() {
+                anyhow::bail!("--redirect-to sends emails: give --smtp URL or set smtp.url");
+            }
+            let out = match (&out, &smtp) {
+                (None, None) => Some(PathBuf::from("out")),
+                _ => out,
+            };
+            // Redirected previews are not sends: they neither read nor write the ledger.
+            let ledger = match (&smtp, &redirect_to) {
+                (Some(_), None) => Some(Arc::new(Ledger::open(&settings.state.path)?)),
+                _ => None,
+            };
             let campaigns = Campaigns::start(settings).await?;
             let now = sources.now.unwrap_or_else(clock);
+            let files = out.as_ref().map(FileDelivery::new);
+            let progress = Progress::new();
+            let show = |r: &Report| progress.show(r);
+            let outputs = Outputs {
+                files: files.as_ref().map(|f| f as &dyn Delivery),
+                send: smtp.as_ref().map(|smtp| Sending {
+                    smtp,
+                    ledger: ledger.clone(),
+                }),
+                progress: Some(&show),
+            };
             let report = campaigns
                 .run(
                     &RunOptions {
                         now,
                         campaign,
                         parallel,
+                        redirect_to,
+                        clock,
                     },
-                    &FileDelivery::new(&out),
+                    &outputs,
                 )
                 .await?;
-            report
-                .write(&out)
-                .with_context(|| format!("cannot write the report in {}", out.display()))?;
-            for row in &report.skipped_rows {
-                eprintln!("tripmail: skipped {row}");
+            progress.finish();
+            if let Some(out) = &out {
+                report
+                    .write(out)
+                    .with_context(|| format!("cannot write the report in {}", out.display()))?;
             }
-            for f in &report.failed {
-                eprintln!(
-                    "tripmail: failed {} / {}: {}",
-                    f.campaign, f.booking_id, f.reason
-                );
+            if let Some(path) = &report_path {
+                report
+                    .write_json(path)
+                    .with_context(|| format!("cannot write the report {}", path.display()))?;
             }
-            let without: Vec<String> = report
-                .without_block
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
-            println!(
-                "{} emails due at {}: {} written to {} ({} with a block{}), {} failed, {} rows skipped",
-                report.due,
-                report.now,
-                report.rendered,
-                out.display(),
-                report.with_block,
-                if without.is_empty() { String::new() } else { format!("; without: {}", without.join(", ")) },
-                report.failed.len(),
-                report.skipped_rows.len(),
-            );
-            println!(
-                "engine: {} requests, {} cache hits; review: {}",
-                report.engine_requests,
-                report.cache_hits,
-                out.join("index.html").display()
-            );
+            print_summary(&report, out.as_deref(), ledger.as_deref());
             Ok(if report.has_problems() {
                 Outcome::Problems
             } else {
@@ -228,13 +314,42 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             campaign,
             format,
             output,
+            smtp,
+            to,
         } => {
-            let settings = load(&sources)?;
+            let settings = load(&sources, smtp.clone().filter(|u| !u.is_empty()), None)?;
+            let transport = match smtp {
+                Some(_) => Some(smtp_of(&settings)?.ok_or_else(|| {
+                    anyhow::anyhow!("--smtp without a URL needs smtp.url in the config")
+                })?),
+                None => None,
+            };
             let campaigns = Campaigns::start(settings).await?;
             let now = sources.now.unwrap_or_else(clock);
             let (composed, is_due) = campaigns.preview(&booking, &campaign, now).await?;
             if !is_due {
                 eprintln!("tripmail: note: the {campaign} email is not due for {booking} at {now}; showing it anyway");
+            }
+            if let Some(transport) = transport {
+                let to = to.ok_or_else(|| anyhow::anyhow!("--smtp needs --to ADDRESS: a test goes to you, not to the customer"))?;
+                let email = composed.email.redirected(&to);
+                let result = transport.send(&email).await;
+                transport.close().await;
+                return match result {
+                    Ok(accepted) => {
+                        println!(
+                            "sent a test of {campaign} for {booking} to {} via {}: {}",
+                            to.email,
+                            transport.server(),
+                            accepted.reply
+                        );
+                        Ok(Outcome::Clean)
+                    }
+                    Err(e) => {
+                        eprintln!("tripmail: test of {campaign} for {booking} to {}: {e}", to.email);
+                        Ok(Outcome::Problems)
+                    }
+                };
             }
             let bytes = match format {
                 Format::Html => composed.content.html.into_bytes(),
@@ -243,6 +358,41 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 Format::Eml => composed.email.to_mime()?,
             };
             write_output(output.as_deref(), &bytes)?;
+            Ok(Outcome::Clean)
+        }
+        Command::Ledger {
+            config,
+            state,
+            campaign,
+            only,
+            format,
+        } => {
+            let path = match (state, config) {
+                (Some(p), _) => p,
+                (None, Some(c)) => Settings::load(&c, &Overrides::default())?.state.path,
+                (None, None) => anyhow::bail!("give --config FILE or --state PATH"),
+            };
+            let ledger = Ledger::open_read(&path)?;
+            let entries: Vec<_> = ledger
+                .entries(campaign.as_deref())?
+                .into_iter()
+                .filter(|e| match only {
+                    None => true,
+                    Some(Only::Sent) => e.state == SendState::Sent,
+                    Some(Only::Failed) => e.state == SendState::Failed,
+                    Some(Only::Pending) => {
+                        matches!(e.state, SendState::Claimed | SendState::Deferred)
+                    }
+                })
+                .collect();
+            let mut stdout = std::io::stdout().lock();
+            match format {
+                ListFormat::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, &entries)?;
+                    writeln!(stdout)?;
+                }
+                ListFormat::Table => write_ledger_table(&mut stdout, &path, &entries)?,
+            }
             Ok(Outcome::Clean)
         }
         Command::Validate { config } => {
@@ -283,8 +433,173 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The last lines of a run: what was produced, sent, and what to do about what was not.
+fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
+    for row in &report.skipped_rows {
+        eprintln!("tripmail: skipped {row}");
+    }
+    for f in &report.failed {
+        eprintln!("tripmail: failed {} / {}: {}", f.campaign, f.booking_id, f.reason);
+    }
+    let without: Vec<String> = report
+        .without_block
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let without = if without.is_empty() {
+        String::new()
+    } else {
+        format!("; without: {}", without.join(", "))
+    };
+    println!(
+        "{} emails due at {}: {} produced ({} with a block{without}), {} failed, {} rows skipped",
+        report.due,
+        report.now,
+        report.rendered,
+        report.with_block,
+        report.failed.len(),
+        report.skipped_rows.len(),
+    );
+    if let Some(server) = &report.smtp {
+        let to = match &report.redirected_to {
+            Some(addr) => format!(" (all redirected to {addr}; ledger untouched)"),
+            None => String::new(),
+        };
+        println!(
+            "smtp {server}{to}: {} sent, {} retried, {} already sent, {} failed before, {} deferred, {} resent after a crash",
+            report.sent,
+            report.retried,
+            report.already_sent,
+            report.previously_failed,
+            report.deferred,
+            report.resent_in_doubt,
+        );
+    }
+    if let Some(why) = &report.stopped {
+        eprintln!(
+            "tripmail: stopped early: {why}; {} emails not sent ({} deferred, {} not attempted) are kept for the next run",
+            report.deferred + report.not_attempted,
+            report.deferred,
+            report.not_attempted
+        );
+    }
+    if let Some(ledger) = ledger {
+        println!("ledger: {}", ledger.path().display());
+    }
+    let review = out.map(|o| format!("; review: {}", o.join("index.html").display()));
+    println!(
+        "engine: {} requests, {} cache hits{}",
+        report.engine_requests,
+        report.cache_hits,
+        review.unwrap_or_default()
+    );
+}
+
+fn write_ledger_table(
+    w: &mut impl Write,
+    path: &Path,
+    entries: &[crate::ledger::Entry],
+) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "{:<16} {:<20} {:<9} {:>3}  {:<24}  {:<32} reply",
+        "campaign", "booking", "state", "try", "updated", "recipient"
+    )?;
+    for e in entries {
+        writeln!(
+            w,
+            "{:<16} {:<20} {:<9} {:>3}  {:<24}  {:<32} {}",
+            e.campaign,
+            e.booking_id,
+            e.state.to_string(),
+            e.attempts,
+            e.updated_at,
+            e.recipient,
+            e.reply.as_deref().unwrap_or("")
+        )?;
+    }
+    let count = |s: &[SendState]| entries.iter().filter(|e| s.contains(&e.state)).count();
+    writeln!(
+        w,
+        "{}: {} sent, {} failed, {} pending ({} claimed, {} deferred)",
+        path.display(),
+        count(&[SendState::Sent]),
+        count(&[SendState::Failed]),
+        count(&[SendState::Claimed, SendState::Deferred]),
+        count(&[SendState::Claimed]),
+        count(&[SendState::Deferred]),
+    )
+}
+
+/// Progress of a run on standard error: a live line on a terminal (indicatif), else a plain line
+/// every few seconds.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: std::time::Instant,
+    last: std::sync::Mutex<std::time::Instant>,
+}
+
+impl Progress {
+    const PLAIN_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        let now = std::time::Instant::now();
+        Progress {
+            bar,
+            started: now,
+            last: std::sync::Mutex::new(now),
+        }
+    }
+
+    fn line(&self, r: &Report) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let mut line = format!(
+            "{} due, {} produced, {} failed",
+            r.due,
+            r.rendered,
+            r.failed.len()
+        );
+        if r.smtp.is_some() {
+            line.push_str(&format!(
+                ", {} sent, {} already sent, {} deferred",
+                r.sent, r.already_sent, r.deferred
+            ));
+        }
+        line.push_str(&format!(" ({:.0}/s)", r.due as f64 / secs));
+        line
+    }
+
+    fn show(&self, r: &Report) {
+        match &self.bar {
+            Some(bar) => bar.set_message(self.line(r)),
+            None => {
+                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= Self::PLAIN_EVERY {
+                    *last = std::time::Instant::now();
+                    eprintln!("tripmail: {}", self.line(r));
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
     match path {
         Some(p) => {
             std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))

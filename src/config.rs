@@ -51,9 +51,93 @@ pub struct Settings {
     /// Where templates and translations live.
     #[serde(default)]
     pub templates: TemplatesSettings,
+    /// The SMTP server emails are sent through (`tripmail run --smtp` or `[smtp] url`).
+    #[serde(default)]
+    pub smtp: SmtpSettings,
+    /// Where the send ledger lives.
+    #[serde(default)]
+    pub state: StateSettings,
     /// The campaigns, in the order they are produced for each booking.
     #[serde(rename = "campaign")]
     pub campaigns: Vec<CampaignSettings>,
+}
+
+/// `[smtp]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (plain, for sandboxes), `smtp://host:port?tls=starttls`, or
+    /// `smtps://host:port` (implicit TLS). No URL: nothing is sent unless `--smtp` gives one.
+    pub url: Option<String>,
+    /// Login, when the server wants one (`TRIPMAIL_SMTP__USERNAME`).
+    pub username: Option<String>,
+    /// Password (`TRIPMAIL_SMTP__PASSWORD`); never printed.
+    pub password: Option<Secret>,
+    /// Name given in EHLO; the machine's host name by default.
+    pub hello_name: Option<String>,
+    /// Emails sent per second at most, over all connections.
+    pub max_per_second: Option<u32>,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Per-command timeout.
+    pub timeout_ms: u64,
+    /// Tries of one email against temporary failures (4xx, dropped or refused connections).
+    pub attempts: u32,
+    /// First wait between tries; doubled each time, with random jitter.
+    pub retry_base_ms: u64,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            url: None,
+            username: None,
+            password: None,
+            hello_name: None,
+            max_per_second: None,
+            max_connections: 4,
+            timeout_ms: 30_000,
+            attempts: 5,
+            retry_base_ms: 500,
+        }
+    }
+}
+
+impl fmt::Debug for SmtpSettings {
+    /// As the derived one, but a URL is shown without the password it may hold.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.url.as_deref().map(|u| match SmtpUrl::parse(u) {
+            Ok(parsed) => parsed.to_string(),
+            Err(_) => "<invalid>".to_string(),
+        });
+        f.debug_struct("SmtpSettings")
+            .field("url", &url)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("hello_name", &self.hello_name)
+            .field("max_per_second", &self.max_per_second)
+            .field("max_connections", &self.max_connections)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("attempts", &self.attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .finish()
+    }
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    /// The send ledger, a SQLite file (created with its folder when missing).
+    pub path: PathBuf,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            path: PathBuf::from("state/tripmail.sqlite"),
+        }
+    }
 }
 
 /// `[bookings]`
@@ -141,6 +225,10 @@ pub struct HeuristicsSettings {
 pub struct LinksSettings {
     /// With `{product_id}` and optionally `{campaign}` placeholders.
     pub product_url: String,
+    /// The one-click unsubscribe endpoint (https); `booking`, `campaign` and `sig` are added to it.
+    pub unsubscribe_url: Option<String>,
+    /// Key of the HMAC-SHA256 `sig` of unsubscribe links (`TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET`).
+    pub unsubscribe_secret: Option<Secret>,
 }
 
 /// `[sender]`
@@ -240,6 +328,9 @@ pub struct CampaignSettings {
     pub items: usize,
     /// Template base name (`<template>.mjml.tera`, `<template>.txt.tera`); the trigger by default.
     pub template: Option<String>,
+    /// Whether emails carry `List-Unsubscribe` (one-click, RFC 8058) and an unsubscribe link:
+    /// by default reminders do (marketing), confirmations do not (transactional).
+    pub list_unsubscribe: Option<bool>,
 }
 
 fn default_sort_by() -> SortBy {
@@ -254,6 +345,12 @@ impl CampaignSettings {
     /// The template base name.
     pub fn template_name(&self) -> &str {
         self.template.as_deref().unwrap_or(self.trigger.as_str())
+    }
+
+    /// Whether the campaign's emails carry an unsubscribe link and `List-Unsubscribe`.
+    pub fn wants_unsubscribe(&self) -> bool {
+        self.list_unsubscribe
+            .unwrap_or(self.trigger == Trigger::Reminder)
     }
 }
 
@@ -289,6 +386,10 @@ pub struct Overrides {
     pub catalog: Option<PathBuf>,
     /// `--engine-url`
     pub engine_url: Option<String>,
+    /// `--smtp`
+    pub smtp_url: Option<String>,
+    /// `--state`
+    pub state_path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -355,6 +456,8 @@ impl Settings {
         builder = set(builder, "engine.catalog", path_str(&overrides.catalog)).map_err(load_err)?;
         builder =
             set(builder, "engine.base_url", overrides.engine_url.clone()).map_err(load_err)?;
+        builder = set(builder, "smtp.url", overrides.smtp_url.clone()).map_err(load_err)?;
+        builder = set(builder, "state.path", path_str(&overrides.state_path)).map_err(load_err)?;
         let merged = builder.build().map_err(load_err)?;
         let settings: Settings = serde_path_to_error::deserialize(merged).map_err(|e| {
             let key = e.path().to_string();
@@ -421,6 +524,8 @@ impl Settings {
             .replace("{campaign}", "c");
         url::Url::parse(&sample)
             .map_err(|err| bad("links.product_url", format!("not a URL: {err}")))?;
+        self.validate_smtp(path)?;
+        self.validate_unsubscribe(path)?;
         if self.campaigns.is_empty() {
             return Err(bad(
                 "campaign",
@@ -503,6 +608,74 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_smtp(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let s = &self.smtp;
+        if let Some(url) = &s.url {
+            SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?;
+        }
+        if s.max_connections == 0 {
+            return Err(bad("smtp.max_connections", "must be at least 1".into()));
+        }
+        if s.max_per_second == Some(0) {
+            return Err(bad("smtp.max_per_second", "must be at least 1".into()));
+        }
+        if s.attempts == 0 {
+            return Err(bad("smtp.attempts", "must be at least 1".into()));
+        }
+        if s.timeout_ms == 0 {
+            return Err(bad("smtp.timeout_ms", "must be at least 1".into()));
+        }
+        if s.password.is_some() && s.username.is_none() {
+            return Err(bad(
+                "smtp.username",
+                "smtp.password is set but no username".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_unsubscribe(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let l = &self.links;
+        if let Some(u) = &l.unsubscribe_url {
+            let url = url::Url::parse(u)
+                .map_err(|err| bad("links.unsubscribe_url", format!("not a URL: {err}")))?;
+            if url.scheme() != "https" {
+                return Err(bad(
+                    "links.unsubscribe_url",
+                    "must be an https URL (RFC 8058 one-click unsubscribe)".into(),
+                ));
+            }
+        }
+        if l.unsubscribe_secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+            return Err(bad("links.unsubscribe_secret", "is empty".into()));
+        }
+        if let Some((i, c)) = self
+            .campaigns
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.wants_unsubscribe())
+        {
+            let why = format!("campaign[{i}] ({}) has unsubscribe links", c.name);
+            if l.unsubscribe_url.is_none() {
+                return Err(bad("links.unsubscribe_url", format!("{why}: set it, or set list_unsubscribe = false on the campaign")));
+            }
+            if l.unsubscribe_secret.is_none() {
+                return Err(bad("links.unsubscribe_secret", format!("{why}: set it (better: TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET)")));
+            }
+        }
+        Ok(())
+    }
+
     /// The brand shown in emails: the sender's name, or its domain.
     pub fn brand(&self) -> String {
         let mb = &self.sender.from;
@@ -516,3 +689,102 @@ impl Settings {
         self.campaigns.iter().find(|c| c.name == name)
     }
 }
+
+/// How to reach an SMTP server, read from a `smtp://` or `smtps://` URL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port: the URL's, else 25 (plain), 587 (STARTTLS) or 465 (implicit TLS).
+    pub port: u16,
+    /// How the connection is protected.
+    pub tls: SmtpTls,
+    /// Login given in the URL (a password there is a secret too).
+    pub username: Option<String>,
+    /// Password given in the URL.
+    pub password: Option<Secret>,
+}
+
+/// Transport security of an SMTP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: for sandboxes on loopback.
+    None,
+    /// `smtp://…?tls=starttls`: upgrade with STARTTLS, required.
+    StartTls,
+    /// `smtps://`: TLS from the first byte.
+    Implicit,
+}
+
+impl SmtpUrl {
+    /// Parses and checks an SMTP URL; the error says what is wrong, never the password.
+    pub fn parse(text: &str) -> Result<SmtpUrl, String> {
+        let url = url::Url::parse(text).map_err(|e| format!("not a URL: {e}"))?;
+        let mut tls = match url.scheme() {
+            "smtp" => SmtpTls::None,
+            "smtps" => SmtpTls::Implicit,
+            other => {
+                return Err(format!(
+                    "scheme {other:?}: use smtp:// (plain), smtp://…?tls=starttls or smtps://"
+                ))
+            }
+        };
+        for (k, v) in url.query_pairs() {
+            match (k.as_ref(), v.as_ref()) {
+                ("tls", "starttls" | "required") if tls == SmtpTls::None => tls = SmtpTls::StartTls,
+                ("tls", "none") if tls == SmtpTls::None => {}
+                ("tls", other) => {
+                    return Err(format!(
+                        "tls={other:?}: only tls=starttls (or tls=none) on smtp://; smtps:// is always TLS"
+                    ))
+                }
+                (other, _) => return Err(format!("unknown parameter {other:?}")),
+            }
+        }
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or("no host")?
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = url.port().unwrap_or(match tls {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Implicit => 465,
+        });
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let username = (!url.username().is_empty()).then(|| decode(url.username()));
+        let password = url.password().map(|p| Secret::new(decode(p)));
+        Ok(SmtpUrl {
+            host,
+            port,
+            tls,
+            username,
+            password,
+        })
+    }
+}
+
+impl fmt::Display for SmtpUrl {
+    /// The URL without credentials, fit for messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls == SmtpTls::Implicit { "smtps" } else { "smtp" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        write!(f, "{scheme}://{host}:{}", self.port)?;
+        if self.tls == SmtpTls::StartTls {
+            f.write_str("?tls=starttls")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SmtpUrl({self})")
+    }
+}
+

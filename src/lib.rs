@@ -2,8 +2,8 @@
 //! "Complete your trip" block chosen by a cross-sell engine and tailored by season and family.
 //!
 //! The run goes in phases, one module each: [`config`] → [`bookings`] (read as a stream) → [`due`] →
-//! [`recommend`] + [`heuristics`] (choose items) → [`render`] → [`deliver`], with [`report`] kept as it
-//! goes; [`campaign`] drives them and [`cli`] is the command line.
+//! [`recommend`] + [`heuristics`] (choose items) → [`render`] → [`deliver`] (files, SMTP), with
+//! [`ledger`] making each send happen once and [`report`] kept as it goes; [`campaign`] drives them and [`cli`] is the command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -15,6 +15,8 @@ pub mod config;
 pub mod deliver;
 pub mod due;
 pub mod heuristics;
+pub mod ledger;
 pub mod recommend;
 pub mod render;
 pub mod report;
+pub mod unsubscribe;

@@ -64,28 +64,62 @@ pub struct Report {
     pub engine_requests: u64,
     /// Queries answered from the per-run cache.
     pub cache_hits: u64,
-    /// Due emails that could not be produced.
+    /// Due emails that could not be produced, or that the SMTP server rejected for good.
     pub failed: Vec<FailedEmail>,
+    /// The SMTP server emails went to (without credentials); absent when nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<String>,
+    /// The address every email went to instead of its customer (a sandbox preview or test send).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirected_to: Option<String>,
+    /// Emails the SMTP server accepted.
+    pub sent: u64,
+    /// Tries made again after a temporary SMTP failure.
+    pub retried: u64,
+    /// Due emails the ledger says were sent by an earlier run: not sent again.
+    pub already_sent: u64,
+    /// Due emails an earlier run had rejected for good: not tried again (`tripmail ledger` lists them).
+    pub previously_failed: u64,
+    /// Emails whose temporary failures outlasted their tries: the next run tries them again.
+    pub deferred: u64,
+    /// Emails a run that died mid-send had claimed, sent again (see the README, "Exactly once").
+    pub resent_in_doubt: u64,
+    /// Due emails not tried because the run stopped early.
+    pub not_attempted: u64,
+    /// Why the run stopped before the end, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Every produced email.
     pub emails: Vec<EmailRecord>,
 }
 
 impl Report {
-    /// Whether anything went wrong: skipped rows or failed emails (exit code 1).
+    /// Whether anything went wrong: skipped rows, failed or deferred emails, a stopped run (exit code 1).
     pub fn has_problems(&self) -> bool {
-        !self.skipped_rows.is_empty() || !self.failed.is_empty()
+        !self.skipped_rows.is_empty()
+            || !self.failed.is_empty()
+            || self.deferred > 0
+            || self.not_attempted > 0
+            || self.stopped.is_some()
     }
 
     /// Writes `report.json` and `index.html` into `dir`, straight to the files (no copy of the whole
     /// report in memory).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let mut json = BufWriter::new(File::create(dir.join("report.json"))?);
-        serde_json::to_writer_pretty(&mut json, self).map_err(std::io::Error::other)?;
-        json.flush()?;
+        self.write_json(&dir.join("report.json"))?;
         let mut html = BufWriter::new(File::create(dir.join("index.html"))?);
         self.write_index(&mut html)?;
         html.flush()
+    }
+
+    /// Writes the JSON report alone, at `path`.
+    pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut json = BufWriter::new(File::create(path)?);
+        serde_json::to_writer_pretty(&mut json, self).map_err(std::io::Error::other)?;
+        json.flush()
     }
 
     /// The review page: one row per email, with the chosen items and a link to its HTML.

@@ -5,14 +5,16 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 mod files;
+mod smtp;
 mod stub;
 
 pub use files::FileDelivery;
+pub use smtp::{Accepted, SmtpDelivery, SmtpFailure};
 pub use stub::RecordingDelivery;
 
 /// A finished email, ready to be delivered.
@@ -36,6 +38,11 @@ pub struct OutgoingEmail {
     pub html: String,
     /// Plain-text part.
     pub text: String,
+    /// The one-click unsubscribe URL: `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
+    pub list_unsubscribe: Option<String>,
+    /// When redirected (a preview or test send), the customer it was meant for:
+    /// `X-Tripmail-Original-To`.
+    pub original_to: Option<String>,
 }
 
 impl OutgoingEmail {
@@ -44,11 +51,40 @@ impl OutgoingEmail {
         format!("{campaign}.{booking_id}@{}", from.email.domain())
     }
 
+    /// The same email sent to `to` instead of the customer, for a sandbox or a test send: the
+    /// customer's address goes into `X-Tripmail-Original-To`, the subject is unchanged, and the
+    /// Message-ID is the preview's own (`preview-<unix time>.` before it), so that a mailbox that
+    /// keeps one message per Message-ID does not hide a second test behind the first or the real one.
+    pub fn redirected(mut self, to: &Mailbox) -> OutgoingEmail {
+        self.original_to = Some(self.to.email.to_string());
+        self.to = Mailbox::new(self.to.name.clone(), to.email.clone());
+        self.message_id = format!("preview-{}.{}", self.date.timestamp(), self.message_id);
+        self
+    }
+
     /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
     pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
         let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
         let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
-        let message = Message::builder()
+        let mut builder = Message::builder();
+        if let Some(url) = &self.list_unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_string(),
+                ));
+        }
+        if let Some(original) = &self.original_to {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Tripmail-Original-To"),
+                original.clone(),
+            ));
+        }
+        let message = builder
             .from(self.from.clone())
             .to(self.to.clone())
             .subject(self.subject.clone())

@@ -77,6 +77,8 @@ pub struct EmailInput<'a> {
     pub days_to_travel: i64,
     /// The city as the email's language writes it.
     pub city: &'a str,
+    /// The unsubscribe link shown in the footer, for campaigns that have one.
+    pub unsubscribe_url: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +115,7 @@ struct View<'a> {
     items: &'a [ItemView],
     item_rows: Vec<&'a [ItemView]>,
     column_width: &'static str,
+    unsubscribe_url: Option<&'a str>,
 }
 
 /// Escapes text for MJML/HTML content and attribute values.
@@ -253,6 +256,7 @@ impl Renderer {
             items: &items,
             item_rows,
             column_width,
+            unsubscribe_url: input.unsubscribe_url,
         };
         let ctx = tera::Context::from_serialize(&view)
             .map_err(|e| RenderError::Template(tera_error(&e)))?;
@@ -327,6 +331,9 @@ impl Renderer {
                         items: &items[..n.min(items.len())],
                         days_to_travel: 3,
                         city: &booking.city,
+                        unsubscribe_url: campaign
+                            .wants_unsubscribe()
+                            .then_some("https://example.invalid/unsubscribe?x=1&y=2"),
                     })?;
                     checked += 1;
                 }

@@ -64,3 +64,4 @@ signoff = Wir wünschen Ihnen eine wunderbare Reise!
 team = Ihr { $brand }-Team
 footer-reason = Sie erhalten diese E-Mail, weil Sie bei { $brand } gebucht haben.
 footer-prices = Die angezeigten Preise sind Ab-Preise pro Person und können je nach Datum variieren.
+footer-unsubscribe = Von diesen E-Mails abmelden

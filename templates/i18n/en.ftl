@@ -64,3 +64,4 @@ signoff = Have a wonderful trip!
 team = The { $brand } team
 footer-reason = You’re receiving this email because you booked with { $brand }.
 footer-prices = Prices shown are “from” prices per person and may vary by date.
+footer-unsubscribe = Unsubscribe from these emails

@@ -64,3 +64,4 @@ signoff = ¡Que disfrutes muchísimo del viaje!
 team = El equipo de { $brand }
 footer-reason = Recibes este correo porque has hecho una reserva con { $brand }.
 footer-prices = Los precios indicados son precios «desde» por persona y pueden variar según la fecha.
+footer-unsubscribe = Darse de baja de estos correos

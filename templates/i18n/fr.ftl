@@ -65,3 +65,4 @@ signoff = Nous vous souhaitons un excellent séjour !
 team = L’équipe { $brand }
 footer-reason = Vous recevez cet e-mail car vous avez réservé auprès de { $brand }.
 footer-prices = Les prix indiqués sont des prix « à partir de » par personne et peuvent varier selon la date.
+footer-unsubscribe = Se désabonner de ces e-mails

@@ -65,3 +65,4 @@ signoff = Ti auguriamo un viaggio meraviglioso!
 team = Il team di { $brand }
 footer-reason = Ricevi questa email perché hai prenotato con { $brand }.
 footer-prices = I prezzi indicati sono prezzi “a partire da” per persona e possono variare in base alla data.
+footer-unsubscribe = Annulla l’iscrizione a queste email

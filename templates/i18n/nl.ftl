@@ -64,3 +64,4 @@ signoff = Geniet van je trip!
 team = Het { $brand }-team
 footer-reason = Je ontvangt deze e-mail omdat je hebt geboekt bij { $brand }.
 footer-prices = De getoonde prijzen zijn vanafprijzen per persoon en kunnen per datum verschillen.
+footer-unsubscribe = Afmelden voor deze e-mails
