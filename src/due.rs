@@ -108,6 +108,7 @@ mod tests {
             sort_by: SortBy::Commission,
             items: 3,
             template: None,
+            list_unsubscribe: None,
         }
     }
 
