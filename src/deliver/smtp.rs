@@ -95,10 +95,9 @@ enum Kind {
     Temporary,
     /// The server or the connection: try again, then stop the run.
     Server,
-    /// The server refused our login: stop the run now.
+    /// The server refused our login, or our side cannot work with it (no common authentication
+    /// mechanism, TLS): stop the run now, nothing is recorded against the email.
     Refused,
-    /// Our side: the message cannot be sent.
-    Client,
 }
 
 fn classify(e: &lettre::transport::smtp::Error) -> Kind {
@@ -110,7 +109,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> Kind {
         Some("421") => Kind::Server,
         Some(_) if e.is_permanent() => Kind::Permanent,
         Some(_) => Kind::Temporary,
-        None if e.is_client() => Kind::Client,
+        None if e.is_client() || e.is_tls() => Kind::Refused,
         None => Kind::Server,
     }
 }
@@ -228,7 +227,6 @@ impl SmtpDelivery {
                         attempts: attempt,
                     })
                 }
-                Kind::Client => return Err(SmtpFailure::Unsendable(reason)),
                 Kind::Refused => return Err(unavailable(attempt)),
                 Kind::Temporary | Kind::Server if attempt >= self.attempts => {
                     return Err(if kind == Kind::Server {

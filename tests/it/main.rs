@@ -1,10 +1,12 @@
-//! Integration tests: the real binary in a temporary folder, real HTTP servers on 127.0.0.1, the files
+//! Integration tests: the real binary in a temporary folder, real HTTP and SMTP servers on 127.0.0.1 (MailDev, a fault-injecting SMTP server), the files
 //! it writes read back. One test binary, one module per feature.
 
+mod sandbox;
 mod util;
 
 mod client;
 mod engine;
 mod run;
+mod smtp;
 mod snapshots;
 mod validate;
