@@ -10,7 +10,9 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::authentication::Mechanism;
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls, TlsParameters};
+use lettre::transport::smtp::response::Response;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -100,7 +102,11 @@ enum Kind {
     Refused,
 }
 
-fn classify(e: &lettre::transport::smtp::Error) -> Kind {
+fn classify(e: &TryError) -> Kind {
+    let e = match e {
+        TryError::Smtp(e) => e,
+        TryError::Connect(_) => return Kind::Server,
+    };
     let code = e.status().map(|c| c.to_string());
     match code.as_deref() {
         // Authentication required / failed / too weak / encryption required.
@@ -114,9 +120,106 @@ fn classify(e: &lettre::transport::smtp::Error) -> Kind {
     }
 }
 
+/// A failed try: lettre's error, or our own connection's.
+#[derive(Debug)]
+enum TryError {
+    Smtp(lettre::transport::smtp::Error),
+    /// Connecting failed or a try ran over its time: the server, try again.
+    Connect(String),
+}
+
+impl std::fmt::Display for TryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryError::Smtp(e) => e.fmt(f),
+            TryError::Connect(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Plain and STARTTLS connections, opened by us with `TCP_NODELAY` and kept for reuse. lettre
+/// 0.11.23 leaves Nagle's algorithm on and writes the end of DATA as its own 5-byte segment, which
+/// then waits for the server's delayed ACK: 40 ms per email and connection (lettre PR 1159, merged,
+/// not yet released). lettre still speaks SMTP on these connections.
+struct Direct {
+    host: String,
+    port: u16,
+    starttls: Option<TlsParameters>,
+    hello: ClientId,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    idle: std::sync::Mutex<Vec<AsyncSmtpConnection>>,
+}
+
+impl Direct {
+    async fn connect(&self) -> Result<AsyncSmtpConnection, TryError> {
+        let addr = (self.host.as_str(), self.port);
+        let tcp = match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
+            Err(_) => return Err(TryError::Connect("connection timed out".into())),
+        };
+        tcp.set_nodelay(true)
+            .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
+        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+            .await
+            .map_err(TryError::Smtp)?;
+        if let Some(tls) = &self.starttls {
+            conn.starttls(tls.clone(), &self.hello)
+                .await
+                .map_err(TryError::Smtp)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(TryError::Smtp)?;
+        }
+        Ok(conn)
+    }
+
+    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, TryError> {
+        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut conn = match reused {
+            Some(mut conn) => {
+                if conn.test_connected().await {
+                    conn
+                } else {
+                    conn.abort().await;
+                    self.connect().await?
+                }
+            }
+            None => self.connect().await?,
+        };
+        let result = conn.send(envelope, bytes).await.map_err(TryError::Smtp);
+        if conn.has_broken() {
+            conn.abort().await;
+        } else {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        }
+        result
+    }
+
+    async fn close(&self) {
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for mut conn in idle {
+            if conn.quit().await.is_err() {
+                conn.abort().await;
+            }
+        }
+    }
+}
+
+enum Transport {
+    /// `smtps://`: lettre's own pool (implicit TLS is set up inside lettre's connect).
+    Pooled(AsyncSmtpTransport<Tokio1Executor>),
+    Direct(Direct),
+}
+
 /// Sends emails to one SMTP server.
 pub struct SmtpDelivery {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
+    /// A whole try (connect, send) longer than this is abandoned as a server failure.
+    try_timeout: Duration,
     server: String,
     connections: Semaphore,
     limiter: Option<DefaultDirectRateLimiter>,
@@ -134,34 +237,56 @@ impl SmtpDelivery {
             TlsParameters::new(host.to_string())
                 .map_err(|e| format!("TLS for {host}: {e}"))
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(url.port)
-            .timeout(Some(Duration::from_millis(settings.timeout_ms)))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(u32::try_from(settings.max_connections).unwrap_or(u32::MAX))
-                    .idle_timeout(Duration::from_secs(60)),
-            );
-        builder = match url.tls {
-            SmtpTls::None => builder.tls(Tls::None),
-            SmtpTls::StartTls => builder.tls(Tls::Required(tls_params()?)),
-            SmtpTls::Implicit => builder.tls(Tls::Wrapper(tls_params()?)),
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let hello = match &settings.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
         };
-        if let Some(name) = &settings.hello_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
         let username = url.username.clone().or_else(|| settings.username.clone());
         let password = url.password.clone().or_else(|| settings.password.clone());
-        if let Some(user) = username {
+        let credentials = username.map(|user| {
             let pass = password.map(|p| p.expose().to_string()).unwrap_or_default();
-            builder = builder.credentials(Credentials::new(user, pass));
-        }
+            Credentials::new(user, pass)
+        });
+        let transport = match url.tls {
+            SmtpTls::None | SmtpTls::StartTls => Transport::Direct(Direct {
+                host: host.to_string(),
+                port: url.port,
+                starttls: match url.tls {
+                    SmtpTls::StartTls => Some(tls_params()?),
+                    _ => None,
+                },
+                hello,
+                credentials,
+                timeout,
+                idle: std::sync::Mutex::new(Vec::new()),
+            }),
+            SmtpTls::Implicit => {
+                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+                    .port(url.port)
+                    .timeout(Some(timeout))
+                    .hello_name(hello)
+                    .tls(Tls::Wrapper(tls_params()?))
+                    .pool_config(
+                        PoolConfig::new()
+                            .max_size(u32::try_from(settings.max_connections).unwrap_or(u32::MAX))
+                            .idle_timeout(Duration::from_secs(60)),
+                    );
+                if let Some(c) = credentials {
+                    builder = builder.credentials(c);
+                }
+                Transport::Pooled(builder.build())
+            }
+        };
         let limiter = settings
             .max_per_second
             .and_then(NonZeroU32::new)
             .map(|n| RateLimiter::direct(Quota::per_second(n).allow_burst(NonZeroU32::MIN)));
         Ok(SmtpDelivery {
-            transport: builder.build(),
+            transport,
+            // Connect, greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the data: each may take
+            // up to the per-command timeout.
+            try_timeout: timeout.saturating_mul(4),
             server: url.to_string(),
             connections: Semaphore::new(settings.max_connections.max(1)),
             limiter,
@@ -196,7 +321,21 @@ impl SmtpDelivery {
                 if let Some(limiter) = &self.limiter {
                     limiter.until_ready().await;
                 }
-                self.transport.send_raw(&envelope, &bytes).await
+                let attempt = async {
+                    match &self.transport {
+                        Transport::Pooled(t) => {
+                            t.send_raw(&envelope, &bytes).await.map_err(TryError::Smtp)
+                        }
+                        Transport::Direct(d) => d.send(&envelope, &bytes).await,
+                    }
+                };
+                match tokio::time::timeout(self.try_timeout, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(TryError::Connect(format!(
+                        "no answer within {} s",
+                        self.try_timeout.as_secs()
+                    ))),
+                }
             };
             let err = match result {
                 Ok(response) => {
@@ -248,7 +387,10 @@ impl SmtpDelivery {
 
     /// Closes the pooled connections (QUIT).
     pub async fn close(&self) {
-        self.transport.shutdown().await;
+        match &self.transport {
+            Transport::Pooled(t) => t.shutdown().await,
+            Transport::Direct(d) => d.close().await,
+        }
     }
 }
 
