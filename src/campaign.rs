@@ -132,6 +132,7 @@ enum Produced {
     AlreadyDone(SendState),
     Failed(String),
     Deferred { reply: String, stop: Option<Stop> },
+    InDoubt(String),
 }
 
 /// One unit of the report.
@@ -141,6 +142,7 @@ pub(crate) enum Outcome {
     AlreadyDone(SendState),
     Failed(FailedEmail),
     Deferred(FailedEmail),
+    InDoubt(FailedEmail),
     NotAttempted,
 }
 
@@ -157,6 +159,7 @@ impl Outcome {
             Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
             Produced::Failed(reason) => Outcome::Failed(email(reason)),
             Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
+            Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
         }
     }
 }
@@ -178,10 +181,16 @@ impl Report {
                 self.due += 1;
                 self.deferred += 1;
             }
+            Outcome::InDoubt(f) => {
+                tracing::warn!("{} / {}: in doubt: {}", f.campaign, f.booking_id, f.reason);
+                self.due += 1;
+                self.in_doubt.push(f);
+            }
             Outcome::AlreadyDone(state) => {
                 self.due += 1;
                 match state {
                     SendState::Failed => self.previously_failed += 1,
+                    // Claimed: the same booking earlier in this run's input; sent (or being sent) once.
                     _ => self.already_sent += 1,
                 }
             }
@@ -209,12 +218,12 @@ async fn blocking<T: Send + 'static>(
     ledger: &Arc<Ledger>,
     f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
-    let ledger = Arc::clone(ledger);
-    match tokio::task::spawn_blocking(move || f(&ledger)).await {
+    let shared = Arc::clone(ledger);
+    match tokio::task::spawn_blocking(move || f(&shared)).await {
         Ok(r) => r.map_err(Stop::Ledger),
         Err(e) => Err(Stop::Ledger(LedgerError::Open {
-            path: std::path::PathBuf::new(),
-            reason: format!("ledger task failed: {e}"),
+            path: ledger.path().to_path_buf(),
+            reason: format!("the ledger task failed: {e}"),
         })),
     }
 }
@@ -493,23 +502,19 @@ impl Campaigns {
                 if stopped() {
                     return Outcome::NotAttempted;
                 }
-                match self
-                    .produce(campaign, &booking, &venue, d, opts, out)
-                    .await
-                {
+                match self.produce(campaign, &booking, &venue, d, opts, out).await {
                     Err(why) => {
                         halt(why);
                         Outcome::NotAttempted
                     }
-                    Ok(Produced::Deferred { reply, stop: Some(why) }) => {
-                        halt(why);
-                        Outcome::Deferred(FailedEmail {
-                            campaign: campaign.name.clone(),
-                            booking_id: booking.booking_id.clone(),
-                            reason: reply,
-                        })
+                    Ok(mut produced) => {
+                        if let Produced::Deferred { stop, .. } = &mut produced {
+                            if let Some(why) = stop.take() {
+                                halt(why);
+                            }
+                        }
+                        Outcome::from_produced(produced, campaign, &booking)
                     }
-                    Ok(p) => Outcome::from_produced(p, campaign, &booking),
                 }
             })
             .buffered(opts.parallel.max(1));
@@ -533,11 +538,11 @@ impl Campaigns {
         let stats = self.source.stats();
         report.engine_requests = stats.requests;
         report.cache_hits = stats.hits;
-        match stop.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(Stop::Ledger(e)) => return Err(FatalError::Ledger(e)),
-            Some(Stop::Unavailable(why)) => report.stopped = Some(why),
-            None => {}
-        }
+        report.stopped = match stop.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Stop::Ledger(e)) => Some(format!("the ledger cannot be written: {e}")),
+            Some(Stop::Unavailable(why)) => Some(why),
+            None => None,
+        };
         Ok(report)
     }
 
@@ -603,6 +608,10 @@ impl Campaigns {
             Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => {
                 (SendState::Failed, f.reply(), f.attempts())
             }
+            // The server may have it: the claim stays, with what happened (see the README).
+            Err(f @ SmtpFailure::InDoubt { .. }) => {
+                (SendState::Claimed, format!("in doubt: {}", f.reply()), f.attempts())
+            }
             Err(f) => (SendState::Deferred, f.reply(), f.attempts()),
         };
         if let Some(ledger) = &ledger {
@@ -620,6 +629,7 @@ impl Campaigns {
                 reply,
             },
             Err(SmtpFailure::Deferred { .. }) => Produced::Deferred { reply, stop: None },
+            Err(SmtpFailure::InDoubt { .. }) => Produced::InDoubt(reply),
             Err(e) => Produced::Failed(e.to_string()),
         })
     }

@@ -205,11 +205,20 @@ pub fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        // `tripmail ledger | head`: the reader went away; nothing more to say.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tripmail: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn load(sources: &Sources, smtp_url: Option<String>, state: Option<PathBuf>) -> anyhow::Result<Settings> {
@@ -441,6 +450,12 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
     for f in &report.failed {
         eprintln!("tripmail: failed {} / {}: {}", f.campaign, f.booking_id, f.reason);
     }
+    for f in &report.in_doubt {
+        eprintln!(
+            "tripmail: in doubt {} / {}: {} (the server may have it; the next run sends it again)",
+            f.campaign, f.booking_id, f.reason
+        );
+    }
     let without: Vec<String> = report
         .without_block
         .iter()
@@ -466,12 +481,13 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             None => String::new(),
         };
         println!(
-            "smtp {server}{to}: {} sent, {} retried, {} already sent, {} failed before, {} deferred, {} resent after a crash",
+            "smtp {server}{to}: {} sent, {} retried, {} already sent, {} failed before, {} deferred, {} in doubt, {} resent after a crash",
             report.sent,
             report.retried,
             report.already_sent,
             report.previously_failed,
             report.deferred,
+            report.in_doubt.len(),
             report.resent_in_doubt,
         );
     }

@@ -439,7 +439,9 @@ impl Settings {
                 config::Environment::with_prefix("TRIPMAIL")
                     .prefix_separator("_")
                     .separator("__")
-                    .try_parsing(true)
+                    // Values stay text (a password "007" stays "007"); numbers and booleans
+                    // are read from the text where the setting is one.
+                    .try_parsing(false)
                     .source(Some(env)),
             );
         let set = |b: config::ConfigBuilder<_>, key: &str, v: Option<String>| match v {
@@ -615,11 +617,16 @@ impl Settings {
             reason,
         };
         let s = &self.smtp;
-        if let Some(url) = &s.url {
-            SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?;
+        let url = match &s.url {
+            Some(url) => Some(SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?),
+            None => None,
+        };
+        if url.as_ref().is_some_and(|u| u.password.is_some() && u.username.is_none()) {
+            return Err(bad("smtp.url", "has a password but no user name".into()));
         }
-        if s.max_connections == 0 {
-            return Err(bad("smtp.max_connections", "must be at least 1".into()));
+        let has_user = s.username.is_some() || url.as_ref().is_some_and(|u| u.username.is_some());
+        if !(1..=1000).contains(&s.max_connections) {
+            return Err(bad("smtp.max_connections", format!("{} is not between 1 and 1000", s.max_connections)));
         }
         if s.max_per_second == Some(0) {
             return Err(bad("smtp.max_per_second", "must be at least 1".into()));
@@ -630,7 +637,7 @@ impl Settings {
         if s.timeout_ms == 0 {
             return Err(bad("smtp.timeout_ms", "must be at least 1".into()));
         }
-        if s.password.is_some() && s.username.is_none() {
+        if s.password.is_some() && !has_user {
             return Err(bad(
                 "smtp.username",
                 "smtp.password is set but no username".into(),

@@ -8,6 +8,7 @@
 //! `claimed` row found when a run starts was left by a run that died mid-transaction: the server may or
 //! may not have accepted it. The README's "Exactly once" section says what the runner does about it.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use serde::Serialize;
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// The file, its folder or its lock could not be opened.
-    #[error("ledger {path}: {reason}")]
+    #[error("ledger {path} (state.path or --state): {reason}")]
     Open {
         /// The ledger file.
         path: PathBuf,
@@ -96,7 +97,8 @@ pub enum Claim {
     Retry,
     /// Claimed by a run that died mid-send: claimed again, send it (see the README).
     InDoubt,
-    /// Already done (sent or failed): do not send.
+    /// Already done (sent or failed), or claimed by this very run (the booking is in the input
+    /// twice): do not send.
     Done(SendState),
 }
 
@@ -129,6 +131,9 @@ pub struct Ledger {
     conn: Mutex<Connection>,
     /// Held while the ledger is open for sending; the OS drops it with the process.
     _lock: Option<File>,
+    /// What this runner claimed: a `claimed` row among these is this run's own (a booking listed
+    /// twice in the input), not a dead run's.
+    mine: Mutex<HashSet<(String, String)>>,
 }
 
 const SCHEMA: &str = "
@@ -191,6 +196,7 @@ impl Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             _lock: Some(lock),
+            mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| {
             // WAL + FULL: a committed `sent` survives a crash of the process and of the machine.
@@ -219,6 +225,7 @@ impl Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             _lock: None,
+            mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| c.busy_timeout(std::time::Duration::from_secs(10)))?;
         Ok(ledger)
@@ -251,7 +258,10 @@ impl Ledger {
         run_at: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<Claim, LedgerError> {
-        self.with(|c| {
+        let key = (campaign.to_string(), booking_id.to_string());
+        let mut mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
+        let ours = mine.contains(&key);
+        let claim = self.with(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found: Option<String> = tx
                 .query_row(
@@ -270,6 +280,7 @@ impl Ledger {
                     Claim::New
                 }
                 Some(Some(done @ (SendState::Sent | SendState::Failed))) => Claim::Done(done),
+                Some(Some(SendState::Claimed)) if ours => Claim::Done(SendState::Claimed),
                 Some(previous) => {
                     tx.execute(
                         "UPDATE sends SET state = 'claimed', message_id = ?3, recipient = ?4, \
@@ -285,7 +296,11 @@ impl Ledger {
             };
             tx.commit()?;
             Ok(claim)
-        })
+        })?;
+        if !matches!(claim, Claim::Done(_)) {
+            mine.insert(key);
+        }
+        Ok(claim)
     }
 
     /// Records the end of a claimed send: `sent`, `failed` or `deferred`, with the server's reply and
@@ -388,6 +403,11 @@ mod tests {
         l.finish("c", "B2", SendState::Deferred, "451 later", 3, now).unwrap();
         assert_eq!(l.claim("c", "B2", "c.B2@x", "b@x", now, now).unwrap(), Claim::Retry);
         assert_eq!(l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(), Claim::New);
+        // The same booking twice in one run: the second is not sent.
+        assert_eq!(
+            l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
+            Claim::Done(SendState::Claimed)
+        );
         drop(l);
         // A claim left by a runner that is gone is in doubt for the next one.
         let l = Ledger::open(&path).unwrap();

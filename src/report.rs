@@ -82,6 +82,9 @@ pub struct Report {
     pub previously_failed: u64,
     /// Emails whose temporary failures outlasted their tries: the next run tries them again.
     pub deferred: u64,
+    /// Emails whose connection was lost after the whole message was sent, before the server's reply:
+    /// the server may have them. Left claimed; the next run sends them again (README, "Exactly once").
+    pub in_doubt: Vec<FailedEmail>,
     /// Emails a run that died mid-send had claimed, sent again (see the README, "Exactly once").
     pub resent_in_doubt: u64,
     /// Due emails not tried because the run stopped early.
@@ -99,6 +102,7 @@ impl Report {
         !self.skipped_rows.is_empty()
             || !self.failed.is_empty()
             || self.deferred > 0
+            || !self.in_doubt.is_empty()
             || self.not_attempted > 0
             || self.stopped.is_some()
     }

@@ -1,26 +1,28 @@
-//! Delivery over SMTP: lettre's async transport with a connection pool, a bounded number of
-//! connections, an optional send rate, and retries of temporary failures with exponential backoff and
-//! jitter. Each outcome is classified so that the runner can record it: sent, rejected for good (this
-//! email only), deferred (this email, temporary), or the server is unavailable (stop the run).
+//! Delivery over SMTP: our own pool of connections (a bounded number, kept open and reused), an
+//! optional send rate, and retries of temporary failures with exponential backoff and jitter. lettre
+//! speaks SMTP on each connection; tripmail drives the transaction step by step (MAIL, RCPT, DATA, the
+//! message) so that each failure is judged by where it happened: a rejected recipient fails that email
+//! only, a rejected login or sender stops the run, and a connection lost after the end of DATA leaves
+//! the email in doubt (the server may have it) instead of sending it again.
 
+use std::future::Future;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::authentication::Mechanism;
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls, TlsParameters};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailParameter};
 use lettre::transport::smtp::response::Response;
-use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Semaphore;
 
 use super::OutgoingEmail;
 use crate::config::{SmtpSettings, SmtpTls, SmtpUrl};
-
 /// The server accepted the email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -51,12 +53,21 @@ pub enum SmtpFailure {
     },
     /// The server cannot be used: refused or dropped connections, timeouts, 421, or a refused login,
     /// until the tries ran out. Nothing more should be sent in this run.
-    #[error("SMTP server {server} unavailable after {attempts} tries: {reason}")]
+    #[error("SMTP server {server} unavailable ({attempts} tries): {reason}")]
     Unavailable {
         /// The server, without credentials.
         server: String,
         /// The last error.
         reason: String,
+        /// Tries made.
+        attempts: u32,
+    },
+    /// The connection was lost after the whole message was sent, before the server's reply: the
+    /// server may have accepted it. Not tried again in this run (see the README, "Exactly once").
+    #[error("in doubt after {attempts} tries: {reply}")]
+    InDoubt {
+        /// What happened.
+        reply: String,
         /// Tries made.
         attempts: u32,
     },
@@ -69,9 +80,9 @@ impl SmtpFailure {
     /// The reply or error to record.
     pub fn reply(&self) -> String {
         match self {
-            SmtpFailure::Rejected { reply, .. } | SmtpFailure::Deferred { reply, .. } => {
-                reply.clone()
-            }
+            SmtpFailure::Rejected { reply, .. }
+            | SmtpFailure::Deferred { reply, .. }
+            | SmtpFailure::InDoubt { reply, .. } => reply.clone(),
             SmtpFailure::Unavailable { reason, .. } => reason.clone(),
             SmtpFailure::Unsendable(reason) => reason.clone(),
         }
@@ -82,8 +93,47 @@ impl SmtpFailure {
         match self {
             SmtpFailure::Rejected { attempts, .. }
             | SmtpFailure::Deferred { attempts, .. }
+            | SmtpFailure::InDoubt { attempts, .. }
             | SmtpFailure::Unavailable { attempts, .. } => *attempts,
             SmtpFailure::Unsendable(_) => 0,
+        }
+    }
+}
+
+/// Where in the SMTP exchange a try failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Connect, greeting, EHLO, STARTTLS, AUTH.
+    Connect,
+    /// MAIL FROM: the sender.
+    Mail,
+    /// RCPT TO: the recipient.
+    Rcpt,
+    /// The DATA command.
+    Data,
+    /// The message and its final dot: from here on the server may have the email.
+    Message,
+}
+
+/// A failed try.
+#[derive(Debug)]
+enum TryError {
+    /// lettre's error (a reply, or the connection) at a stage.
+    Smtp(Stage, lettre::transport::smtp::Error),
+    /// No answer within the timeout at a stage.
+    Timeout(Stage),
+    /// Connecting failed.
+    Connect(String),
+    /// This email cannot go to this server (e.g. a non-ASCII address without SMTPUTF8).
+    Unsendable(String),
+}
+
+impl std::fmt::Display for TryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TryError::Smtp(_, e) => e.fmt(f),
+            TryError::Timeout(stage) => write!(f, "no answer within the timeout ({stage:?})"),
+            TryError::Connect(e) | TryError::Unsendable(e) => f.write_str(e),
         }
     }
 }
@@ -91,110 +141,185 @@ impl SmtpFailure {
 /// How one failed try is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    /// 5xx for this email.
+    /// 5xx for this email (recipient, data): recorded as failed.
     Permanent,
     /// 4xx for this email: try again.
     Temporary,
     /// The server or the connection: try again, then stop the run.
     Server,
-    /// The server refused our login, or our side cannot work with it (no common authentication
-    /// mechanism, TLS): stop the run now, nothing is recorded against the email.
+    /// The server refuses us (login, sender, 5xx before the recipient), or we cannot work with it
+    /// (no common authentication mechanism, TLS): stop the run now.
     Refused,
+    /// The connection was lost after the message was sent: the server may have accepted it.
+    InDoubt,
+    /// This email cannot go to this server.
+    Unsendable,
 }
 
 fn classify(e: &TryError) -> Kind {
-    let e = match e {
-        TryError::Smtp(e) => e,
-        TryError::Connect(_) => return Kind::Server,
+    let (stage, e) = match e {
+        TryError::Smtp(stage, e) => (*stage, e),
+        TryError::Timeout(Stage::Message) => return Kind::InDoubt,
+        TryError::Timeout(_) | TryError::Connect(_) => return Kind::Server,
+        TryError::Unsendable(_) => return Kind::Unsendable,
     };
     let code = e.status().map(|c| c.to_string());
-    match code.as_deref() {
+    match (code.as_deref(), stage) {
         // Authentication required / failed / too weak / encryption required.
-        Some("530" | "534" | "535" | "538") => Kind::Refused,
+        (Some("530" | "534" | "535" | "538"), _) => Kind::Refused,
         // Service not available, closing the channel.
-        Some("421") => Kind::Server,
-        Some(_) if e.is_permanent() => Kind::Permanent,
-        Some(_) => Kind::Temporary,
-        None if e.is_client() || e.is_tls() => Kind::Refused,
-        None => Kind::Server,
+        (Some("421"), _) => Kind::Server,
+        (Some(_), Stage::Connect | Stage::Mail) if e.is_permanent() => Kind::Refused,
+        (Some(_), Stage::Connect | Stage::Mail) => Kind::Server,
+        (Some(_), _) if e.is_permanent() => Kind::Permanent,
+        (Some(_), _) => Kind::Temporary,
+        (None, Stage::Message) => Kind::InDoubt,
+        (None, _) if e.is_client() || e.is_tls() => Kind::Refused,
+        (None, _) => Kind::Server,
     }
 }
 
-/// A failed try: lettre's error, or our own connection's.
-#[derive(Debug)]
-enum TryError {
-    Smtp(lettre::transport::smtp::Error),
-    /// Connecting failed or a try ran over its time: the server, try again.
-    Connect(String),
-}
-
-impl std::fmt::Display for TryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TryError::Smtp(e) => e.fmt(f),
-            TryError::Connect(e) => f.write_str(e),
-        }
-    }
-}
-
-/// Plain and STARTTLS connections, opened by us with `TCP_NODELAY` and kept for reuse. lettre
-/// 0.11.23 leaves Nagle's algorithm on and writes the end of DATA as its own 5-byte segment, which
-/// then waits for the server's delayed ACK: 40 ms per email and connection (lettre PR 1159, merged,
-/// not yet released). lettre still speaks SMTP on these connections.
-struct Direct {
+/// Our connections to the server, opened on demand and kept for reuse.
+struct Connections {
     host: String,
     port: u16,
-    starttls: Option<TlsParameters>,
+    tls: SmtpTls,
+    tls_params: Option<TlsParameters>,
     hello: ClientId,
     credentials: Option<Credentials>,
     timeout: Duration,
-    idle: std::sync::Mutex<Vec<AsyncSmtpConnection>>,
+    idle: Mutex<Vec<AsyncSmtpConnection>>,
 }
 
-impl Direct {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, TryError> {
-        let addr = (self.host.as_str(), self.port);
-        let tcp = match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
-            Err(_) => return Err(TryError::Connect("connection timed out".into())),
-        };
-        tcp.set_nodelay(true)
-            .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
-        let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
-            .await
-            .map_err(TryError::Smtp)?;
-        if let Some(tls) = &self.starttls {
-            conn.starttls(tls.clone(), &self.hello)
-                .await
-                .map_err(TryError::Smtp)?;
+impl Connections {
+    async fn step<T>(
+        &self,
+        stage: Stage,
+        f: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
+    ) -> Result<T, TryError> {
+        match tokio::time::timeout(self.timeout, f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(TryError::Smtp(stage, e)),
+            Err(_) => Err(TryError::Timeout(stage)),
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, TryError> {
+        let addr = (self.host.as_str(), self.port);
+        let mut conn = match self.tls {
+            // Implicit TLS: lettre connects (without TCP_NODELAY, see the README).
+            SmtpTls::Implicit => {
+                let connect = AsyncSmtpConnection::connect_tokio1(
+                    addr,
+                    Some(self.timeout),
+                    &self.hello,
+                    self.tls_params.clone(),
+                    None,
+                );
+                self.step(Stage::Connect, connect).await?
+            }
+            // Plain and STARTTLS: our own socket with TCP_NODELAY. lettre 0.11.23 leaves Nagle's
+            // algorithm on and writes the final dot as its own 5-byte segment, which then waits for
+            // the server's delayed ACK: 40 ms per email (lettre PR 1159, merged, not yet released).
+            SmtpTls::None | SmtpTls::StartTls => {
+                let tcp = match tokio::time::timeout(
+                    self.timeout,
+                    tokio::net::TcpStream::connect(addr),
+                )
                 .await
-                .map_err(TryError::Smtp)?;
+                {
+                    Ok(Ok(tcp)) => tcp,
+                    Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
+                    Err(_) => return Err(TryError::Timeout(Stage::Connect)),
+                };
+                tcp.set_nodelay(true)
+                    .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
+                let mut conn = self
+                    .step(
+                        Stage::Connect,
+                        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
+                    )
+                    .await?;
+                if let (SmtpTls::StartTls, Some(tls)) = (self.tls, &self.tls_params) {
+                    self.step(Stage::Connect, conn.starttls(tls.clone(), &self.hello))
+                        .await?;
+                }
+                conn
+            }
+        };
+        if let Some(credentials) = &self.credentials {
+            self.step(
+                Stage::Connect,
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials),
+            )
+            .await?;
         }
         Ok(conn)
     }
 
-    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, TryError> {
-        let reused = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut conn = match reused {
-            Some(mut conn) => {
-                if conn.test_connected().await {
-                    conn
-                } else {
+    /// An idle connection that still answers NOOP, or a new one.
+    async fn checkout(&self) -> Result<AsyncSmtpConnection, TryError> {
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match idle {
+                Some(mut conn) => {
+                    if conn.test_connected().await {
+                        return Ok(conn);
+                    }
                     conn.abort().await;
-                    self.connect().await?
                 }
+                None => return self.open().await,
             }
-            None => self.connect().await?,
+        }
+    }
+
+    async fn transaction(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        envelope: &Envelope,
+        bytes: &[u8],
+    ) -> Result<Response, TryError> {
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(TryError::Unsendable(
+                    "the address is not ASCII and the server does not support SMTPUTF8".into(),
+                ));
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        self.step(Stage::Mail, conn.command(Mail::new(envelope.from().cloned(), params)))
+            .await?;
+        for to in envelope.to() {
+            self.step(Stage::Rcpt, conn.command(Rcpt::new(to.clone(), Vec::new())))
+                .await?;
+        }
+        self.step(Stage::Data, conn.command(Data)).await?;
+        self.step(Stage::Message, conn.message(bytes)).await
+    }
+
+    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, TryError> {
+        let mut conn = self.checkout().await?;
+        let result = self.transaction(&mut conn, envelope, bytes).await;
+        let reusable = match &result {
+            Ok(_) => true,
+            // A refused recipient or data: the connection is fine once the transaction is reset.
+            Err(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e)) if e.status().is_some() => {
+                self.step(Stage::Mail, conn.command(Rset)).await.is_ok()
+            }
+            Err(TryError::Unsendable(_)) => true,
+            Err(TryError::Smtp(Stage::Message, e)) => e.status().is_some() && !conn.has_broken(),
+            Err(_) => false,
         };
-        let result = conn.send(envelope, bytes).await.map_err(TryError::Smtp);
-        if conn.has_broken() {
-            conn.abort().await;
-        } else {
+        if reusable && !conn.has_broken() {
             self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+        } else {
+            conn.abort().await;
         }
         result
     }
@@ -209,34 +334,28 @@ impl Direct {
     }
 }
 
-enum Transport {
-    /// `smtps://`: lettre's own pool (implicit TLS is set up inside lettre's connect).
-    Pooled(AsyncSmtpTransport<Tokio1Executor>),
-    Direct(Direct),
-}
-
 /// Sends emails to one SMTP server.
 pub struct SmtpDelivery {
-    transport: Transport,
-    /// A whole try (connect, send) longer than this is abandoned as a server failure.
-    try_timeout: Duration,
+    connections: Connections,
     server: String,
-    connections: Semaphore,
+    slots: Semaphore,
     limiter: Option<DefaultDirectRateLimiter>,
     attempts: u32,
     retry_base: Duration,
     retries: AtomicU64,
+    /// Set once the server is found unavailable: no more tries in this run.
+    halted: AtomicBool,
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl SmtpDelivery {
-    /// A transport for `url` with the limits, credentials and retries of `settings` (credentials in
-    /// the URL win over `username`/`password`).
+    /// Connections to `url` with the limits, credentials and retries of `settings` (credentials in
+    /// the URL win over `username`/`password`). A password is only sent over TLS, or to loopback.
     pub fn new(url: &SmtpUrl, settings: &SmtpSettings) -> Result<SmtpDelivery, String> {
         let host = url.host.as_str();
-        let tls_params = || {
-            TlsParameters::new(host.to_string())
-                .map_err(|e| format!("TLS for {host}: {e}"))
-        };
         let timeout = Duration::from_millis(settings.timeout_ms);
         let hello = match &settings.hello_name {
             Some(name) => ClientId::Domain(name.clone()),
@@ -248,51 +367,39 @@ impl SmtpDelivery {
             let pass = password.map(|p| p.expose().to_string()).unwrap_or_default();
             Credentials::new(user, pass)
         });
-        let transport = match url.tls {
-            SmtpTls::None | SmtpTls::StartTls => Transport::Direct(Direct {
-                host: host.to_string(),
-                port: url.port,
-                starttls: match url.tls {
-                    SmtpTls::StartTls => Some(tls_params()?),
-                    _ => None,
-                },
-                hello,
-                credentials,
-                timeout,
-                idle: std::sync::Mutex::new(Vec::new()),
-            }),
-            SmtpTls::Implicit => {
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-                    .port(url.port)
-                    .timeout(Some(timeout))
-                    .hello_name(hello)
-                    .tls(Tls::Wrapper(tls_params()?))
-                    .pool_config(
-                        PoolConfig::new()
-                            .max_size(u32::try_from(settings.max_connections).unwrap_or(u32::MAX))
-                            .idle_timeout(Duration::from_secs(60)),
-                    );
-                if let Some(c) = credentials {
-                    builder = builder.credentials(c);
-                }
-                Transport::Pooled(builder.build())
-            }
+        if credentials.is_some() && url.tls == SmtpTls::None && !is_loopback(host) {
+            return Err(format!(
+                "{url}: refusing to send the SMTP password in clear text to {host}; use smtps:// or ?tls=starttls"
+            ));
+        }
+        let tls_params = match url.tls {
+            SmtpTls::None => None,
+            SmtpTls::StartTls | SmtpTls::Implicit => Some(
+                TlsParameters::new(host.to_string()).map_err(|e| format!("TLS for {host}: {e}"))?,
+            ),
         };
         let limiter = settings
             .max_per_second
             .and_then(NonZeroU32::new)
             .map(|n| RateLimiter::direct(Quota::per_second(n).allow_burst(NonZeroU32::MIN)));
         Ok(SmtpDelivery {
-            transport,
-            // Connect, greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the data: each may take
-            // up to the per-command timeout.
-            try_timeout: timeout.saturating_mul(4),
+            connections: Connections {
+                host: host.to_string(),
+                port: url.port,
+                tls: url.tls,
+                tls_params,
+                hello,
+                credentials,
+                timeout,
+                idle: Mutex::new(Vec::new()),
+            },
             server: url.to_string(),
-            connections: Semaphore::new(settings.max_connections.max(1)),
+            slots: Semaphore::new(settings.max_connections.max(1)),
             limiter,
             attempts: settings.attempts.max(1),
             retry_base: Duration::from_millis(settings.retry_base_ms),
             retries: AtomicU64::new(0),
+            halted: AtomicBool::new(false),
         })
     }
 
@@ -315,27 +422,20 @@ impl SmtpDelivery {
             .map_err(|e| SmtpFailure::Unsendable(e.to_string()))?;
         let mut attempt = 0;
         loop {
+            if self.halted.load(Ordering::Relaxed) {
+                return Err(SmtpFailure::Unavailable {
+                    server: self.server.clone(),
+                    reason: "not tried: the server was found unavailable in this run".into(),
+                    attempts: attempt,
+                });
+            }
             attempt += 1;
             let result = {
-                let _permit = self.connections.acquire().await;
+                let _slot = self.slots.acquire().await;
                 if let Some(limiter) = &self.limiter {
                     limiter.until_ready().await;
                 }
-                let attempt = async {
-                    match &self.transport {
-                        Transport::Pooled(t) => {
-                            t.send_raw(&envelope, &bytes).await.map_err(TryError::Smtp)
-                        }
-                        Transport::Direct(d) => d.send(&envelope, &bytes).await,
-                    }
-                };
-                match tokio::time::timeout(self.try_timeout, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => Err(TryError::Connect(format!(
-                        "no answer within {} s",
-                        self.try_timeout.as_secs()
-                    ))),
-                }
+                self.connections.send(&envelope, &bytes).await
             };
             let err = match result {
                 Ok(response) => {
@@ -354,10 +454,13 @@ impl SmtpDelivery {
             let kind = classify(&err);
             let reason = err.to_string();
             tracing::debug!(message_id = %email.message_id, attempt, ?kind, "smtp: {reason}");
-            let unavailable = |attempts| SmtpFailure::Unavailable {
-                server: self.server.clone(),
-                reason: reason.clone(),
-                attempts,
+            let unavailable = |attempts| {
+                self.halted.store(true, Ordering::Relaxed);
+                SmtpFailure::Unavailable {
+                    server: self.server.clone(),
+                    reason: reason.clone(),
+                    attempts,
+                }
             };
             match kind {
                 Kind::Permanent => {
@@ -366,15 +469,19 @@ impl SmtpDelivery {
                         attempts: attempt,
                     })
                 }
+                Kind::Unsendable => return Err(SmtpFailure::Unsendable(reason)),
+                Kind::InDoubt => {
+                    return Err(SmtpFailure::InDoubt {
+                        reply: reason,
+                        attempts: attempt,
+                    })
+                }
                 Kind::Refused => return Err(unavailable(attempt)),
-                Kind::Temporary | Kind::Server if attempt >= self.attempts => {
-                    return Err(if kind == Kind::Server {
-                        unavailable(attempt)
-                    } else {
-                        SmtpFailure::Deferred {
-                            reply: reason,
-                            attempts: attempt,
-                        }
+                Kind::Server if attempt >= self.attempts => return Err(unavailable(attempt)),
+                Kind::Temporary if attempt >= self.attempts => {
+                    return Err(SmtpFailure::Deferred {
+                        reply: reason,
+                        attempts: attempt,
                     })
                 }
                 Kind::Temporary | Kind::Server => {
@@ -385,12 +492,9 @@ impl SmtpDelivery {
         }
     }
 
-    /// Closes the pooled connections (QUIT).
+    /// Closes the open connections (QUIT).
     pub async fn close(&self) {
-        match &self.transport {
-            Transport::Pooled(t) => t.shutdown().await,
-            Transport::Direct(d) => d.close().await,
-        }
+        self.connections.close().await;
     }
 }
 
@@ -419,5 +523,33 @@ mod tests {
             }
         }
         assert!(backoff(base, 40) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_password_goes_in_clear_text_only_to_loopback() {
+        let settings = SmtpSettings {
+            username: Some("mailer".into()),
+            password: Some(crate::config::Secret::new("pw")),
+            ..SmtpSettings::default()
+        };
+        let url = |u: &str| SmtpUrl::parse(u).unwrap();
+        let err = SmtpDelivery::new(&url("smtp://relay.example:587"), &settings)
+            .err()
+            .expect("refused");
+        assert!(err.contains("clear text") && !err.contains("pw"), "{err}");
+        for ok in ["smtp://127.0.0.1:1025", "smtp://localhost:25", "smtp://[::1]:25",
+                   "smtp://relay.example?tls=starttls", "smtps://relay.example"] {
+            assert!(SmtpDelivery::new(&url(ok), &settings).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn failures_are_judged_by_where_they_happen() {
+        // lettre's reply errors cannot be built outside lettre; replies at each stage (451, 421,
+        // 535, 550 to MAIL and to RCPT) are covered by the fault-server tests in tests/it/smtp.rs.
+        assert_eq!(classify(&TryError::Timeout(Stage::Message)), Kind::InDoubt);
+        assert_eq!(classify(&TryError::Timeout(Stage::Rcpt)), Kind::Server);
+        assert_eq!(classify(&TryError::Connect("refused".into())), Kind::Server);
+        assert_eq!(classify(&TryError::Unsendable("x".into())), Kind::Unsendable);
     }
 }

@@ -153,8 +153,14 @@ pub fn header(source: &str, name: &str) -> Option<String> {
 pub struct Faults {
     /// Answer `451` to the end of these messages' data.
     pub temp_fail: BTreeSet<usize>,
-    /// Close the connection after these messages' data, without answering.
-    pub drop: BTreeSet<usize>,
+    /// Close the connection after these messages' data, without answering and without keeping them.
+    pub drop_after_data: BTreeSet<usize>,
+    /// Keep these messages, then close the connection without answering (the reply is lost).
+    pub accept_then_drop: BTreeSet<usize>,
+    /// Close the connection at these MAIL FROM commands (numbered from 1), before any data.
+    pub drop_at_mail: BTreeSet<usize>,
+    /// Answer `550` to every MAIL FROM (the sender is refused).
+    pub reject_sender: bool,
     /// Answer `550` to RCPT TO for these addresses, every time.
     pub reject: HashSet<String>,
     /// Answer `421` to the greeting of these connections (numbered from 1).
@@ -194,15 +200,25 @@ impl FaultServer {
         let transcript = Arc::new(Mutex::new(Vec::new()));
         let faults = Arc::new(faults);
         let messages = Arc::new(AtomicUsize::new(0));
+        let mails = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
         let (acc, tr) = (accepted.clone(), transcript.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, messages, acc, tr) =
-                    (faults.clone(), messages.clone(), acc.clone(), tr.clone());
+                let (faults, messages, mails, acc, tr) = (
+                    faults.clone(),
+                    messages.clone(),
+                    mails.clone(),
+                    acc.clone(),
+                    tr.clone(),
+                );
                 let n = connections.fetch_add(1, Ordering::SeqCst) + 1;
                 std::thread::spawn(move || {
-                    let _ = session(stream, n, &faults, &messages, &acc, &tr);
+                    let counters = Counters {
+                        messages: &messages,
+                        mails: &mails,
+                    };
+                    let _ = session(stream, n, &faults, counters, &acc, &tr);
                 });
             }
         });
@@ -229,11 +245,16 @@ impl FaultServer {
     }
 }
 
+struct Counters<'a> {
+    messages: &'a AtomicUsize,
+    mails: &'a AtomicUsize,
+}
+
 fn session(
     stream: TcpStream,
     connection: usize,
     faults: &Faults,
-    messages: &AtomicUsize,
+    counters: Counters<'_>,
     accepted: &Mutex<Vec<Accepted>>,
     transcript: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
@@ -270,7 +291,16 @@ fn session(
             let pass = read_b64_line(&mut input)?;
             login_reply(faults, Some((user, pass)))
         } else if upper.starts_with("MAIL FROM") {
-            "250 OK\r\n".into()
+            let n = counters.mails.fetch_add(1, Ordering::SeqCst) + 1;
+            if faults.drop_at_mail.contains(&n) {
+                out.shutdown(Shutdown::Both)?;
+                return Ok(());
+            }
+            if faults.reject_sender {
+                "550 5.7.1 sender refused\r\n".into()
+            } else {
+                "250 OK\r\n".into()
+            }
         } else if upper.starts_with("RCPT TO") {
             let addr = cmd
                 .split_once('<')
@@ -296,8 +326,16 @@ fn session(
                 }
                 data.push_str(line.strip_prefix('.').unwrap_or(&line));
             }
-            let n = messages.fetch_add(1, Ordering::SeqCst) + 1;
-            if faults.drop.contains(&n) {
+            let n = counters.messages.fetch_add(1, Ordering::SeqCst) + 1;
+            if faults.drop_after_data.contains(&n) {
+                out.shutdown(Shutdown::Both)?;
+                return Ok(());
+            }
+            if faults.accept_then_drop.contains(&n) {
+                accepted.lock().expect("lock").push(Accepted {
+                    to: rcpt.clone(),
+                    data,
+                });
                 out.shutdown(Shutdown::Both)?;
                 return Ok(());
             }

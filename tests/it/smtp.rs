@@ -89,12 +89,23 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     let md = MailDev::start();
     let cfg = config(dir.path(), &[]);
 
-    let (o, report) = send(dir.path(), &cfg, &md.url(), &[]);
+    // Files and SMTP in the same run.
+    let files = dir.path().join("sent-files");
+    let files_arg = files.to_str().unwrap();
+    let (o, report) = send(dir.path(), &cfg, &md.url(), &["--out", files_arg]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "sent"), 34);
     assert_eq!(n(&report, "already_sent"), 0);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("34 sent"), "{stdout}");
+    assert!(!stderr(&o).contains('\x1b'), "no progress bar when stderr is not a terminal");
+    let emls = ["confirmation", "reminder"]
+        .iter()
+        .flat_map(|c| std::fs::read_dir(files.join(c)).unwrap())
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .count();
+    assert_eq!(emls, 34);
+    assert_eq!(crate::util::report(&files)["sent"], 34);
 
     let got = maildev_by_id(&md);
     assert_eq!(got.keys().collect::<Vec<_>>(), due.keys().collect::<Vec<_>>());
@@ -304,7 +315,7 @@ fn a_temporary_failure_is_retried_and_the_email_delivered_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = FaultServer::start(Faults {
         temp_fail: [1, 2, 7].into(),
-        drop: [4].into(),
+        drop_at_mail: [5].into(),
         busy_connections: [1].into(),
         ..Faults::default()
     });
@@ -371,7 +382,7 @@ fn a_server_that_stays_down_stops_the_run_and_the_next_run_completes_it() {
     let (o, report) = send(dir.path(), &cfg, &url, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("SMTP server smtp://127.0.0.1:{port} unavailable after 3 tries")), "{err}");
+    assert!(err.contains(&format!("SMTP server smtp://127.0.0.1:{port} unavailable (3 tries)")), "{err}");
     assert!(err.contains("kept for the next run"), "{err}");
     assert_eq!(n(&report, "sent"), 0);
     assert_eq!(n(&report, "deferred") + n(&report, "not_attempted"), 34, "{report}");
@@ -437,4 +448,98 @@ fn a_second_runner_on_the_same_ledger_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("in use by another tripmail run"), "{err}");
     assert!(server.accepted().is_empty());
+}
+
+#[test]
+fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Message 3 is kept by the server but the connection drops before its reply; message 6 is
+    // dropped before the server keeps it. Neither is sent again in this run.
+    let server = FaultServer::start(Faults {
+        accept_then_drop: [3].into(),
+        drop_after_data: [6].into(),
+        ..Faults::default()
+    });
+    let cfg = config(dir.path(), &[]);
+    let (o, report) = send(dir.path(), &cfg, &server.url(), &["--parallel", "1"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "in-doubt emails need attention: {err}");
+    let in_doubt = report["in_doubt"].as_array().unwrap();
+    assert_eq!(in_doubt.len(), 2, "{report}");
+    assert_eq!(n(&report, "sent"), 32);
+    assert_eq!(err.matches("tripmail: in doubt").count(), 2, "{err}");
+    let ids: Vec<String> = server
+        .accepted()
+        .iter()
+        .map(|m| header(&m.data, "Message-ID").unwrap())
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(ids.len(), 33, "32 sent + the one kept before the lost reply");
+    assert_eq!(unique.len(), 33, "nothing sent twice in the run");
+    let listing = tripmail()
+        .args(["ledger", "--only", "pending", "--state"])
+        .arg(dir.path().join("ledger.sqlite"))
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.contains("2 pending (2 claimed, 0 deferred)"), "{listing}");
+    assert_eq!(listing.matches("in doubt:").count(), 2, "{listing}");
+}
+
+#[test]
+fn a_refused_sender_stops_the_run_without_failing_any_email() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FaultServer::start(Faults {
+        reject_sender: true,
+        ..Faults::default()
+    });
+    let cfg = config(dir.path(), &[]);
+    let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("sender refused"), "{err}");
+    assert!(report["failed"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(n(&report, "previously_failed"), 0);
+    assert_eq!(n(&report, "deferred") + n(&report, "not_attempted"), 34, "{report}");
+    // Fixed (a normal server on the same ledger): everything goes.
+    let server = FaultServer::start(Faults::default());
+    let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(n(&report, "sent"), 34);
+}
+
+#[test]
+fn a_booking_listed_twice_is_sent_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("fixtures/bookings.csv")).unwrap();
+    let first_row = text.lines().nth(1).unwrap();
+    let doubled = format!("{text}{first_row}\n");
+    let bookings = dir.path().join("bookings.csv");
+    std::fs::write(&bookings, doubled).unwrap();
+    let server = FaultServer::start(Faults::default());
+    let cfg = config(dir.path(), &[]);
+    let (o, report) = send(dir.path(), &cfg, &server.url(), &["--bookings", bookings.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(n(&report, "due"), 35);
+    assert_eq!(n(&report, "sent"), 34);
+    assert_eq!(n(&report, "already_sent"), 1);
+    assert_eq!(server.accepted().len(), 34);
+}
+
+#[test]
+fn a_password_from_the_environment_stays_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FaultServer::start(Faults {
+        login: Some(("mailer".into(), "007".into())),
+        ..Faults::default()
+    });
+    let cfg = config(dir.path(), &[]);
+    let o = send_cmd(dir.path(), &cfg, &server.url())
+        .args(["--campaign", "confirmation"])
+        .env("TRIPMAIL_SMTP__USERNAME", "mailer")
+        .env("TRIPMAIL_SMTP__PASSWORD", "007")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "\"007\" must not become 7: {}", stderr(&o));
+    assert!(!server.accepted().is_empty());
 }
