@@ -377,6 +377,15 @@ pub enum ConfigError {
     },
 }
 
+/// Builds the error of a key of the config file at `path`.
+fn invalid(path: &Path) -> impl Fn(&str, String) -> ConfigError + '_ {
+    move |key, reason| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        key: key.to_string(),
+        reason,
+    }
+}
+
 /// Values given on the command line, which win over the file and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -476,11 +485,7 @@ impl Settings {
 
     /// Checks what the types alone cannot.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
+        let bad = invalid(path);
         let e = &self.engine;
         if !e.is_embedded() {
             let url = url::Url::parse(&e.base_url).map_err(|err| {
@@ -611,11 +616,7 @@ impl Settings {
     }
 
     fn validate_smtp(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
+        let bad = invalid(path);
         let s = &self.smtp;
         let url = match &s.url {
             Some(url) => Some(SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?),
@@ -647,11 +648,7 @@ impl Settings {
     }
 
     fn validate_unsubscribe(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &str, reason: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
+        let bad = invalid(path);
         let l = &self.links;
         if let Some(u) = &l.unsubscribe_url {
             let url = url::Url::parse(u)
