@@ -31,7 +31,10 @@ fn bookings(dir: &Path, copies: usize) -> std::path::PathBuf {
 }
 
 fn run(dir: &Path, bookings: &Path, url: &str, round: usize) -> (f64, u64) {
-    let state = dir.join(format!("ledger-{round}-{}.sqlite", url.replace([':', '/', '.'], "")));
+    let state = dir.join(format!(
+        "ledger-{round}-{}.sqlite",
+        url.replace([':', '/', '.'], "")
+    ));
     let report = dir.join("report.json");
     let start = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_tripmail"))
@@ -47,7 +50,11 @@ fn run(dir: &Path, bookings: &Path, url: &str, round: usize) -> (f64, u64) {
         .output()
         .expect("tripmail runs");
     let secs = start.elapsed().as_secs_f64();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("JSON");
     (secs, report["sent"].as_u64().expect("sent"))

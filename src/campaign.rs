@@ -11,9 +11,9 @@ use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{CampaignSettings, Secret, Settings};
 use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
-use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::due::{due, Due, Venue};
 use crate::heuristics::{self, Answers};
+use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::recommend::{
     engine, Cached, ClientOptions, CrossSellClient, EngineError, Query, Recommendation,
 };
@@ -128,17 +128,27 @@ enum Stop {
 /// What became of one due email.
 enum Produced {
     Written(Box<EmailRecord>),
-    Sent { record: Box<EmailRecord>, in_doubt: bool },
+    Sent {
+        record: Box<EmailRecord>,
+        in_doubt: bool,
+    },
     AlreadyDone(SendState),
     Failed(String),
-    Deferred { reply: String, stop: Option<Stop> },
+    Deferred {
+        reply: String,
+        stop: Option<Stop>,
+    },
     InDoubt(String),
 }
 
 /// One unit of the report.
 pub(crate) enum Outcome {
     Skipped(RowError),
-    Done { record: Box<EmailRecord>, sent: bool, in_doubt: bool },
+    Done {
+        record: Box<EmailRecord>,
+        sent: bool,
+        in_doubt: bool,
+    },
     AlreadyDone(SendState),
     Failed(FailedEmail),
     Deferred(FailedEmail),
@@ -154,8 +164,16 @@ impl Outcome {
             reason,
         };
         match p {
-            Produced::Written(record) => Outcome::Done { record, sent: false, in_doubt: false },
-            Produced::Sent { record, in_doubt } => Outcome::Done { record, sent: true, in_doubt },
+            Produced::Written(record) => Outcome::Done {
+                record,
+                sent: false,
+                in_doubt: false,
+            },
+            Produced::Sent { record, in_doubt } => Outcome::Done {
+                record,
+                sent: true,
+                in_doubt,
+            },
             Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
             Produced::Failed(reason) => Outcome::Failed(email(reason)),
             Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
@@ -198,7 +216,11 @@ impl Report {
                 self.due += 1;
                 self.not_attempted += 1;
             }
-            Outcome::Done { record, sent, in_doubt } => {
+            Outcome::Done {
+                record,
+                sent,
+                in_doubt,
+            } => {
                 self.due += 1;
                 self.rendered += 1;
                 self.sent += u64::from(sent);
@@ -286,9 +308,17 @@ impl Campaigns {
             return None;
         }
         let links = &self.settings.links;
-        let base = links.unsubscribe_url.as_deref().and_then(|u| url::Url::parse(u).ok())?;
+        let base = links
+            .unsubscribe_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())?;
         let secret = links.unsubscribe_secret.as_ref()?;
-        Some(crate::unsubscribe::link(&base, secret, &campaign.name, &booking.booking_id))
+        Some(crate::unsubscribe::link(
+            &base,
+            secret,
+            &campaign.name,
+            &booking.booking_id,
+        ))
     }
 
     /// The venue of a booking.
@@ -561,8 +591,7 @@ impl Campaigns {
         let (name, id) = (campaign.name.as_str(), booking.booking_id.as_str());
         let mut in_doubt = false;
         if let Some(ledger) = &ledger {
-            let message_id =
-                OutgoingEmail::message_id_for(name, id, &self.settings.sender.from);
+            let message_id = OutgoingEmail::message_id_for(name, id, &self.settings.sender.from);
             let recipient = booking.customer_email.to_string();
             let (run_at, at) = (opts.now, (opts.clock)());
             let claim = blocking(ledger, {
@@ -609,15 +638,20 @@ impl Campaigns {
                 (SendState::Failed, f.reply(), f.attempts())
             }
             // The server may have it: the claim stays, with what happened (see the README).
-            Err(f @ SmtpFailure::InDoubt { .. }) => {
-                (SendState::Claimed, format!("in doubt: {}", f.reply()), f.attempts())
-            }
+            Err(f @ SmtpFailure::InDoubt { .. }) => (
+                SendState::Claimed,
+                format!("in doubt: {}", f.reply()),
+                f.attempts(),
+            ),
             Err(f) => (SendState::Deferred, f.reply(), f.attempts()),
         };
         if let Some(ledger) = &ledger {
             let at = (opts.clock)();
             let (name, id, reply) = (name.to_string(), id.to_string(), reply.clone());
-            blocking(ledger, move |l| l.finish(&name, &id, state, &reply, attempts, at)).await?;
+            blocking(ledger, move |l| {
+                l.finish(&name, &id, state, &reply, attempts, at)
+            })
+            .await?;
         }
         Ok(match result {
             Ok(_) => Produced::Sent {
@@ -625,7 +659,9 @@ impl Campaigns {
                 in_doubt,
             },
             Err(SmtpFailure::Unavailable { .. }) => Produced::Deferred {
-                stop: Some(Stop::Unavailable(result.err().map(|e| e.to_string()).unwrap_or_default())),
+                stop: Some(Stop::Unavailable(
+                    result.err().map(|e| e.to_string()).unwrap_or_default(),
+                )),
                 reply,
             },
             Err(SmtpFailure::Deferred { .. }) => Produced::Deferred { reply, stop: None },

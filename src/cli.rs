@@ -15,14 +15,14 @@ use std::io::Write;
 use lettre::message::Mailbox;
 
 use crate::campaign::{Campaigns, Outputs, RunOptions, Sending};
-use crate::deliver::{Delivery, SmtpDelivery};
-use crate::ledger::{Ledger, SendState};
-use crate::report::Report;
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Secret, Settings, SmtpUrl};
 use crate::deliver::FileDelivery;
+use crate::deliver::{Delivery, SmtpDelivery};
+use crate::ledger::{Ledger, SendState};
 use crate::recommend::engine;
 use crate::render::Renderer;
+use crate::report::Report;
 
 /// Post-purchase emails with a "Complete your trip" block.
 #[derive(Debug, Parser)]
@@ -221,7 +221,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn load(sources: &Sources, smtp_url: Option<String>, state: Option<PathBuf>) -> anyhow::Result<Settings> {
+fn load(
+    sources: &Sources,
+    smtp_url: Option<String>,
+    state: Option<PathBuf>,
+) -> anyhow::Result<Settings> {
     let overrides = Overrides {
         bookings_path: sources.bookings.clone(),
         catalog: sources.catalog.clone(),
@@ -340,7 +344,11 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 eprintln!("tripmail: note: the {campaign} email is not due for {booking} at {now}; showing it anyway");
             }
             if let Some(transport) = transport {
-                let to = to.ok_or_else(|| anyhow::anyhow!("--smtp needs --to ADDRESS: a test goes to you, not to the customer"))?;
+                let to = to.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--smtp needs --to ADDRESS: a test goes to you, not to the customer"
+                    )
+                })?;
                 let email = composed.email.redirected(&to);
                 let result = transport.send(&email).await;
                 transport.close().await;
@@ -355,7 +363,10 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                         Ok(Outcome::Clean)
                     }
                     Err(e) => {
-                        eprintln!("tripmail: test of {campaign} for {booking} to {}: {e}", to.email);
+                        eprintln!(
+                            "tripmail: test of {campaign} for {booking} to {}: {e}",
+                            to.email
+                        );
                         Ok(Outcome::Problems)
                     }
                 };
@@ -448,7 +459,10 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
         eprintln!("tripmail: skipped {row}");
     }
     for f in &report.failed {
-        eprintln!("tripmail: failed {} / {}: {}", f.campaign, f.booking_id, f.reason);
+        eprintln!(
+            "tripmail: failed {} / {}: {}",
+            f.campaign, f.booking_id, f.reason
+        );
     }
     for f in &report.in_doubt {
         eprintln!(

@@ -622,12 +622,18 @@ impl Settings {
             Some(url) => Some(SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?),
             None => None,
         };
-        if url.as_ref().is_some_and(|u| u.password.is_some() && u.username.is_none()) {
+        if url
+            .as_ref()
+            .is_some_and(|u| u.password.is_some() && u.username.is_none())
+        {
             return Err(bad("smtp.url", "has a password but no user name".into()));
         }
         let has_user = s.username.is_some() || url.as_ref().is_some_and(|u| u.username.is_some());
         if !(1..=1000).contains(&s.max_connections) {
-            return Err(bad("smtp.max_connections", format!("{} is not between 1 and 1000", s.max_connections)));
+            return Err(bad(
+                "smtp.max_connections",
+                format!("{} is not between 1 and 1000", s.max_connections),
+            ));
         }
         if s.max_per_second == Some(0) {
             return Err(bad("smtp.max_per_second", "must be at least 1".into()));
@@ -660,7 +666,10 @@ impl Settings {
                 ));
             }
         }
-        if l.unsubscribe_secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+        if l.unsubscribe_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().is_empty())
+        {
             return Err(bad("links.unsubscribe_secret", "is empty".into()));
         }
         if let Some((i, c)) = self
@@ -671,10 +680,16 @@ impl Settings {
         {
             let why = format!("campaign[{i}] ({}) has unsubscribe links", c.name);
             if l.unsubscribe_url.is_none() {
-                return Err(bad("links.unsubscribe_url", format!("{why}: set it, or set list_unsubscribe = false on the campaign")));
+                return Err(bad(
+                    "links.unsubscribe_url",
+                    format!("{why}: set it, or set list_unsubscribe = false on the campaign"),
+                ));
             }
             if l.unsubscribe_secret.is_none() {
-                return Err(bad("links.unsubscribe_secret", format!("{why}: set it (better: TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET)")));
+                return Err(bad(
+                    "links.unsubscribe_secret",
+                    format!("{why}: set it (better: TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET)"),
+                ));
             }
         }
         Ok(())
@@ -756,7 +771,11 @@ impl SmtpUrl {
             SmtpTls::StartTls => 587,
             SmtpTls::Implicit => 465,
         });
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let username = (!url.username().is_empty()).then(|| decode(url.username()));
         let password = url.password().map(|p| Secret::new(decode(p)));
         Ok(SmtpUrl {
@@ -772,7 +791,11 @@ impl SmtpUrl {
 impl fmt::Display for SmtpUrl {
     /// The URL without credentials, fit for messages.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls == SmtpTls::Implicit { "smtps" } else { "smtp" };
+        let scheme = if self.tls == SmtpTls::Implicit {
+            "smtps"
+        } else {
+            "smtp"
+        };
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -791,4 +814,3 @@ impl fmt::Debug for SmtpUrl {
         write!(f, "SmtpUrl({self})")
     }
 }
-

@@ -336,7 +336,11 @@ impl Ledger {
     }
 
     /// The state of one send, if the ledger knows it.
-    pub fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
+    pub fn state(
+        &self,
+        campaign: &str,
+        booking_id: &str,
+    ) -> Result<Option<SendState>, LedgerError> {
         self.with(|c| {
             c.query_row(
                 "SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2",
@@ -386,7 +390,9 @@ mod tests {
     use super::*;
 
     fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap()
+        DateTime::parse_from_rfc3339(s)
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap()
     }
 
     #[test]
@@ -397,12 +403,23 @@ mod tests {
         let l = Ledger::open(&path).unwrap();
         let claim = |l: &Ledger| l.claim("c", "B1", "c.B1@x", "a@x", now, now).unwrap();
         assert_eq!(claim(&l), Claim::New);
-        l.finish("c", "B1", SendState::Sent, "250 ok", 1, now).unwrap();
+        l.finish("c", "B1", SendState::Sent, "250 ok", 1, now)
+            .unwrap();
         assert_eq!(claim(&l), Claim::Done(SendState::Sent));
-        assert_eq!(l.claim("c", "B2", "c.B2@x", "b@x", now, now).unwrap(), Claim::New);
-        l.finish("c", "B2", SendState::Deferred, "451 later", 3, now).unwrap();
-        assert_eq!(l.claim("c", "B2", "c.B2@x", "b@x", now, now).unwrap(), Claim::Retry);
-        assert_eq!(l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(), Claim::New);
+        assert_eq!(
+            l.claim("c", "B2", "c.B2@x", "b@x", now, now).unwrap(),
+            Claim::New
+        );
+        l.finish("c", "B2", SendState::Deferred, "451 later", 3, now)
+            .unwrap();
+        assert_eq!(
+            l.claim("c", "B2", "c.B2@x", "b@x", now, now).unwrap(),
+            Claim::Retry
+        );
+        assert_eq!(
+            l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
+            Claim::New
+        );
         // The same booking twice in one run: the second is not sent.
         assert_eq!(
             l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
@@ -411,7 +428,10 @@ mod tests {
         drop(l);
         // A claim left by a runner that is gone is in doubt for the next one.
         let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(), Claim::InDoubt);
+        assert_eq!(
+            l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
+            Claim::InDoubt
+        );
         l.release("c", "B3").unwrap();
         assert_eq!(l.state("c", "B3").unwrap(), None);
         let entries = l.entries(Some("c")).unwrap();
@@ -432,7 +452,11 @@ mod tests {
             other => panic!("expected Busy, got {:?}", other.map(|_| ())),
         }
         // Readers are not refused.
-        assert!(Ledger::open_read(&path).unwrap().entries(None).unwrap().is_empty());
+        assert!(Ledger::open_read(&path)
+            .unwrap()
+            .entries(None)
+            .unwrap()
+            .is_empty());
         drop(first);
         assert!(Ledger::open(&path).is_ok());
     }

@@ -37,12 +37,17 @@ pub fn signature(secret: &Secret, campaign: &str, booking_id: &str) -> String {
 pub fn verify(secret: &Secret, campaign: &str, booking_id: &str, sig: &str) -> bool {
     let Some(bytes) = (0..sig.len())
         .step_by(2)
-        .map(|i| sig.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            sig.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect::<Option<Vec<u8>>>()
     else {
         return false;
     };
-    mac(secret, campaign, booking_id).verify_slice(&bytes).is_ok()
+    mac(secret, campaign, booking_id)
+        .verify_slice(&bytes)
+        .is_ok()
 }
 
 /// The unsubscribe link of a booking's emails from a campaign. `base` is a checked https URL (see
@@ -74,7 +79,12 @@ mod tests {
         assert!(verify(&secret, "reminder", "BK-1", &q["sig"]));
         assert!(!verify(&secret, "reminder", "BK-2", &q["sig"]));
         assert!(!verify(&secret, "confirmation", "BK-1", &q["sig"]));
-        assert!(!verify(&Secret::new("other"), "reminder", "BK-1", &q["sig"]));
+        assert!(!verify(
+            &Secret::new("other"),
+            "reminder",
+            "BK-1",
+            &q["sig"]
+        ));
         assert!(!verify(&secret, "reminder", "BK-1", "zz"));
     }
 

@@ -222,16 +222,16 @@ impl Connections {
             // algorithm on and writes the final dot as its own 5-byte segment, which then waits for
             // the server's delayed ACK: 40 ms per email (lettre PR 1159, merged, not yet released).
             SmtpTls::None | SmtpTls::StartTls => {
-                let tcp = match tokio::time::timeout(
-                    self.timeout,
-                    tokio::net::TcpStream::connect(addr),
-                )
-                .await
-                {
-                    Ok(Ok(tcp)) => tcp,
-                    Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
-                    Err(_) => return Err(TryError::Timeout(Stage::Connect)),
-                };
+                let tcp =
+                    match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr))
+                        .await
+                    {
+                        Ok(Ok(tcp)) => tcp,
+                        Ok(Err(e)) => {
+                            return Err(TryError::Connect(format!("cannot connect: {e}")))
+                        }
+                        Err(_) => return Err(TryError::Timeout(Stage::Connect)),
+                    };
                 tcp.set_nodelay(true)
                     .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
                 let mut conn = self
@@ -293,8 +293,11 @@ impl Connections {
             }
             params.push(MailParameter::SmtpUtfEight);
         }
-        self.step(Stage::Mail, conn.command(Mail::new(envelope.from().cloned(), params)))
-            .await?;
+        self.step(
+            Stage::Mail,
+            conn.command(Mail::new(envelope.from().cloned(), params)),
+        )
+        .await?;
         for to in envelope.to() {
             self.step(Stage::Rcpt, conn.command(Rcpt::new(to.clone(), Vec::new())))
                 .await?;
@@ -309,7 +312,9 @@ impl Connections {
         let reusable = match &result {
             Ok(_) => true,
             // A refused recipient or data: the connection is fine once the transaction is reset.
-            Err(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e)) if e.status().is_some() => {
+            Err(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
+                if e.status().is_some() =>
+            {
                 self.step(Stage::Mail, conn.command(Rset)).await.is_ok()
             }
             Err(TryError::Unsendable(_)) => true,
@@ -317,7 +322,10 @@ impl Connections {
             Err(_) => false,
         };
         if reusable && !conn.has_broken() {
-            self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
         } else {
             conn.abort().await;
         }
@@ -348,7 +356,8 @@ pub struct SmtpDelivery {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl SmtpDelivery {
@@ -537,8 +546,13 @@ mod tests {
             .err()
             .expect("refused");
         assert!(err.contains("clear text") && !err.contains("pw"), "{err}");
-        for ok in ["smtp://127.0.0.1:1025", "smtp://localhost:25", "smtp://[::1]:25",
-                   "smtp://relay.example?tls=starttls", "smtps://relay.example"] {
+        for ok in [
+            "smtp://127.0.0.1:1025",
+            "smtp://localhost:25",
+            "smtp://[::1]:25",
+            "smtp://relay.example?tls=starttls",
+            "smtps://relay.example",
+        ] {
             assert!(SmtpDelivery::new(&url(ok), &settings).is_ok(), "{ok}");
         }
     }
@@ -550,6 +564,9 @@ mod tests {
         assert_eq!(classify(&TryError::Timeout(Stage::Message)), Kind::InDoubt);
         assert_eq!(classify(&TryError::Timeout(Stage::Rcpt)), Kind::Server);
         assert_eq!(classify(&TryError::Connect("refused".into())), Kind::Server);
-        assert_eq!(classify(&TryError::Unsendable("x".into())), Kind::Unsendable);
+        assert_eq!(
+            classify(&TryError::Unsendable("x".into())),
+            Kind::Unsendable
+        );
     }
 }

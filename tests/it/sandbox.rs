@@ -277,9 +277,16 @@ fn session(
         transcript.lock().expect("lock").push(cmd.clone());
         let upper = cmd.to_ascii_uppercase();
         let reply: String = if upper.starts_with("EHLO") {
-            let auth = if faults.login.is_some() { "250-AUTH PLAIN LOGIN\r\n" } else { "" };
+            let auth = if faults.login.is_some() {
+                "250-AUTH PLAIN LOGIN\r\n"
+            } else {
+                ""
+            };
             format!("250-fault.test\r\n{auth}250-8BITMIME\r\n250 SMTPUTF8\r\n")
-        } else if upper.starts_with("HELO") || upper.starts_with("NOOP") || upper.starts_with("RSET") {
+        } else if upper.starts_with("HELO")
+            || upper.starts_with("NOOP")
+            || upper.starts_with("RSET")
+        {
             "250 OK\r\n".into()
         } else if upper.starts_with("AUTH PLAIN") {
             let given = cmd.split_whitespace().nth(2).map(String::from);
@@ -367,12 +374,16 @@ fn login_reply(faults: &Faults, given: Option<(String, String)>) -> String {
 
 fn b64(s: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
 }
 
 fn decode_plain(s: &str) -> Option<(String, String)> {
     let raw = b64(s)?;
-    let mut parts = raw.split(|&b| b == 0).map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut parts = raw
+        .split(|&b| b == 0)
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     let _authzid = parts.next()?;
     Some((parts.next()?, parts.next()?))
 }

@@ -62,7 +62,9 @@ fn due_emails(dir: &Path) -> BTreeMap<String, (String, String)> {
 }
 
 fn n(v: &serde_json::Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("report has no number {key}: {v}"))
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("report has no number {key}: {v}"))
 }
 
 /// MailDev's emails by Message-ID (brackets removed), with how many times each arrived.
@@ -98,17 +100,29 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     assert_eq!(n(&report, "already_sent"), 0);
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("34 sent"), "{stdout}");
-    assert!(!stderr(&o).contains('\x1b'), "no progress bar when stderr is not a terminal");
+    assert!(
+        !stderr(&o).contains('\x1b'),
+        "no progress bar when stderr is not a terminal"
+    );
     let emls = ["confirmation", "reminder"]
         .iter()
         .flat_map(|c| std::fs::read_dir(files.join(c)).unwrap())
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
         .count();
     assert_eq!(emls, 34);
     assert_eq!(crate::util::report(&files)["sent"], 34);
 
     let got = maildev_by_id(&md);
-    assert_eq!(got.keys().collect::<Vec<_>>(), due.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        due.keys().collect::<Vec<_>>()
+    );
     let secret = tripmail::config::Secret::new("wanderly-demo-unsubscribe-secret");
     for (id, copies) in &got {
         assert_eq!(copies.len(), 1, "{id} arrived {} times", copies.len());
@@ -116,8 +130,14 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
         let (to, subject) = &due[id];
         assert_eq!(e["to"][0]["address"].as_str(), Some(to.as_str()), "{id}");
         assert_eq!(e["subject"].as_str(), Some(subject.as_str()), "{id}");
-        assert!(e["text"].as_str().is_some_and(|t| t.len() > 200), "{id}: text part");
-        assert!(e["html"].as_str().is_some_and(|h| h.contains("<table")), "{id}: html part");
+        assert!(
+            e["text"].as_str().is_some_and(|t| t.len() > 200),
+            "{id}: text part"
+        );
+        assert!(
+            e["html"].as_str().is_some_and(|h| h.contains("<table")),
+            "{id}: html part"
+        );
         let source = e["source"].as_str().unwrap();
         assert!(source.contains("multipart/alternative"), "{id}");
         let unsubscribe = header(source, "List-Unsubscribe");
@@ -127,10 +147,16 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
             let url = url::Url::parse(url.trim_matches(['<', '>'])).expect("an URL");
             assert_eq!(url.scheme(), "https");
             let q: BTreeMap<_, _> = url.query_pairs().into_owned().collect();
-            let booking = id.trim_start_matches("reminder.").split('@').next().unwrap();
+            let booking = id
+                .trim_start_matches("reminder.")
+                .split('@')
+                .next()
+                .unwrap();
             assert_eq!(q["booking"], booking);
             assert_eq!(q["campaign"], "reminder");
-            assert!(tripmail::unsubscribe::verify(&secret, "reminder", booking, &q["sig"]));
+            assert!(tripmail::unsubscribe::verify(
+                &secret, "reminder", booking, &q["sig"]
+            ));
             assert_eq!(post.as_deref(), Some("List-Unsubscribe=One-Click"), "{id}");
         } else {
             assert_eq!(unsubscribe, None, "{id}: confirmations are transactional");
@@ -144,7 +170,11 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "sent"), 0);
     assert_eq!(n(&report, "already_sent"), 34);
-    assert_eq!(n(&report, "engine_requests"), 0, "nothing is composed for sent emails");
+    assert_eq!(
+        n(&report, "engine_requests"),
+        0,
+        "nothing is composed for sent emails"
+    );
     assert_eq!(md.emails().len(), 34);
 
     // The ledger lists the 34 as sent, with MailDev's reply.
@@ -159,7 +189,11 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     for r in &rows {
         assert_eq!(r["state"], "sent");
         assert!(r["reply"].as_str().unwrap().starts_with("250"), "{r}");
-        let id = format!("{}.{}@wanderly.example", r["campaign"].as_str().unwrap(), r["booking_id"].as_str().unwrap());
+        let id = format!(
+            "{}.{}@wanderly.example",
+            r["campaign"].as_str().unwrap(),
+            r["booking_id"].as_str().unwrap()
+        );
         assert_eq!(r["message_id"].as_str(), Some(id.as_str()));
         assert_eq!(r["recipient"].as_str(), Some(due[&id].0.as_str()));
     }
@@ -182,7 +216,10 @@ fn non_ascii_names_and_subjects_are_encoded_in_the_headers() {
             non_ascii += 1;
         }
     }
-    assert!(non_ascii > 5, "the fixtures have accented names and subjects");
+    assert!(
+        non_ascii > 5,
+        "the fixtures have accented names and subjects"
+    );
     // Python's email parser decodes them back to the text of the report.
     let zoe = accepted
         .iter()
@@ -200,8 +237,14 @@ fn non_ascii_names_and_subjects_are_encoded_in_the_headers() {
         })
         .expect("python3 runs");
     let decoded = String::from_utf8_lossy(&py.stdout);
-    assert!(decoded.contains("Zoë <zoe.hartley@example.com>"), "{decoded}");
-    assert!(decoded.contains("Your trip to Rome is tomorrow"), "{decoded}");
+    assert!(
+        decoded.contains("Zoë <zoe.hartley@example.com>"),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("Your trip to Rome is tomorrow"),
+        "{decoded}"
+    );
 }
 
 #[test]
@@ -210,7 +253,10 @@ fn kill_9_mid_campaign_then_rerun_delivers_every_email_exactly_once() {
     let due = due_emails(dir.path());
     let md = MailDev::start();
     // Two emails a second, so that the campaign takes seconds and the kills land in the middle.
-    let cfg = config(dir.path(), &[("# max_per_second = 50", "max_per_second = 2")]);
+    let cfg = config(
+        dir.path(),
+        &[("# max_per_second = 50", "max_per_second = 2")],
+    );
     let bin = assert_cmd::cargo::cargo_bin("tripmail");
     for kill_after in [4, 10] {
         let mut child = std::process::Command::new(&bin)
@@ -238,16 +284,30 @@ fn kill_9_mid_campaign_then_rerun_delivers_every_email_exactly_once() {
         let status = child.wait().unwrap();
         assert_eq!(status.code(), None, "killed by a signal, not finished");
         let got = md.count();
-        assert!(got >= kill_after && got < due.len(), "killed mid-campaign: {got} of {}", due.len());
+        assert!(
+            got >= kill_after && got < due.len(),
+            "killed mid-campaign: {got} of {}",
+            due.len()
+        );
     }
     let (o, report) = send(dir.path(), &cfg, &md.url(), &["--parallel", "8"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(n(&report, "already_sent") >= 10, "{report}");
-    assert_eq!(n(&report, "sent") + n(&report, "already_sent"), 34, "{report}");
-    assert!(n(&report, "resent_in_doubt") > 0, "claims left by the killed runs are sent: {report}");
+    assert_eq!(
+        n(&report, "sent") + n(&report, "already_sent"),
+        34,
+        "{report}"
+    );
+    assert!(
+        n(&report, "resent_in_doubt") > 0,
+        "claims left by the killed runs are sent: {report}"
+    );
 
     let got = maildev_by_id(&md);
-    assert_eq!(got.keys().collect::<Vec<_>>(), due.keys().collect::<Vec<_>>());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        due.keys().collect::<Vec<_>>()
+    );
     for (id, copies) in &got {
         assert_eq!(copies.len(), 1, "{id} arrived {} times", copies.len());
     }
@@ -260,12 +320,24 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
     let md = MailDev::start();
     let cfg = config(dir.path(), &[]);
     for round in 1..=2 {
-        let (o, report) = send(dir.path(), &cfg, &md.url(), &["--redirect-to", "qa@wanderly.example"]);
+        let (o, report) = send(
+            dir.path(),
+            &cfg,
+            &md.url(),
+            &["--redirect-to", "qa@wanderly.example"],
+        );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert_eq!(n(&report, "sent"), 34);
         assert_eq!(report["redirected_to"], "qa@wanderly.example");
-        assert!(!dir.path().join("ledger.sqlite").exists(), "previews do not touch the ledger");
-        assert_eq!(md.emails().len(), 34 * round, "previews may be repeated freely");
+        assert!(
+            !dir.path().join("ledger.sqlite").exists(),
+            "previews do not touch the ledger"
+        );
+        assert_eq!(
+            md.emails().len(),
+            34 * round,
+            "previews may be repeated freely"
+        );
     }
     let mut originals = BTreeSet::new();
     for e in md.emails() {
@@ -276,7 +348,11 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
         let real = id.trim_matches(['<', '>']).split_once('.').unwrap().1;
         let (to, subject) = &due[real];
         assert_eq!(&original, to);
-        assert_eq!(e["subject"].as_str(), Some(subject.as_str()), "subject unchanged");
+        assert_eq!(
+            e["subject"].as_str(),
+            Some(subject.as_str()),
+            "subject unchanged"
+        );
         originals.insert(original);
     }
     assert!(originals.len() > 20);
@@ -293,20 +369,37 @@ fn preview_sends_one_test_email_to_the_given_address() {
     let dir = tempfile::tempdir().unwrap();
     let md = MailDev::start();
     let o = tripmail()
-        .args(["preview", "--config", "fixtures/campaign.toml", "--now", NOW])
-        .args(["--booking", "WT-100001", "--campaign", "reminder", "--smtp", &md.url()])
+        .args([
+            "preview",
+            "--config",
+            "fixtures/campaign.toml",
+            "--now",
+            NOW,
+        ])
+        .args([
+            "--booking",
+            "WT-100001",
+            "--campaign",
+            "reminder",
+            "--smtp",
+            &md.url(),
+        ])
         .args(["--to", "me@wanderly.example"])
         .env("TRIPMAIL_STATE__PATH", dir.path().join("ledger.sqlite"))
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("sent a test of reminder for WT-100001 to me@wanderly.example"));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("sent a test of reminder for WT-100001 to me@wanderly.example"));
     let emails = md.emails();
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0]["to"][0]["address"], "me@wanderly.example");
     assert_eq!(emails[0]["subject"], "Your trip to Rome is tomorrow");
     let source = md.source(emails[0]["id"].as_str().unwrap());
-    assert_eq!(header(&source, "X-Tripmail-Original-To").as_deref(), Some("zoe.hartley@example.com"));
+    assert_eq!(
+        header(&source, "X-Tripmail-Original-To").as_deref(),
+        Some("zoe.hartley@example.com")
+    );
     assert!(!dir.path().join("ledger.sqlite").exists());
 }
 
@@ -323,7 +416,10 @@ fn a_temporary_failure_is_retried_and_the_email_delivered_once() {
     let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "sent"), 34);
-    assert!(n(&report, "retried") >= 5, "three 451s, a dropped connection, a 421: {report}");
+    assert!(
+        n(&report, "retried") >= 5,
+        "three 451s, a dropped connection, a 421: {report}"
+    );
     let accepted = server.accepted();
     let ids: BTreeSet<String> = accepted
         .iter()
@@ -343,7 +439,12 @@ fn a_permanent_rejection_fails_that_email_only_and_is_not_tried_again() {
     });
     let cfg = config(dir.path(), &[]);
     let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
-    assert_eq!(o.status.code(), Some(1), "a failed email is a problem: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a failed email is a problem: {}",
+        stderr(&o)
+    );
     let failed = report["failed"].as_array().unwrap();
     assert!(!failed.is_empty());
     for f in failed {
@@ -364,8 +465,14 @@ fn a_permanent_rejection_fails_that_email_only_and_is_not_tried_again() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let listing = ledger("failed");
-    assert!(listing.contains(rejected) && listing.contains("550"), "{listing}");
-    assert!(listing.contains(&format!("0 sent, {} failed, 0 pending", failed.len())), "{listing}");
+    assert!(
+        listing.contains(rejected) && listing.contains("550"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains(&format!("0 sent, {} failed, 0 pending", failed.len())),
+        "{listing}"
+    );
     let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "previously_failed"), failed.len() as u64);
@@ -382,10 +489,19 @@ fn a_server_that_stays_down_stops_the_run_and_the_next_run_completes_it() {
     let (o, report) = send(dir.path(), &cfg, &url, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("SMTP server smtp://127.0.0.1:{port} unavailable (3 tries)")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "SMTP server smtp://127.0.0.1:{port} unavailable (3 tries)"
+        )),
+        "{err}"
+    );
     assert!(err.contains("kept for the next run"), "{err}");
     assert_eq!(n(&report, "sent"), 0);
-    assert_eq!(n(&report, "deferred") + n(&report, "not_attempted"), 34, "{report}");
+    assert_eq!(
+        n(&report, "deferred") + n(&report, "not_attempted"),
+        34,
+        "{report}"
+    );
     assert!(report["stopped"].as_str().is_some());
 
     // The server comes back on the same port: the next run sends all 34, once.
@@ -463,7 +579,11 @@ fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run()
     let cfg = config(dir.path(), &[]);
     let (o, report) = send(dir.path(), &cfg, &server.url(), &["--parallel", "1"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "in-doubt emails need attention: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "in-doubt emails need attention: {err}"
+    );
     let in_doubt = report["in_doubt"].as_array().unwrap();
     assert_eq!(in_doubt.len(), 2, "{report}");
     assert_eq!(n(&report, "sent"), 32);
@@ -474,7 +594,11 @@ fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run()
         .map(|m| header(&m.data, "Message-ID").unwrap())
         .collect();
     let unique: BTreeSet<&String> = ids.iter().collect();
-    assert_eq!(ids.len(), 33, "32 sent + the one kept before the lost reply");
+    assert_eq!(
+        ids.len(),
+        33,
+        "32 sent + the one kept before the lost reply"
+    );
     assert_eq!(unique.len(), 33, "nothing sent twice in the run");
     let listing = tripmail()
         .args(["ledger", "--only", "pending", "--state"])
@@ -482,7 +606,10 @@ fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run()
         .output()
         .unwrap();
     let listing = String::from_utf8_lossy(&listing.stdout);
-    assert!(listing.contains("2 pending (2 claimed, 0 deferred)"), "{listing}");
+    assert!(
+        listing.contains("2 pending (2 claimed, 0 deferred)"),
+        "{listing}"
+    );
     assert_eq!(listing.matches("in doubt:").count(), 2, "{listing}");
 }
 
@@ -500,7 +627,11 @@ fn a_refused_sender_stops_the_run_without_failing_any_email() {
     assert!(err.contains("sender refused"), "{err}");
     assert!(report["failed"].as_array().unwrap().is_empty(), "{report}");
     assert_eq!(n(&report, "previously_failed"), 0);
-    assert_eq!(n(&report, "deferred") + n(&report, "not_attempted"), 34, "{report}");
+    assert_eq!(
+        n(&report, "deferred") + n(&report, "not_attempted"),
+        34,
+        "{report}"
+    );
     // Fixed (a normal server on the same ledger): everything goes.
     let server = FaultServer::start(Faults::default());
     let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
@@ -518,7 +649,12 @@ fn a_booking_listed_twice_is_sent_once() {
     std::fs::write(&bookings, doubled).unwrap();
     let server = FaultServer::start(Faults::default());
     let cfg = config(dir.path(), &[]);
-    let (o, report) = send(dir.path(), &cfg, &server.url(), &["--bookings", bookings.to_str().unwrap()]);
+    let (o, report) = send(
+        dir.path(),
+        &cfg,
+        &server.url(),
+        &["--bookings", bookings.to_str().unwrap()],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "due"), 35);
     assert_eq!(n(&report, "sent"), 34);
@@ -540,6 +676,11 @@ fn a_password_from_the_environment_stays_text() {
         .env("TRIPMAIL_SMTP__PASSWORD", "007")
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "\"007\" must not become 7: {}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "\"007\" must not become 7: {}",
+        stderr(&o)
+    );
     assert!(!server.accepted().is_empty());
 }
