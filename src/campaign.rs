@@ -38,9 +38,6 @@ pub enum FatalError {
     /// A campaign asked for on the command line does not exist.
     #[error("no campaign named {0:?} in the config")]
     UnknownCampaign(String),
-    /// The send ledger cannot be opened or written.
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {
