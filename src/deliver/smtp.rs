@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -351,8 +351,9 @@ pub struct SmtpDelivery {
     attempts: u32,
     retry_base: Duration,
     retries: AtomicU64,
-    /// Set once the server is found unavailable: no more tries in this run.
-    halted: AtomicBool,
+    /// Why and after how many tries the server was first found unavailable: no more tries in this
+    /// run, and every email that gives up says the same.
+    halted: std::sync::OnceLock<(String, u32)>,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -408,7 +409,7 @@ impl SmtpDelivery {
             attempts: settings.attempts.max(1),
             retry_base: Duration::from_millis(settings.retry_base_ms),
             retries: AtomicU64::new(0),
-            halted: AtomicBool::new(false),
+            halted: std::sync::OnceLock::new(),
         })
     }
 
@@ -431,11 +432,11 @@ impl SmtpDelivery {
             .map_err(|e| SmtpFailure::Unsendable(e.to_string()))?;
         let mut attempt = 0;
         loop {
-            if self.halted.load(Ordering::Relaxed) {
+            if let Some((reason, attempts)) = self.halted.get() {
                 return Err(SmtpFailure::Unavailable {
                     server: self.server.clone(),
-                    reason: "not tried: the server was found unavailable in this run".into(),
-                    attempts: attempt,
+                    reason: reason.clone(),
+                    attempts: *attempts,
                 });
             }
             attempt += 1;
@@ -464,11 +465,11 @@ impl SmtpDelivery {
             let reason = err.to_string();
             tracing::debug!(message_id = %email.message_id, attempt, ?kind, "smtp: {reason}");
             let unavailable = |attempts| {
-                self.halted.store(true, Ordering::Relaxed);
+                let (reason, attempts) = self.halted.get_or_init(|| (reason.clone(), attempts));
                 SmtpFailure::Unavailable {
                     server: self.server.clone(),
                     reason: reason.clone(),
-                    attempts,
+                    attempts: *attempts,
                 }
             };
             match kind {
