@@ -60,6 +60,8 @@ pub struct Campaigns {
     renderer: Renderer,
     source: Cached<CrossSellClient>,
     engine: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// `links.unsubscribe_url`, parsed once, with its secret.
+    unsubscribe: Option<(url::Url, Secret)>,
 }
 
 impl Drop for Campaigns {
@@ -232,13 +234,16 @@ impl Report {
     }
 }
 
-/// Runs a ledger call off the async threads (a commit waits for the disk).
-async fn blocking<T: Send + 'static>(
+/// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
+/// the disk).
+async fn on_ledger<T: Send + 'static>(
     ledger: &Arc<Ledger>,
-    f: impl FnOnce(&Ledger) -> Result<T, LedgerError> + Send + 'static,
+    (campaign, booking_id): (&str, &str),
+    f: impl FnOnce(&Ledger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
     let shared = Arc::clone(ledger);
-    match tokio::task::spawn_blocking(move || f(&shared)).await {
+    let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
+    match tokio::task::spawn_blocking(move || f(&shared, &campaign, &booking_id)).await {
         Ok(r) => r.map_err(Stop::Ledger),
         Err(e) => Err(Stop::Ledger(LedgerError::Open {
             path: ledger.path().to_path_buf(),
@@ -289,29 +294,31 @@ impl Campaigns {
             list_format: e.list_format,
         })
         .map_err(|err| FatalError::Engine(err.to_string()))?;
+        let links = &settings.links;
+        let unsubscribe = links
+            .unsubscribe_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .zip(links.unsubscribe_secret.clone());
         Ok(Campaigns {
             settings,
             catalog,
             renderer,
             source: Cached::new(client),
             engine,
+            unsubscribe,
         })
     }
 
     /// The one-click unsubscribe link of a booking's emails from `campaign`, for campaigns that
     /// have one (the settings were checked to hold a URL and a secret then).
     fn unsubscribe_link(&self, campaign: &CampaignSettings, booking: &Booking) -> Option<String> {
-        if !campaign.wants_unsubscribe() {
-            return None;
-        }
-        let links = &self.settings.links;
-        let base = links
-            .unsubscribe_url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())?;
-        let secret = links.unsubscribe_secret.as_ref()?;
+        let (base, secret) = self
+            .unsubscribe
+            .as_ref()
+            .filter(|_| campaign.wants_unsubscribe())?;
         Some(crate::unsubscribe::link(
-            &base,
+            base,
             secret,
             &campaign.name,
             &booking.booking_id,
@@ -585,15 +592,15 @@ impl Campaigns {
         out: &Outputs<'_>,
     ) -> Result<Produced, Stop> {
         let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
-        let (name, id) = (campaign.name.as_str(), booking.booking_id.as_str());
+        let key = (campaign.name.as_str(), booking.booking_id.as_str());
         let mut in_doubt = false;
         if let Some(ledger) = &ledger {
-            let message_id = OutgoingEmail::message_id_for(name, id, &self.settings.sender.from);
+            let message_id =
+                OutgoingEmail::message_id_for(key.0, key.1, &self.settings.sender.from);
             let recipient = booking.customer_email.to_string();
             let (run_at, at) = (opts.now, (opts.clock)());
-            let claim = blocking(ledger, {
-                let (name, id) = (name.to_string(), id.to_string());
-                move |l| l.claim(&name, &id, &message_id, &recipient, run_at, at)
+            let claim = on_ledger(ledger, key, move |l, c, b| {
+                l.claim(c, b, &message_id, &recipient, run_at, at)
             })
             .await?;
             match claim {
@@ -603,11 +610,10 @@ impl Campaigns {
             }
         }
         let release = || async {
-            if let Some(ledger) = &ledger {
-                let (name, id) = (name.to_string(), id.to_string());
-                blocking(ledger, move |l| l.release(&name, &id)).await?;
+            match &ledger {
+                Some(ledger) => on_ledger(ledger, key, |l, c, b| l.release(c, b)).await,
+                None => Ok(()),
             }
-            Ok::<_, Stop>(())
         };
         let mut composed = match self.compose(campaign, booking, venue, d, opts.now).await {
             Ok(c) => c,
@@ -628,43 +634,54 @@ impl Campaigns {
         let Some(send) = &out.send else {
             return Ok(Produced::Written(Box::new(composed.record)));
         };
-        let result = send.smtp.send(&composed.email).await;
-        let (state, reply, attempts) = match &result {
-            Ok(a) => (SendState::Sent, a.reply.clone(), a.attempts),
-            Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => {
-                (SendState::Failed, f.reply(), f.attempts())
-            }
-            // The server may have it: the claim stays, with what happened (see the README).
-            Err(f @ SmtpFailure::InDoubt { .. }) => (
-                SendState::Claimed,
-                format!("in doubt: {}", f.reply()),
-                f.attempts(),
+        let record = Box::new(composed.record);
+        // What to record in the ledger, and what the run makes of it.
+        let (state, reply, attempts, produced) = match send.smtp.send(&composed.email).await {
+            Ok(a) => (
+                SendState::Sent,
+                a.reply,
+                a.attempts,
+                Produced::Sent { record, in_doubt },
             ),
-            Err(f) => (SendState::Deferred, f.reply(), f.attempts()),
+            Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => (
+                SendState::Failed,
+                f.reply(),
+                f.attempts(),
+                Produced::Failed(f.to_string()),
+            ),
+            // The server may have it: the claim stays, with what happened (see the README).
+            Err(f @ SmtpFailure::InDoubt { .. }) => {
+                let reply = format!("in doubt: {}", f.reply());
+                let produced = Produced::InDoubt(reply.clone());
+                (SendState::Claimed, reply, f.attempts(), produced)
+            }
+            Err(f @ SmtpFailure::Deferred { .. }) => (
+                SendState::Deferred,
+                f.reply(),
+                f.attempts(),
+                Produced::Deferred {
+                    reply: f.reply(),
+                    stop: None,
+                },
+            ),
+            Err(f @ SmtpFailure::Unavailable { .. }) => (
+                SendState::Deferred,
+                f.reply(),
+                f.attempts(),
+                Produced::Deferred {
+                    reply: f.reply(),
+                    stop: Some(Stop::Unavailable(f.to_string())),
+                },
+            ),
         };
         if let Some(ledger) = &ledger {
             let at = (opts.clock)();
-            let (name, id, reply) = (name.to_string(), id.to_string(), reply.clone());
-            blocking(ledger, move |l| {
-                l.finish(&name, &id, state, &reply, attempts, at)
+            on_ledger(ledger, key, move |l, c, b| {
+                l.finish(c, b, state, &reply, attempts, at)
             })
             .await?;
         }
-        Ok(match result {
-            Ok(_) => Produced::Sent {
-                record: Box::new(composed.record),
-                in_doubt,
-            },
-            Err(SmtpFailure::Unavailable { .. }) => Produced::Deferred {
-                stop: Some(Stop::Unavailable(
-                    result.err().map(|e| e.to_string()).unwrap_or_default(),
-                )),
-                reply,
-            },
-            Err(SmtpFailure::Deferred { .. }) => Produced::Deferred { reply, stop: None },
-            Err(SmtpFailure::InDoubt { .. }) => Produced::InDoubt(reply),
-            Err(e) => Produced::Failed(e.to_string()),
-        })
+        Ok(produced)
     }
 
     /// Finds one booking by id and composes `campaign`'s email for it at `now`, whether or not it is

@@ -219,7 +219,7 @@ async fn the_documented_answer_is_parsed_filters_and_all() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/v2/products/1111476/recommendations/cross-sell"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&body))
         .mount(&server)
         .await;
     let c = client(&server.uri(), ListFormat::Brackets);
@@ -227,22 +227,8 @@ async fn the_documented_answer_is_parsed_filters_and_all() {
         .fetch(&query(&[442, 443], &[1106279]))
         .await
         .expect("the documented answer parses");
-    let want: Vec<Recommendation> = serde_json::from_value(json!([
-        {
-            "product_id": 1120315,
-            "title": "Colosseum, Roman Forum & Palatine Hill Guided Tour",
-            "image_url": "https://images.wanderly.example/products/1120315.jpg",
-            "from_price": {"amount": 59.0, "currency": "EUR"}
-        },
-        {
-            "product_id": 1190027,
-            "title": "Pompeii & Amalfi Coast Day Trip from Rome",
-            "image_url": "https://images.wanderly.example/products/1190027.jpg",
-            "from_price": {"amount": 139.5, "currency": "EUR"},
-            "url": "https://partner.example/p/1190027"
-        }
-    ]))
-    .expect("recommendations");
+    let want: Vec<Recommendation> =
+        serde_json::from_value(body["recommendations"].clone()).expect("recommendations");
     assert_eq!(recs, want);
     assert_eq!(recs[0].url, None);
     assert_eq!(recs[1].from_price.amount, 139.5);

@@ -8,7 +8,9 @@ use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::util::{config_with, fails_with, report, root, run_shipped, stderr, tripmail, NOW};
+use crate::util::{
+    config_with, fails_with, preview_cmd, report, root, run_shipped, stderr, tripmail, NOW,
+};
 
 /// A bookings CSV row, as a map of column → value.
 fn bookings(path: &Path) -> Vec<HashMap<String, String>> {
@@ -548,17 +550,8 @@ fn untrusted_text_is_escaped_in_the_html() {
 #[test]
 fn preview_shows_one_email_in_each_format() {
     let preview = |format: &str| {
-        let o = tripmail()
-            .args([
-                "preview",
-                "--config",
-                "fixtures/campaign.toml",
-                "--booking",
-                "WT-100003",
-                "--campaign",
-                "reminder",
-            ])
-            .args(["--now", NOW, "--format", format])
+        let o = preview_cmd("WT-100003", "reminder")
+            .args(["--format", format])
             .output()
             .unwrap();
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -575,20 +568,7 @@ fn preview_shows_one_email_in_each_format() {
 
 #[test]
 fn preview_of_an_unknown_booking_says_so() {
-    let o = tripmail()
-        .args([
-            "preview",
-            "--config",
-            "fixtures/campaign.toml",
-            "--booking",
-            "NOPE",
-            "--campaign",
-            "reminder",
-            "--now",
-            NOW,
-        ])
-        .output()
-        .unwrap();
+    let o = preview_cmd("NOPE", "reminder").output().unwrap();
     fails_with(&o, "fixtures/bookings.csv: no booking \"NOPE\"");
 }
 

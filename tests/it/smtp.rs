@@ -7,7 +7,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::sandbox::{header, FaultServer, Faults, MailDev};
-use crate::util::{config_with, root, stderr, tripmail, NOW};
+use crate::util::{config_with, preview_cmd, root, stderr, tripmail, NOW};
 
 /// The shipped campaign with fast retries, in `dir`, plus `replace` pairs.
 fn config(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
@@ -37,6 +37,15 @@ fn send(dir: &Path, config: &Path, smtp: &str, extra: &[&str]) -> (Output, serde
         .expect("tripmail runs");
     let text = std::fs::read_to_string(dir.join("report.json")).expect("report written");
     (out, serde_json::from_str(&text).expect("report is JSON"))
+}
+
+/// [`send`] with no extra arguments, asserting a clean run that sent all 34 due emails.
+#[track_caller]
+fn send_all(dir: &Path, config: &Path, smtp: &str) -> serde_json::Value {
+    let (o, report) = send(dir, config, smtp, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(n(&report, "sent"), 34);
+    report
 }
 
 /// The emails due at [`NOW`] for the shipped fixtures: (Message-ID without brackets) → (recipient,
@@ -358,9 +367,7 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
     assert!(originals.len() > 20);
     // The real campaign afterwards sends all 34: the previews did not count as sends.
     md.clear();
-    let (o, report) = send(dir.path(), &cfg, &md.url(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    send_all(dir.path(), &cfg, &md.url());
     assert_eq!(md.emails().len(), 34);
 }
 
@@ -368,23 +375,8 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
 fn preview_sends_one_test_email_to_the_given_address() {
     let dir = tempfile::tempdir().unwrap();
     let md = MailDev::start();
-    let o = tripmail()
-        .args([
-            "preview",
-            "--config",
-            "fixtures/campaign.toml",
-            "--now",
-            NOW,
-        ])
-        .args([
-            "--booking",
-            "WT-100001",
-            "--campaign",
-            "reminder",
-            "--smtp",
-            &md.url(),
-        ])
-        .args(["--to", "me@wanderly.example"])
+    let o = preview_cmd("WT-100001", "reminder")
+        .args(["--smtp", &md.url(), "--to", "me@wanderly.example"])
         .env("TRIPMAIL_STATE__PATH", dir.path().join("ledger.sqlite"))
         .output()
         .unwrap();
@@ -413,9 +405,7 @@ fn a_temporary_failure_is_retried_and_the_email_delivered_once() {
         ..Faults::default()
     });
     let cfg = config(dir.path(), &[]);
-    let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    let report = send_all(dir.path(), &cfg, &server.url());
     assert!(
         n(&report, "retried") >= 5,
         "three 451s, a dropped connection, a 421: {report}"
@@ -507,9 +497,7 @@ fn a_server_that_stays_down_stops_the_run_and_the_next_run_completes_it() {
     // The server comes back on the same port: the next run sends all 34, once.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("port still free");
     let server = FaultServer::serve(listener, Faults::default());
-    let (o, report) = send(dir.path(), &cfg, &url, &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    send_all(dir.path(), &cfg, &url);
     assert_eq!(server.accepted().len(), 34);
 }
 
@@ -634,9 +622,7 @@ fn a_refused_sender_stops_the_run_without_failing_any_email() {
     );
     // Fixed (a normal server on the same ledger): everything goes.
     let server = FaultServer::start(Faults::default());
-    let (o, report) = send(dir.path(), &cfg, &server.url(), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    send_all(dir.path(), &cfg, &server.url());
 }
 
 #[test]

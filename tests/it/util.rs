@@ -41,6 +41,21 @@ pub fn run_shipped_cmd(out: &Path) -> Command {
     cmd
 }
 
+/// `tripmail preview` of one booking's email on the shipped config at [`NOW`], ready for more
+/// arguments.
+pub fn preview_cmd(booking: &str, campaign: &str) -> Command {
+    let mut cmd = tripmail();
+    cmd.args([
+        "preview",
+        "--config",
+        "fixtures/campaign.toml",
+        "--now",
+        NOW,
+    ])
+    .args(["--booking", booking, "--campaign", campaign]);
+    cmd
+}
+
 /// Runs `tripmail run` on the shipped config with extra arguments, writing into `out`.
 pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
     run_shipped_cmd(out)
