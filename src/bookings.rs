@@ -103,6 +103,18 @@ pub struct Booking {
     pub timezone: Option<Tz>,
     /// Products the customer already holds.
     pub other_product_ids: Vec<u64>,
+    /// The distributor's own customer id (Yespo's `externalCustomerId`), if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// The customer's phone number (Yespo's `phone`), if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_phone: Option<String>,
+    /// The customer's Yespo contact id (`contactId`), if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<u64>,
+    /// The customer's web-tracking id (Yespo's `webId`), if given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_id: Option<String>,
 }
 
 /// A row that could not be used.
@@ -208,6 +220,10 @@ struct RawRow {
     latitude: Option<Field>,
     timezone: Option<Field>,
     other_product_ids: Option<Field>,
+    customer_id: Option<Field>,
+    customer_phone: Option<Field>,
+    contact_id: Option<Field>,
+    web_id: Option<Field>,
 }
 
 fn required(field: &Option<Field>, name: &str) -> Result<String, String> {
@@ -258,6 +274,10 @@ impl RawRow {
                 "latitude" => &mut raw.latitude,
                 "timezone" => &mut raw.timezone,
                 "other_product_ids" => &mut raw.other_product_ids,
+                "customer_id" => &mut raw.customer_id,
+                "customer_phone" => &mut raw.customer_phone,
+                "contact_id" => &mut raw.contact_id,
+                "web_id" => &mut raw.web_id,
                 _ => continue,
             };
             *slot = Some(Field::Text(v.to_string()));
@@ -355,6 +375,13 @@ impl RawRow {
                     .collect::<Result<Vec<_>, _>>()?,
             },
         };
+        let contact_id = match optional(&self.contact_id) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .map_err(|_| format!("contact_id {s:?} is not a whole number"))?,
+            ),
+        };
         Ok(Booking {
             booking_id,
             customer_email,
@@ -372,6 +399,10 @@ impl RawRow {
             latitude,
             timezone,
             other_product_ids,
+            customer_id: optional(&self.customer_id),
+            customer_phone: optional(&self.customer_phone),
+            contact_id,
+            web_id: optional(&self.web_id),
         })
     }
 }

@@ -9,13 +9,16 @@ use futures::StreamExt;
 
 use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::{CampaignSettings, Secret, Settings};
+use crate::config::{
+    CampaignSettings, CategoryFrom, IdentifyBy, Provider, Secret, Settings, YespoSettings,
+};
 use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
 use crate::due::{due, Due, Venue};
-use crate::heuristics::{self, Answers};
+use crate::heuristics::{self, Answers, Choice};
 use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::recommend::{
-    engine, Cached, ClientOptions, CrossSellClient, EngineError, Query, Recommendation,
+    engine, CacheStats, Cached, ClientOptions, ContactQuery, CrossSellClient, EngineError,
+    ItemFormat, Limits, Query, Recommendation, YespoClient, YespoOptions,
 };
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
 use crate::report::{EmailRecord, FailedEmail, Report};
@@ -53,12 +56,14 @@ pub enum FatalError {
 /// The API key the in-process engine and its client share when none is configured.
 const EMBEDDED_KEY: &str = "embedded";
 
-/// What every email of a run shares: settings, catalog, templates, and the cached engine client.
+/// What every email of a run shares: settings, catalog, templates, and the cached clients of the
+/// recommendation APIs the campaigns ask.
 pub struct Campaigns {
     settings: Settings,
     catalog: Option<Arc<Catalog>>,
     renderer: Renderer,
-    source: Cached<CrossSellClient>,
+    cross_sell: Option<Cached<CrossSellClient>>,
+    yespo: Option<(Cached<YespoClient>, YespoSettings)>,
     engine: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// `links.unsubscribe_url`, parsed once, with its secret.
     unsubscribe: Option<(url::Url, Secret)>,
@@ -261,7 +266,12 @@ impl Campaigns {
         };
         let renderer = Renderer::new(&settings)?;
         let e = &settings.engine;
-        let (base_url, api_key, rps, engine) = if e.is_embedded() {
+        let yespo_settings = e.yespo.clone().filter(|_| settings.uses(Provider::Yespo));
+        let cross_sell_wanted = settings.uses(Provider::Tiqets);
+        // One in-process server answers both APIs, for whichever of them is `embedded`.
+        let embedded_wanted = (cross_sell_wanted && e.is_embedded())
+            || yespo_settings.as_ref().is_some_and(YespoSettings::is_embedded);
+        let (embedded, engine) = if embedded_wanted {
             let catalog = catalog.clone().ok_or_else(|| {
                 FatalError::Engine("the embedded engine needs engine.catalog".into())
             })?;
@@ -275,25 +285,59 @@ impl Campaigns {
                     .map_err(|err| {
                         FatalError::Engine(format!("cannot start the embedded engine: {err}"))
                     })?;
-            // The rate limit protects a partner's API quota; the in-process engine has none.
-            (format!("http://{addr}"), Some(key), None, Some(handle))
+            (Some((format!("http://{addr}"), key)), Some(handle))
         } else {
-            (
-                e.base_url.clone(),
-                e.api_key.clone(),
-                Some(e.requests_per_second),
-                None,
-            )
+            (None, None)
         };
-        let client = CrossSellClient::new(ClientOptions {
-            base_url,
-            api_key,
+        // The rate limit protects a partner's API quota; the in-process engine has none.
+        let limits = |is_embedded: bool| Limits {
             timeout: Duration::from_millis(e.timeout_ms),
             max_concurrency: e.max_concurrency,
-            requests_per_second: rps,
-            list_format: e.list_format,
-        })
-        .map_err(|err| FatalError::Engine(err.to_string()))?;
+            requests_per_second: (!is_embedded).then_some(e.requests_per_second),
+            attempts: e.attempts,
+            retry_base: Duration::from_millis(e.retry_base_ms),
+        };
+        let engine_err = |err: EngineError| FatalError::Engine(err.to_string());
+        let cross_sell = if cross_sell_wanted {
+            let (base_url, api_key) = match (&embedded, e.is_embedded()) {
+                (Some((url, key)), true) => (url.clone(), Some(key.clone())),
+                _ => (e.base_url.clone(), e.api_key.clone()),
+            };
+            let client = CrossSellClient::new(ClientOptions {
+                base_url,
+                api_key,
+                limits: limits(e.is_embedded()),
+                list_format: e.list_format,
+            })
+            .map_err(engine_err)?;
+            Some(Cached::new(client))
+        } else {
+            None
+        };
+        let yespo = match yespo_settings {
+            Some(y) => {
+                let (base_url, api_key) = match (&embedded, y.is_embedded()) {
+                    (Some((url, key)), true) => (url.clone(), Some(key.clone())),
+                    _ => (y.base_url.clone(), y.api_key.clone()),
+                };
+                let client = YespoClient::new(YespoOptions {
+                    base_url,
+                    username: y.username.clone(),
+                    api_key,
+                    limits: limits(y.is_embedded()),
+                    list_format: y.list_format,
+                    items: ItemFormat {
+                        currency: y.currency.clone(),
+                        currency_field: y.currency_field.clone(),
+                        image_field: y.image_field.clone(),
+                        tags: y.tags.clone(),
+                    },
+                })
+                .map_err(engine_err)?;
+                Some((Cached::new(client), y))
+            }
+            None => None,
+        };
         let links = &settings.links;
         let unsubscribe = links
             .unsubscribe_url
@@ -304,7 +348,8 @@ impl Campaigns {
             settings,
             catalog,
             renderer,
-            source: Cached::new(client),
+            cross_sell,
+            yespo,
             engine,
             unsubscribe,
         })
@@ -325,6 +370,16 @@ impl Campaigns {
         ))
     }
 
+    /// Requests made and cache hits so far, over both APIs.
+    pub fn engine_stats(&self) -> CacheStats {
+        let a = self.cross_sell.as_ref().map(Cached::stats).unwrap_or_default();
+        let b = self.yespo.as_ref().map(|(c, _)| c.stats()).unwrap_or_default();
+        CacheStats {
+            requests: a.requests + b.requests,
+            hits: a.hits + b.hits,
+        }
+    }
+
     /// The venue of a booking.
     pub fn venue(&self, booking: &Booking) -> Venue {
         Venue::of(booking, self.catalog.as_deref())
@@ -337,7 +392,12 @@ impl Campaigns {
         tags: &[u64],
         exclude: &[u64],
     ) -> Result<Arc<[Recommendation]>, EngineError> {
-        self.source
+        let Some(source) = &self.cross_sell else {
+            return Err(EngineError::Unreachable(
+                "no cross-sell client (no campaign has provider tiqets)".into(),
+            ));
+        };
+        source
             .get(&Query {
                 product_id: booking.product_id,
                 sort_by: campaign.sort_by,
@@ -359,6 +419,45 @@ impl Campaigns {
             rules.push("no_opt_in".into());
             return Err("no_opt_in".into());
         }
+        let choice = match campaign.provider(&self.settings.engine) {
+            Provider::Tiqets => self.choose_cross_sell(campaign, booking, venue, rules).await,
+            Provider::Yespo => self.choose_contact(campaign, booking, venue, rules).await,
+        };
+        let failed = |e: EngineError, rules: &mut Vec<String>| {
+            let reason = e.reason();
+            tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine: {e}");
+            rules.push(format!("engine_error:{reason}"));
+            reason
+        };
+        let choice = match choice {
+            Ok(Ok(c)) => c,
+            Ok(Err(reason)) => return Err(reason),
+            Err(e) => return Err(failed(e, rules)),
+        };
+        if choice.dropped_out_of_stock > 0 {
+            rules.push("excluded:out_of_stock".into());
+        }
+        if choice.dropped_held > 0 {
+            rules.push("excluded:held".into());
+        }
+        if choice.dropped_adults_only > 0 {
+            rules.push("excluded:adults_only".into());
+        }
+        if choice.items.len() < 2 {
+            rules.push("too_few_items".into());
+            return Err("too_few_items".into());
+        }
+        Ok(choice.items)
+    }
+
+    /// The cross-sell API: one request per tag filter the plan needs, cached per product.
+    async fn choose_cross_sell(
+        &self,
+        campaign: &CampaignSettings,
+        booking: &Booking,
+        venue: &Venue,
+        rules: &mut Vec<String>,
+    ) -> Result<Result<Choice, String>, EngineError> {
         let plan = heuristics::plan(booking, venue.latitude, &self.settings.heuristics);
         rules.extend(plan.rules.iter().cloned());
         let mut exclude: Vec<u64> = Vec::new();
@@ -381,16 +480,7 @@ impl Campaigns {
                 fetch(plan.preferred.clone()),
                 fetch(plan.adults_only.clone()),
             );
-            let failed = |e: EngineError, rules: &mut Vec<String>| {
-                let reason = e.reason();
-                tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine: {e}");
-                rules.push(format!("engine_error:{reason}"));
-                reason
-            };
-            let (base, preferred, adults_only) = match (base, preferred, adults_only) {
-                (Ok(b), Ok(p), Ok(a)) => (b, p, a),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(failed(e, rules)),
-            };
+            let (base, preferred, adults_only) = (base?, preferred?, adults_only?);
             let choice = heuristics::choose(
                 booking,
                 &plan,
@@ -412,18 +502,59 @@ impl Campaigns {
                 rules.push("requery:exclude_held".into());
                 continue;
             }
-            if choice.dropped_held > 0 {
-                rules.push("excluded:held".into());
-            }
-            if choice.dropped_adults_only > 0 {
-                rules.push("excluded:adults_only".into());
-            }
-            if choice.items.len() < 2 {
-                rules.push("too_few_items".into());
-                return Err("too_few_items".into());
-            }
-            return Ok(choice.items);
+            return Ok(Ok(choice));
         }
+    }
+
+    /// The contact-recommendations API: one request per customer (and products, data source); the
+    /// heuristics read the items' `tags_*` fields instead of asking with a tag filter.
+    async fn choose_contact(
+        &self,
+        campaign: &CampaignSettings,
+        booking: &Booking,
+        venue: &Venue,
+        rules: &mut Vec<String>,
+    ) -> Result<Result<Choice, String>, EngineError> {
+        let Some((source, y)) = &self.yespo else {
+            return Err(EngineError::Unreachable(
+                "no contact-recommendations client ([engine.yespo] is missing)".into(),
+            ));
+        };
+        let identity = match y.identify_by {
+            IdentifyBy::Email => Some(booking.customer_email.to_string()),
+            IdentifyBy::Phone => booking.customer_phone.clone(),
+            IdentifyBy::ExternalCustomerId => booking.customer_id.clone(),
+            IdentifyBy::ContactId => booking.contact_id.map(|c| c.to_string()),
+            IdentifyBy::WebId => booking.web_id.clone(),
+        };
+        let Some(identity) = identity else {
+            rules.push(format!("no_identity:{}", y.identify_by.field()));
+            return Ok(Err("no_identity".into()));
+        };
+        let mut products = vec![booking.product_id];
+        for p in &booking.other_product_ids {
+            if !products.contains(p) {
+                products.push(*p);
+            }
+        }
+        let query = ContactQuery {
+            data_source_id: campaign.data_source_id.unwrap_or(y.data_source_id),
+            identify_by: y.identify_by,
+            identity,
+            products,
+            category: y.category.map(|c| match c {
+                CategoryFrom::City => booking.city.clone(),
+            }),
+        };
+        let items = source.get(&query).await?;
+        let split = heuristics::split(booking, venue.latitude, &items);
+        rules.extend(split.plan.rules.iter().cloned());
+        Ok(Ok(heuristics::choose(
+            booking,
+            &split.plan,
+            split.answers(),
+            campaign.items,
+        )))
     }
 
     /// Composes `campaign`'s email for `booking` at `now`: choose items, render, address. The
@@ -477,6 +608,7 @@ impl Campaigns {
             booking_id: booking.booking_id.clone(),
             to: booking.customer_email.to_string(),
             subject: content.subject.clone(),
+            provider: campaign.provider(&self.settings.engine),
             items: items.iter().map(|r| r.product_id).collect(),
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,
@@ -569,7 +701,7 @@ impl Campaigns {
             report.retried = send.smtp.retries();
             send.smtp.close().await;
         }
-        let stats = self.source.stats();
+        let stats = self.engine_stats();
         report.engine_requests = stats.requests;
         report.cache_hits = stats.hits;
         report.stopped = match stop.into_inner().unwrap_or_else(|p| p.into_inner()) {

@@ -17,6 +17,10 @@ pub struct CatalogFile {
     pub tags: Vec<Tag>,
     /// Everything sold.
     pub products: Vec<Product>,
+    /// The shop's page of a product, with a `{product_id}` placeholder: the `url` the embedded
+    /// contact-recommendations API gives its items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_url: Option<String>,
 }
 
 /// A city.
@@ -165,6 +169,14 @@ impl Catalog {
             }
             city_by_name.insert(c.name.to_lowercase(), i);
         }
+        if let Some(u) = &file.product_url {
+            let sample = u.replace("{product_id}", "1");
+            if !u.contains("{product_id}") || url::Url::parse(&sample).is_err() {
+                return Err(format!(
+                    "product_url: {u:?} must be a URL with a {{product_id}} placeholder"
+                ));
+            }
+        }
         let tags: HashSet<u64> = file.tags.iter().map(|t| t.id).collect();
         let mut product_by_id = HashMap::new();
         for (i, p) in file.products.iter().enumerate() {
@@ -225,6 +237,20 @@ impl Catalog {
     /// Every city.
     pub fn cities(&self) -> &[City] {
         &self.file.cities
+    }
+
+    /// Every tag.
+    pub fn tags(&self) -> &[Tag] {
+        &self.file.tags
+    }
+
+    /// The shop's page of a product (the file's `product_url`, else an `example.com` page).
+    pub fn product_url(&self, product_id: u64) -> String {
+        self.file
+            .product_url
+            .as_deref()
+            .unwrap_or("https://shop.example.com/products/{product_id}")
+            .replace("{product_id}", &product_id.to_string())
     }
 }
 

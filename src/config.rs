@@ -167,6 +167,220 @@ pub struct EngineSettings {
     pub requests_per_second: u32,
     /// How id lists are written in the query string.
     pub list_format: ListFormat,
+    /// Tries of one request against a 429, a 502/503/504 or a broken connection (1 = no retry).
+    pub attempts: u32,
+    /// First wait between tries; doubled each time, with random jitter.
+    pub retry_base_ms: u64,
+    /// Which recommendation API campaigns ask, unless a campaign says otherwise.
+    pub provider: Provider,
+    /// The contact-recommendations API, for campaigns with `provider = "yespo"`.
+    pub yespo: Option<YespoSettings>,
+}
+
+/// The recommendation APIs tripmail can ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// The cross-sell API, keyed by product (`base_url` of `[engine]`).
+    Tiqets,
+    /// Yespo's contact recommendations, keyed by customer (`[engine.yespo]`).
+    Yespo,
+}
+
+impl Provider {
+    /// The name written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Tiqets => "tiqets",
+            Provider::Yespo => "yespo",
+        }
+    }
+}
+
+/// Which query parameter identifies the customer to the contact-recommendations API, and so which
+/// booking field its value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+pub enum IdentifyBy {
+    /// `contactId`, from the booking's `contact_id` (a whole number).
+    #[serde(rename = "contactId")]
+    ContactId,
+    /// `email`, from `customer_email`.
+    #[serde(rename = "email")]
+    Email,
+    /// `phone`, from `customer_phone`.
+    #[serde(rename = "phone")]
+    Phone,
+    /// `externalCustomerId`, from `customer_id`.
+    #[serde(rename = "externalCustomerId")]
+    ExternalCustomerId,
+    /// `webId`, from `web_id`.
+    #[serde(rename = "webId")]
+    WebId,
+}
+
+impl IdentifyBy {
+    /// The query parameter.
+    pub fn param(self) -> &'static str {
+        match self {
+            IdentifyBy::ContactId => "contactId",
+            IdentifyBy::Email => "email",
+            IdentifyBy::Phone => "phone",
+            IdentifyBy::ExternalCustomerId => "externalCustomerId",
+            IdentifyBy::WebId => "webId",
+        }
+    }
+
+    /// The booking field the value comes from.
+    pub fn field(self) -> &'static str {
+        match self {
+            IdentifyBy::ContactId => "contact_id",
+            IdentifyBy::Email => "customer_email",
+            IdentifyBy::Phone => "customer_phone",
+            IdentifyBy::ExternalCustomerId => "customer_id",
+            IdentifyBy::WebId => "web_id",
+        }
+    }
+
+    /// Every way, in the documented order.
+    pub const ALL: [IdentifyBy; 5] = [
+        IdentifyBy::ContactId,
+        IdentifyBy::Email,
+        IdentifyBy::Phone,
+        IdentifyBy::ExternalCustomerId,
+        IdentifyBy::WebId,
+    ];
+}
+
+/// What the request's `category` parameter carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CategoryFrom {
+    /// The booking's city, as written in the booking.
+    City,
+}
+
+/// `[engine.yespo]`: the contact-recommendations API
+/// (`GET {base_url}/api/v2/contacts/recoms/{data_source_id}`).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct YespoSettings {
+    /// `embedded` (the in-process engine serving `engine.catalog`) or the API's base URL.
+    pub base_url: String,
+    /// The HTTP Basic user name (Yespo accepts any; the API key is the password).
+    #[serde(default = "default_yespo_username")]
+    pub username: String,
+    /// The API key, sent as the Basic password (`TRIPMAIL_ENGINE__YESPO__API_KEY`); never printed.
+    pub api_key: Option<Secret>,
+    /// The data source (one per recommendation type); a campaign may name its own.
+    pub data_source_id: u64,
+    /// Which parameter identifies the customer.
+    #[serde(default = "default_identify_by")]
+    pub identify_by: IdentifyBy,
+    /// Send the booking's city as `category` (for category-based algorithms); none by default.
+    pub category: Option<CategoryFrom>,
+    /// How the `products` list is written.
+    #[serde(default = "default_yespo_list_format")]
+    pub list_format: ListFormat,
+    /// Currency of `price` when the item says none (see `currency_field`).
+    pub currency: String,
+    /// A `tags_*` field holding the item's currency, if the feed has one.
+    pub currency_field: Option<String>,
+    /// A `tags_*` field holding the item's picture URL, if the feed has one (else no picture).
+    pub image_field: Option<String>,
+    /// Which `tags_*` fields carry the meanings the heuristics need.
+    #[serde(default)]
+    pub tags: YespoTags,
+}
+
+fn default_yespo_username() -> String {
+    "tripmail".to_string()
+}
+
+fn default_identify_by() -> IdentifyBy {
+    IdentifyBy::Email
+}
+
+fn default_yespo_list_format() -> ListFormat {
+    ListFormat::Comma
+}
+
+impl fmt::Debug for YespoSettings {
+    /// As the derived one, minus nothing secret: the key is a [`Secret`] already; spelled out so that
+    /// a new field is a conscious choice.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("YespoSettings")
+            .field("base_url", &self.base_url)
+            .field("username", &self.username)
+            .field("api_key", &self.api_key)
+            .field("data_source_id", &self.data_source_id)
+            .field("identify_by", &self.identify_by)
+            .field("category", &self.category)
+            .field("currency", &self.currency)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[engine.yespo.tags]`: for each meaning, the `tags_*` matches that give it to an item, as
+/// `"tags_field=value"` (the field equals the value, or is a list holding it; case-insensitive) or
+/// `"tags_field"` (the field is true, 1, "yes" or "true").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YespoTags {
+    /// Indoor items, preferred in winter.
+    pub indoor: Matches,
+    /// Outdoor items, preferred in summer.
+    pub outdoor: Matches,
+    /// Family-friendly items: the only ones shown to a family.
+    pub family: Matches,
+    /// Adults-only items: never shown to a family.
+    pub adults_only: Matches,
+}
+
+/// One match or a list of them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "OneOrMany")]
+pub struct Matches(pub Vec<TagMatch>);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<OneOrMany> for Matches {
+    fn from(v: OneOrMany) -> Matches {
+        let list = match v {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        };
+        Matches(list.iter().map(|s| TagMatch::parse(s)).collect())
+    }
+}
+
+/// `tags_field=value` or `tags_field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagMatch {
+    /// The field, as written.
+    pub field: String,
+    /// The value wanted; `None` for "is true".
+    pub value: Option<String>,
+}
+
+impl TagMatch {
+    /// Splits at the first `=`.
+    pub fn parse(s: &str) -> TagMatch {
+        match s.split_once('=') {
+            Some((f, v)) => TagMatch {
+                field: f.trim().to_string(),
+                value: Some(v.trim().to_string()),
+            },
+            None => TagMatch {
+                field: s.trim().to_string(),
+                value: None,
+            },
+        }
+    }
 }
 
 impl Default for EngineSettings {
@@ -179,6 +393,10 @@ impl Default for EngineSettings {
             max_concurrency: 8,
             requests_per_second: 15,
             list_format: ListFormat::Brackets,
+            attempts: 2,
+            retry_base_ms: 250,
+            provider: Provider::Tiqets,
+            yespo: None,
         }
     }
 }
@@ -187,6 +405,13 @@ impl Default for EngineSettings {
 pub const EMBEDDED: &str = "embedded";
 
 impl EngineSettings {
+    /// Whether the in-process engine is used.
+    pub fn is_embedded(&self) -> bool {
+        self.base_url == EMBEDDED
+    }
+}
+
+impl YespoSettings {
     /// Whether the in-process engine is used.
     pub fn is_embedded(&self) -> bool {
         self.base_url == EMBEDDED
@@ -331,6 +556,11 @@ pub struct CampaignSettings {
     /// Whether emails carry `List-Unsubscribe` (one-click, RFC 8058) and an unsubscribe link:
     /// by default reminders do (marketing), confirmations do not (transactional).
     pub list_unsubscribe: Option<bool>,
+    /// The recommendation API asked for this campaign; `engine.provider` by default.
+    pub provider: Option<Provider>,
+    /// Yespo: this campaign's data source (recommendation type); `engine.yespo.data_source_id` by
+    /// default.
+    pub data_source_id: Option<u64>,
 }
 
 fn default_sort_by() -> SortBy {
@@ -345,6 +575,11 @@ impl CampaignSettings {
     /// The template base name.
     pub fn template_name(&self) -> &str {
         self.template.as_deref().unwrap_or(self.trigger.as_str())
+    }
+
+    /// The recommendation API of this campaign.
+    pub fn provider(&self, engine: &EngineSettings) -> Provider {
+        self.provider.unwrap_or(engine.provider)
     }
 
     /// Whether the campaign's emails carry an unsubscribe link and `List-Unsubscribe`.
@@ -487,24 +722,55 @@ impl Settings {
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = invalid(path);
         let e = &self.engine;
-        if !e.is_embedded() {
-            let url = url::Url::parse(&e.base_url).map_err(|err| {
-                bad(
-                    "engine.base_url",
-                    format!("not a URL nor \"embedded\": {err}"),
-                )
-            })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                return Err(bad(
-                    "engine.base_url",
-                    "must be an http or https URL".into(),
-                ));
+        let base_url = |key: &str, url: &str| -> Result<(), ConfigError> {
+            if url == EMBEDDED {
+                if e.catalog.is_none() {
+                    return Err(bad(
+                        "engine.catalog",
+                        format!("the embedded engine ({key} = \"embedded\") needs a catalog file"),
+                    ));
+                }
+                return Ok(());
             }
-        } else if e.catalog.is_none() {
+            let parsed = url::Url::parse(url)
+                .map_err(|err| bad(key, format!("not a URL nor \"embedded\": {err}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(bad(key, "must be an http or https URL".into()));
+            }
+            Ok(())
+        };
+        if self.uses(Provider::Tiqets) {
+            base_url("engine.base_url", &e.base_url)?;
+        }
+        if e.attempts == 0 || e.attempts > 10 {
             return Err(bad(
-                "engine.catalog",
-                "the embedded engine needs a catalog file".into(),
+                "engine.attempts",
+                format!("{} is not between 1 and 10", e.attempts),
             ));
+        }
+        match &e.yespo {
+            Some(y) => {
+                base_url("engine.yespo.base_url", &y.base_url)?;
+                self.validate_yespo(path, y)?;
+            }
+            None => {
+                if let Some((i, c)) = self.campaigns.iter().enumerate().find(|(_, c)| {
+                    c.provider(e) == Provider::Yespo
+                }) {
+                    let key = if c.provider.is_some() {
+                        format!("campaign[{i}].provider")
+                    } else {
+                        "engine.provider".to_string()
+                    };
+                    return Err(bad(
+                        &key,
+                        format!(
+                            "campaign {} asks the yespo API, but there is no [engine.yespo] section",
+                            c.name
+                        ),
+                    ));
+                }
+            }
         }
         if e.timeout_ms == 0 {
             return Err(bad("engine.timeout_ms", "must be at least 1".into()));
@@ -603,6 +869,12 @@ impl Settings {
                     }
                 }
             }
+            if c.data_source_id.is_some() && c.provider(e) != Provider::Yespo {
+                return Err(bad(
+                    &key("data_source_id"),
+                    "only for campaigns whose provider is yespo".into(),
+                ));
+            }
             if let Some(t) = &c.template {
                 if t.is_empty() || t.contains(['/', '\\', '.']) {
                     return Err(bad(
@@ -649,6 +921,68 @@ impl Settings {
                 "smtp.username",
                 "smtp.password is set but no username".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// Whether some campaign asks `provider`.
+    pub fn uses(&self, provider: Provider) -> bool {
+        self.campaigns
+            .iter()
+            .any(|c| c.provider(&self.engine) == provider)
+    }
+
+    fn validate_yespo(&self, path: &Path, y: &YespoSettings) -> Result<(), ConfigError> {
+        let bad = invalid(path);
+        let currency_ok = y.currency.len() == 3 && y.currency.bytes().all(|b| b.is_ascii_uppercase());
+        if !currency_ok {
+            return Err(bad(
+                "engine.yespo.currency",
+                format!("{:?} is not an ISO 4217 code such as \"EUR\"", y.currency),
+            ));
+        }
+        if y.api_key.as_ref().is_some_and(|k| k.expose().is_empty()) {
+            return Err(bad("engine.yespo.api_key", "is empty".into()));
+        }
+        let tags_field = |key: &str, field: &str| {
+            let ok = field.len() > "tags_".len()
+                && field.starts_with("tags_")
+                && field
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if ok {
+                Ok(())
+            } else {
+                Err(bad(
+                    key,
+                    format!("{field:?} is not a tags_* field name (the API's optional fields all start with tags_)"),
+                ))
+            }
+        };
+        for (key, field) in [
+            ("engine.yespo.currency_field", &y.currency_field),
+            ("engine.yespo.image_field", &y.image_field),
+        ] {
+            if let Some(f) = field {
+                tags_field(key, f)?;
+            }
+        }
+        for (meaning, matches) in [
+            ("indoor", &y.tags.indoor),
+            ("outdoor", &y.tags.outdoor),
+            ("family", &y.tags.family),
+            ("adults_only", &y.tags.adults_only),
+        ] {
+            let key = format!("engine.yespo.tags.{meaning}");
+            for m in &matches.0 {
+                tags_field(&key, &m.field)?;
+                if m.value.as_deref() == Some("") {
+                    return Err(bad(
+                        &key,
+                        format!("{}= has no value (write {0} alone for a true/false field)", m.field),
+                    ));
+                }
+            }
         }
         Ok(())
     }

@@ -96,6 +96,10 @@ mod tests {
             latitude: None,
             timezone: None,
             other_product_ids: vec![],
+            customer_id: None,
+            customer_phone: None,
+            contact_id: None,
+            web_id: None,
         }
     }
 
@@ -109,6 +113,8 @@ mod tests {
             items: 3,
             template: None,
             list_unsubscribe: None,
+            provider: None,
+            data_source_id: None,
         }
     }
 

@@ -10,7 +10,7 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::bookings::Booking;
 use crate::config::HeuristicsSettings;
-use crate::recommend::Recommendation;
+use crate::recommend::{Recommendation, Traits};
 
 /// Latitude of the tropics: within it there is no winter or summer.
 pub const TROPIC_LATITUDE: f64 = 23.44;
@@ -101,33 +101,74 @@ fn tags(ids: &[u64]) -> Option<Vec<u64>> {
     (!v.is_empty()).then_some(v)
 }
 
-/// Decides what to ask for, from the booking, its venue's latitude and the configured tags.
-pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Plan {
-    let mut rules = Vec::new();
-    let preferred = match latitude.map(|lat| season(booking.travel_date, lat)) {
-        None => {
-            rules.push("season:unknown".to_string());
-            None
+/// The season's preference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefer {
+    /// Winter: indoor items first.
+    Indoor,
+    /// Summer: outdoor items first.
+    Outdoor,
+}
+
+impl Prefer {
+    /// Lowercase name, as written in rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prefer::Indoor => "indoor",
+            Prefer::Outdoor => "outdoor",
         }
-        Some(None) => {
-            rules.push("season:tropics".to_string());
-            None
-        }
-        Some(Some(s)) => {
-            rules.push(format!("season:{}", s.as_str()));
-            let (name, ids) = match s {
-                Season::Winter => ("indoor", &cfg.indoor_tag_ids),
-                Season::Summer => ("outdoor", &cfg.outdoor_tag_ids),
-                Season::Spring | Season::Autumn => ("", &Vec::new()),
-            };
-            let t = tags(ids);
-            if t.is_some() {
-                rules.push(format!("prefer:{name}"));
-            }
-            t
-        }
+    }
+}
+
+/// What the booking calls for, whatever the source: the season's rule, its preference, a family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    /// `season:<name>`, `season:tropics` or `season:unknown`.
+    pub season_rule: String,
+    /// Items preferred in this season, if any.
+    pub prefer: Option<Prefer>,
+    /// Children on the booking.
+    pub family: bool,
+}
+
+/// What the booking calls for, from its venue's latitude and its travellers.
+pub fn intent(booking: &Booking, latitude: Option<f64>) -> Intent {
+    let (season_rule, prefer) = match latitude.map(|lat| season(booking.travel_date, lat)) {
+        None => ("season:unknown".to_string(), None),
+        Some(None) => ("season:tropics".to_string(), None),
+        Some(Some(s)) => (
+            format!("season:{}", s.as_str()),
+            match s {
+                Season::Winter => Some(Prefer::Indoor),
+                Season::Summer => Some(Prefer::Outdoor),
+                Season::Spring | Season::Autumn => None,
+            },
+        ),
     };
-    let (family, adults_only) = if booking.children > 0 {
+    Intent {
+        season_rule,
+        prefer,
+        family: booking.children > 0,
+    }
+}
+
+/// Decides what to ask a source with a tag filter for, from the booking, its venue's latitude and
+/// the configured tags.
+pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Plan {
+    let intent = intent(booking, latitude);
+    let mut rules = vec![intent.season_rule];
+    let preferred = intent.prefer.and_then(|p| {
+        let ids = match p {
+            Prefer::Indoor => &cfg.indoor_tag_ids,
+            Prefer::Outdoor => &cfg.outdoor_tag_ids,
+        };
+        let t = tags(ids);
+        if t.is_some() {
+            rules.push(format!("prefer:{}", p.as_str()));
+        }
+        t
+    });
+    let (family, adults_only) = if intent.family {
         rules.push("family".to_string());
         (
             Some(tags(&cfg.family_tag_ids).unwrap_or_default()),
@@ -141,6 +182,83 @@ pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) 
         family,
         adults_only,
         rules,
+    }
+}
+
+/// One answer whose items say what they are (the contact recommendations), split into the lists
+/// [`choose`] combines.
+#[derive(Debug, Clone)]
+pub struct Split {
+    /// The plan (its tag lists are empty: the split is done here, not by the source).
+    pub plan: Plan,
+    /// The family-friendly items for a family, else all.
+    pub base: Vec<Recommendation>,
+    /// The season's preferred items.
+    pub preferred: Option<Vec<Recommendation>>,
+    /// The adults-only items, for a family.
+    pub adults_only: Option<Vec<Recommendation>>,
+}
+
+impl Split {
+    /// The lists as [`choose`] takes them.
+    pub fn answers(&self) -> Answers<'_> {
+        Answers {
+            base: &self.base,
+            preferred: self.preferred.as_deref(),
+            adults_only: self.adults_only.as_deref(),
+        }
+    }
+}
+
+/// Applies the same rules as [`plan`] to one described answer. A rule whose meaning no item says
+/// anything about (no `tags_*` data for it) is off, and the rules say which: `off:<rule>:no_tag_data`.
+pub fn split(booking: &Booking, latitude: Option<f64>, items: &[Recommendation]) -> Split {
+    let intent = intent(booking, latitude);
+    let mut rules = vec![intent.season_rule];
+    let pick = |say: fn(&Traits) -> Option<bool>| -> Option<Vec<Recommendation>> {
+        items.iter().any(|r| say(&r.traits).is_some()).then(|| {
+            items
+                .iter()
+                .filter(|r| say(&r.traits) == Some(true))
+                .cloned()
+                .collect()
+        })
+    };
+    let preferred = intent.prefer.and_then(|p| {
+        let list = match p {
+            Prefer::Indoor => pick(|t| t.indoor),
+            Prefer::Outdoor => pick(|t| t.outdoor),
+        };
+        rules.push(match list {
+            Some(_) => format!("prefer:{}", p.as_str()),
+            None => format!("off:prefer_{}:no_tag_data", p.as_str()),
+        });
+        list
+    });
+    let (base, adults_only) = if intent.family {
+        rules.push("family".to_string());
+        let family = pick(|t| t.family);
+        if family.is_none() {
+            rules.push("off:family:no_tag_data".to_string());
+        }
+        let adults_only = pick(|t| t.adults_only);
+        if adults_only.is_none() {
+            rules.push("off:adults_only:no_tag_data".to_string());
+        }
+        (family.unwrap_or_else(|| items.to_vec()), adults_only)
+    } else {
+        (items.to_vec(), None)
+    };
+    Split {
+        plan: Plan {
+            preferred: preferred.as_ref().map(|_| Vec::new()),
+            family: intent.family.then(Vec::new),
+            adults_only: adults_only.as_ref().map(|_| Vec::new()),
+            rules,
+        },
+        base,
+        preferred,
+        adults_only,
     }
 }
 
@@ -164,10 +282,13 @@ pub struct Choice {
     pub dropped_held: usize,
     /// Items dropped because they are adults-only and the booking is a family.
     pub dropped_adults_only: usize,
+    /// Items dropped because they cannot be bought now.
+    pub dropped_out_of_stock: usize,
 }
 
 /// Combines the answers: preferred first, then the base answer, each in the engine's order, without
-/// duplicates, never the main product nor a held one, never adults-only for a family; at most `max`.
+/// duplicates, never an out-of-stock item, never the main product nor a held one, never adults-only
+/// for a family; at most `max`.
 pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) -> Choice {
     let family = plan.family.is_some();
     let mut ordered: Vec<&Recommendation> = Vec::new();
@@ -190,6 +311,7 @@ pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) 
         items: Vec::new(),
         dropped_held: 0,
         dropped_adults_only: 0,
+        dropped_out_of_stock: 0,
     };
     let mut seen = Vec::new();
     for r in ordered {
@@ -197,6 +319,10 @@ pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) 
             continue;
         }
         seen.push(r.product_id);
+        if !r.in_stock {
+            choice.dropped_out_of_stock += 1;
+            continue;
+        }
         if r.product_id == booking.product_id || booking.other_product_ids.contains(&r.product_id) {
             choice.dropped_held += 1;
             continue;
@@ -235,6 +361,8 @@ mod tests {
                 currency: "EUR".into(),
             },
             url: None,
+            in_stock: true,
+            traits: Default::default(),
         }
     }
 
@@ -264,6 +392,10 @@ mod tests {
             latitude: None,
             timezone: None,
             other_product_ids: held.to_vec(),
+            customer_id: None,
+            customer_phone: None,
+            contact_id: None,
+            web_id: None,
         }
     }
 

@@ -19,4 +19,5 @@ pub mod ledger;
 pub mod recommend;
 pub mod render;
 pub mod report;
+mod retry;
 pub mod unsubscribe;

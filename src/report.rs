@@ -8,6 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::bookings::RowError;
+use crate::config::Provider;
 use crate::deliver::FileDelivery;
 use crate::render::escape_xml;
 
@@ -22,6 +23,8 @@ pub struct EmailRecord {
     pub to: String,
     /// Subject line.
     pub subject: String,
+    /// The recommendation API asked (`tiqets` or `yespo`).
+    pub provider: Provider,
     /// Product ids shown in the block, in order.
     pub items: Vec<u64>,
     /// Which rules fired.

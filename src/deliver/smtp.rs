@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 
 use super::OutgoingEmail;
 use crate::config::{SmtpSettings, SmtpTls, SmtpUrl};
+use crate::retry::backoff;
 /// The server accepted the email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -508,32 +509,9 @@ impl SmtpDelivery {
     }
 }
 
-/// The wait after the `attempt`-th failed try: `base × 2^(attempt-1)`, capped at a minute, of which a
-/// random half ("equal jitter"), so that many senders do not come back at the same instant.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let full = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(Duration::from_secs(60));
-    let half = full / 2;
-    half + half.mul_f64(fastrand::f64())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter_and_is_capped() {
-        let base = Duration::from_millis(100);
-        for attempt in 1..=4u32 {
-            let full = Duration::from_millis(100 * (1 << (attempt - 1)));
-            for _ in 0..50 {
-                let d = backoff(base, attempt);
-                assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-            }
-        }
-        assert!(backoff(base, 40) <= Duration::from_secs(60));
-    }
 
     #[test]
     fn a_password_goes_in_clear_text_only_to_loopback() {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::{EngineError, Query, Recommendation, RecommendationSource};
+use super::{EngineError, Recommendation, RecommendationSource};
 
 type Answer = Result<Arc<[Recommendation]>, EngineError>;
 
@@ -21,9 +21,9 @@ pub struct CacheStats {
 }
 
 /// A source with a per-run cache and in-flight de-duplication.
-pub struct Cached<S> {
+pub struct Cached<S: RecommendationSource> {
     inner: S,
-    cells: Mutex<HashMap<Query, Arc<OnceCell<Answer>>>>,
+    cells: Mutex<HashMap<S::Query, Arc<OnceCell<Answer>>>>,
     requests: AtomicU64,
     hits: AtomicU64,
 }
@@ -41,7 +41,7 @@ impl<S: RecommendationSource> Cached<S> {
 
     /// The answer to `query`, asking the source only the first time. Failures are cached too: an
     /// engine that failed for a product is not asked again for it in the same run.
-    pub async fn get(&self, query: &Query) -> Answer {
+    pub async fn get(&self, query: &S::Query) -> Answer {
         let cell = {
             let mut cells = self.cells.lock().unwrap_or_else(|p| p.into_inner());
             match cells.get(query) {
@@ -77,11 +77,14 @@ impl<S: RecommendationSource> Cached<S> {
 mod tests {
     use super::*;
     use crate::config::SortBy;
+    use crate::recommend::Query;
     use futures::future::BoxFuture;
 
     struct Counting(AtomicU64);
 
     impl RecommendationSource for Counting {
+        type Query = Query;
+
         fn fetch<'a>(
             &'a self,
             _q: &'a Query,

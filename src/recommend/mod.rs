@@ -1,18 +1,25 @@
-//! Recommendations: the source trait the campaign code drives, the cross-sell HTTP client, a per-run
-//! cache that makes each distinct request once, and the embedded engine.
+//! Recommendations: the source trait the campaign code drives, the two HTTP clients (cross-sell,
+//! keyed by product; contact recommendations, keyed by customer) over one shared HTTP core, a per-run
+//! cache that makes each distinct request once, and the embedded engine serving both APIs.
+
+use std::hash::Hash;
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Money;
-use crate::config::SortBy;
+use crate::config::{IdentifyBy, SortBy};
 
 mod cache;
 mod client;
 pub mod engine;
+mod http;
+mod yespo;
 
 pub use cache::{CacheStats, Cached};
 pub use client::{ClientOptions, CrossSellClient};
+pub use http::{Auth, Limits, USER_AGENT};
+pub use yespo::{parse_items, ItemFormat, YespoClient, YespoOptions};
 
 /// One recommended product, whatever the source.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -28,6 +35,46 @@ pub struct Recommendation {
     /// The source's own link to it, if it gives one (else `links.product_url` is used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// Whether it can be bought now; an item that cannot is never shown.
+    #[serde(skip, default = "in_stock")]
+    pub in_stock: bool,
+    /// What the source says of it, for sources that describe items (contact recommendations);
+    /// the cross-sell API expresses these through its tag filter instead.
+    #[serde(skip)]
+    pub traits: Traits,
+}
+
+fn in_stock() -> bool {
+    true
+}
+
+/// What an item's `tags_*` fields say about it, for the heuristics: `None` when they say nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traits {
+    /// An indoor activity.
+    pub indoor: Option<bool>,
+    /// An outdoor activity.
+    pub outdoor: Option<bool>,
+    /// Family-friendly.
+    pub family: Option<bool>,
+    /// Adults only.
+    pub adults_only: Option<bool>,
+}
+
+/// One distinct request to the contact-recommendations API: the customer is part of the key, so
+/// answers are shared only between emails of the same customer, products and data source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContactQuery {
+    /// The data source (recommendation type).
+    pub data_source_id: u64,
+    /// How the customer is identified.
+    pub identify_by: IdentifyBy,
+    /// The identifying value.
+    pub identity: String,
+    /// The booking's main product, then the products the customer holds.
+    pub products: Vec<u64>,
+    /// `category`, if sent.
+    pub category: Option<String>,
 }
 
 /// One distinct request to a recommendation source.
@@ -77,11 +124,15 @@ impl EngineError {
     }
 }
 
-/// Anything that answers [`Query`]s: the cross-sell client, a test double, later other APIs.
+/// Anything that answers queries with recommendations: the cross-sell client ([`Query`]), the
+/// contact-recommendations client ([`ContactQuery`]), a test double.
 pub trait RecommendationSource: Send + Sync {
+    /// What one request asks; also the per-run cache's key.
+    type Query: Clone + Eq + Hash + Send + Sync;
+
     /// Asks the source once.
     fn fetch<'a>(
         &'a self,
-        query: &'a Query,
+        query: &'a Self::Query,
     ) -> BoxFuture<'a, Result<Vec<Recommendation>, EngineError>>;
 }

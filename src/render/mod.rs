@@ -118,6 +118,65 @@ struct View<'a> {
     unsubscribe_url: Option<&'a str>,
 }
 
+/// The `utm_*` pairs of a link template's query string, as written.
+fn utm_params(template: &str) -> Vec<(String, String)> {
+    let query = template
+        .split_once('?')
+        .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(k, _)| k.starts_with("utm_"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `url` with each of `params` set once: a parameter already there takes the new value in its place
+/// (later copies of it are dropped), a missing one is appended; every other part of the URL stays as
+/// written. Values are form-encoded.
+pub fn with_params(url: &str, params: &[(&str, String)]) -> String {
+    if params.is_empty() {
+        return url.to_string();
+    }
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (url, None),
+    };
+    let (base, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let key_of = |segment: &str| {
+        let raw = segment.split('=').next().unwrap_or("");
+        url::form_urlencoded::parse(raw.as_bytes())
+            .next()
+            .map(|(k, _)| k.into_owned())
+            .unwrap_or_default()
+    };
+    let mut done = vec![false; params.len()];
+    let mut segments: Vec<String> = Vec::new();
+    for segment in query.split('&').filter(|s| !s.is_empty()) {
+        let key = key_of(segment);
+        match params.iter().position(|(k, _)| *k == key) {
+            Some(i) if done[i] => {}
+            Some(i) => {
+                done[i] = true;
+                segments.push(format!("{key}={}", encode(&params[i].1)));
+            }
+            None => segments.push(segment.to_string()),
+        }
+    }
+    for (i, (k, v)) in params.iter().enumerate() {
+        if !done[i] {
+            segments.push(format!("{k}={}", encode(v)));
+        }
+    }
+    let mut out = format!("{base}?{}", segments.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
+
 /// Escapes text for MJML/HTML content and attribute values.
 pub fn escape_xml(input: &str) -> String {
     let mut out = String::with_capacity(input.len() + 8);
@@ -141,6 +200,9 @@ pub struct Renderer {
     translations: Translations,
     money: MoneyFormat,
     product_url: String,
+    /// The `utm_*` parameters of `links.product_url`, still with `{campaign}`: added to links the
+    /// source gives.
+    utm: Vec<(String, String)>,
     brand: String,
 }
 
@@ -189,6 +251,7 @@ impl Renderer {
             translations,
             money: MoneyFormat::default(),
             product_url: settings.links.product_url.clone(),
+            utm: utm_params(&settings.links.product_url),
             brand: settings.brand(),
         })
     }
@@ -196,7 +259,14 @@ impl Renderer {
     /// The link to a recommended product.
     pub fn product_link(&self, campaign: &str, item: &Recommendation) -> String {
         match &item.url {
-            Some(url) => url.clone(),
+            Some(url) => {
+                let utm: Vec<(&str, String)> = self
+                    .utm
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.replace("{campaign}", campaign)))
+                    .collect();
+                with_params(url, &utm)
+            }
             None => self
                 .product_url
                 .replace("{product_id}", &item.product_id.to_string())
@@ -421,6 +491,10 @@ fn sample_booking(locale: Locale) -> Booking {
         latitude: None,
         timezone: None,
         other_product_ids: Vec::new(),
+        customer_id: None,
+        customer_phone: None,
+        contact_id: None,
+        web_id: None,
     }
 }
 
@@ -436,6 +510,8 @@ fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
                     image_url: p.image_url.clone(),
                     from_price: p.from_price.clone(),
                     url: None,
+                    in_stock: true,
+                    traits: Default::default(),
                 })
                 .collect()
         })
@@ -453,6 +529,58 @@ fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
                 currency: "EUR".into(),
             },
             url: None,
+            in_stock: true,
+            traits: Default::default(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utm(campaign: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("utm_source", "crm".into()),
+            ("utm_medium", "email".into()),
+            ("utm_campaign", campaign.into()),
+        ]
+    }
+
+    #[test]
+    fn the_utm_parameters_of_the_link_template_are_found() {
+        let t = "https://w.example/p/{product_id}?ref=x&utm_source=crm&utm_medium=email&utm_campaign={campaign}#top";
+        assert_eq!(
+            utm_params(t),
+            vec![
+                ("utm_source".to_string(), "crm".to_string()),
+                ("utm_medium".to_string(), "email".to_string()),
+                ("utm_campaign".to_string(), "{campaign}".to_string()),
+            ]
+        );
+        assert!(utm_params("https://w.example/p/{product_id}").is_empty());
+    }
+
+    #[test]
+    fn utm_parameters_are_appended_keeping_the_rest_as_written() {
+        assert_eq!(
+            with_params("https://s.example/p/1?ref=a%20b&x=1#photos", &utm("reminder")),
+            "https://s.example/p/1?ref=a%20b&x=1&utm_source=crm&utm_medium=email&utm_campaign=reminder#photos"
+        );
+        assert_eq!(
+            with_params("https://s.example/p/1", &utm("c")),
+            "https://s.example/p/1?utm_source=crm&utm_medium=email&utm_campaign=c"
+        );
+    }
+
+    #[test]
+    fn a_utm_parameter_already_there_is_set_once_in_its_place() {
+        assert_eq!(
+            with_params(
+                "https://s.example/p/1?utm_campaign=feed&a=1&utm_source=crm&utm_campaign=again",
+                &utm("reminder")
+            ),
+            "https://s.example/p/1?utm_campaign=reminder&a=1&utm_source=crm&utm_medium=email"
+        );
+    }
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tripmail::config::{ListFormat, Secret, SortBy};
 use tripmail::recommend::{
-    ClientOptions, CrossSellClient, EngineError, Query, Recommendation, RecommendationSource,
+    ClientOptions, CrossSellClient, EngineError, Limits, Query, Recommendation,
+    RecommendationSource,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -22,9 +23,11 @@ fn options(base_url: &str, list_format: ListFormat) -> ClientOptions {
     ClientOptions {
         base_url: base_url.to_string(),
         api_key: Some(Secret::new(KEY)),
-        timeout: Duration::from_secs(5),
-        max_concurrency: 4,
-        requests_per_second: None,
+        limits: Limits {
+            timeout: Duration::from_secs(5),
+            max_concurrency: 4,
+            ..Limits::default()
+        },
         list_format,
     }
 }
@@ -241,7 +244,10 @@ async fn the_documented_answer_is_parsed_filters_and_all() {
 
 async fn fetch_error(base_url: &str, timeout: Duration) -> EngineError {
     let c = CrossSellClient::new(ClientOptions {
-        timeout,
+        limits: Limits {
+            timeout,
+            ..Limits::default()
+        },
         ..options(base_url, ListFormat::Brackets)
     })
     .expect("client");
@@ -532,12 +538,14 @@ async fn engine_failures_leave_the_block_out_but_never_fail_the_run() {
     let without = std::fs::read_to_string(out.join("confirmation/TM-2.html")).expect("TM-2.html");
     assert!(!without.contains("Extra 92000"), "TM-2 shows items");
 
-    // Each product was asked exactly once, unfiltered, with the brackets format's query string.
+    // Each product was asked once, unfiltered, with the brackets format's query string; the 503
+    // was tried twice (engine.attempts = 2), the timeout and the bad JSON once (not temporary).
     let reqs = received(&server).await;
     let mut asked: Vec<String> = reqs.iter().map(path_and_query).collect();
     asked.sort();
     let mut want: Vec<String> = FOUR
         .iter()
+        .chain(&[("TM-2 again", HTTP_503_PRODUCT)])
         .map(|(_, p)| {
             format!(
                 "{}?sort_by=commission&max_per_experience=1",
@@ -581,7 +589,7 @@ async fn a_second_booking_for_the_same_product_is_answered_from_the_cache() {
     let ok_path = product_path(OK_PRODUCT);
     let for_ok = reqs.iter().filter(|r| r.url.path() == ok_path).count();
     assert_eq!(for_ok, 1, "the OK product was asked {for_ok} times");
-    assert_eq!(reqs.len(), 4);
+    assert_eq!(reqs.len(), 5, "4 products, and the 503 tried twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,359 @@
+//! The contact-recommendations client (Yespo): `GET {base}/api/v2/contacts/recoms/{dataSourceId}`
+//! with the customer's identity, the products of the booking and optionally a category; HTTP Basic
+//! with the API key as the password. The answer is a JSON array of items described by the API's
+//! mandatory fields plus any `tags_*` fields of the customer's product feed.
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value};
+
+use super::client::push_list;
+use super::http::{Auth, Http, Limits};
+use super::{ContactQuery, EngineError, Recommendation, RecommendationSource, Traits};
+use crate::catalog::Money;
+use crate::config::{ListFormat, Matches, Secret, TagMatch, YespoTags};
+
+/// How to reach the contact-recommendations API and read its items.
+#[derive(Debug, Clone)]
+pub struct YespoOptions {
+    /// Base URL, without the `/api/v2/...` path.
+    pub base_url: String,
+    /// Basic user name.
+    pub username: String,
+    /// Basic password: the API key.
+    pub api_key: Option<Secret>,
+    /// Timeout, concurrency, rate and retries (the same settings as the cross-sell client).
+    pub limits: Limits,
+    /// How the `products` list is written.
+    pub list_format: ListFormat,
+    /// How items are read.
+    pub items: ItemFormat,
+}
+
+/// How the `tags_*` fields of an item are read.
+#[derive(Debug, Clone)]
+pub struct ItemFormat {
+    /// Currency of `price` when `currency_field` is absent from the item.
+    pub currency: String,
+    /// A field with the item's currency.
+    pub currency_field: Option<String>,
+    /// A field with the item's picture URL.
+    pub image_field: Option<String>,
+    /// Fields carrying the heuristics' meanings.
+    pub tags: YespoTags,
+}
+
+/// The contact-recommendations HTTP client.
+pub struct YespoClient {
+    http: Http,
+    base_url: String,
+    list_format: ListFormat,
+    items: ItemFormat,
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl YespoClient {
+    /// A client for `options`.
+    pub fn new(options: YespoOptions) -> Result<Self, EngineError> {
+        let auth = match options.api_key {
+            Some(password) => Auth::Basic {
+                username: options.username,
+                password,
+            },
+            None => Auth::None,
+        };
+        Ok(YespoClient {
+            http: Http::new(options.limits, auth)?,
+            base_url: options.base_url.trim_end_matches('/').to_string(),
+            list_format: options.list_format,
+            items: options.items,
+        })
+    }
+
+    /// The path and query string asked for `query`: the identity, then `products`, then
+    /// `category`.
+    pub fn path_and_query(&self, query: &ContactQuery) -> String {
+        let mut parts = vec![format!(
+            "{}={}",
+            query.identify_by.param(),
+            encode(&query.identity)
+        )];
+        push_list(&mut parts, "products", &query.products, self.list_format);
+        if let Some(c) = &query.category {
+            parts.push(format!("category={}", encode(c)));
+        }
+        format!(
+            "/api/v2/contacts/recoms/{}?{}",
+            query.data_source_id,
+            parts.join("&")
+        )
+    }
+
+    async fn ask(&self, query: &ContactQuery) -> Result<Vec<Recommendation>, EngineError> {
+        let url = format!("{}{}", self.base_url, self.path_and_query(query));
+        let body = self.http.get_json(&url).await?;
+        let (items, skipped) = parse_items(&body, &self.items)?;
+        for s in skipped {
+            tracing::warn!(data_source = query.data_source_id, "contact recommendations: {s}");
+        }
+        Ok(items)
+    }
+}
+
+impl RecommendationSource for YespoClient {
+    type Query = ContactQuery;
+
+    fn fetch<'a>(
+        &'a self,
+        query: &'a ContactQuery,
+    ) -> BoxFuture<'a, Result<Vec<Recommendation>, EngineError>> {
+        Box::pin(self.ask(query))
+    }
+}
+
+/// Reads an answer: the items in the API's order (out-of-stock ones included, marked), and why
+/// each unusable item was left out. `Err` when the body is not a JSON array.
+pub fn parse_items(
+    body: &[u8],
+    format: &ItemFormat,
+) -> Result<(Vec<Recommendation>, Vec<String>), EngineError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| EngineError::BadJson(e.to_string()))?;
+    let Value::Array(list) = value else {
+        return Err(EngineError::BadJson(format!(
+            "expected a JSON array of items, got {}",
+            kind(&value)
+        )));
+    };
+    let mut items = Vec::with_capacity(list.len());
+    let mut skipped = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        match item(v, format) {
+            Ok(r) => items.push(r),
+            Err(why) => skipped.push(format!("item {i} left out: {why}")),
+        }
+    }
+    Ok((items, skipped))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    match o.get(key) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim()),
+        Some(Value::String(_)) => Err(format!("`{key}` is empty")),
+        Some(other) => Err(format!("`{key}` is {}, not a string", kind(other))),
+        None => Err(format!("no `{key}`")),
+    }
+}
+
+fn item(v: &Value, format: &ItemFormat) -> Result<Recommendation, String> {
+    let Value::Object(o) = v else {
+        return Err(format!("{}, not an object", kind(v)));
+    };
+    // `id` is documented as a string; a feed of our products carries our numeric ids in it.
+    let id = match o.get("id") {
+        Some(Value::Number(n)) => n.to_string(),
+        _ => text(o, "id")?.to_string(),
+    };
+    let product_id = id
+        .parse::<u64>()
+        .map_err(|_| format!("id {id:?} is not one of our product ids (whole numbers)"))?;
+    let title = text(o, "name")?.to_string();
+    let url = text(o, "url")?;
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+        _ => return Err(format!("id {id}: url {url:?} is not an http(s) URL")),
+    }
+    let amount = match o.get("price") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|a| a.is_finite() && *a >= 0.0)
+    .ok_or_else(|| format!("id {id}: `price` is not a price"))?;
+    let in_stock = match o.get("isInStock") {
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => !matches!(s.trim(), "0" | "" | "false"),
+        // Documented as always there; an item that does not say is not known to be buyable.
+        _ => false,
+    };
+    let currency = format
+        .currency_field
+        .as_deref()
+        .and_then(|f| o.get(f))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map_or_else(|| format.currency.clone(), str::to_ascii_uppercase);
+    let image_url = format
+        .image_field
+        .as_deref()
+        .and_then(|f| o.get(f))
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .unwrap_or_default()
+        .to_string();
+    let t = &format.tags;
+    Ok(Recommendation {
+        product_id,
+        title,
+        image_url,
+        from_price: Money { amount, currency },
+        url: Some(url.to_string()),
+        in_stock,
+        traits: Traits {
+            indoor: says(o, &t.indoor),
+            outdoor: says(o, &t.outdoor),
+            family: says(o, &t.family),
+            adults_only: says(o, &t.adults_only),
+        },
+    })
+}
+
+/// What `matches` make of the item: `None` when none of their fields is there, else whether one
+/// matches.
+fn says(o: &Map<String, Value>, matches: &Matches) -> Option<bool> {
+    let mut seen = false;
+    for m in &matches.0 {
+        if let Some(v) = o.get(&m.field) {
+            seen = true;
+            if holds(v, m) {
+                return Some(true);
+            }
+        }
+    }
+    seen.then_some(false)
+}
+
+fn holds(v: &Value, m: &TagMatch) -> bool {
+    match v {
+        Value::Array(list) => list.iter().any(|x| holds(x, m)),
+        Value::Null | Value::Object(_) => false,
+        scalar => {
+            let s = match scalar {
+                Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            };
+            match &m.value {
+                Some(want) => s.eq_ignore_ascii_case(want),
+                None => ["1", "true", "yes", "y"]
+                    .iter()
+                    .any(|t| s.eq_ignore_ascii_case(t)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn format() -> ItemFormat {
+        ItemFormat {
+            currency: "EUR".into(),
+            currency_field: Some("tags_currency".into()),
+            image_field: Some("tags_image".into()),
+            tags: YespoTags {
+                indoor: Matches(vec![TagMatch::parse("tags_setting=indoor")]),
+                outdoor: Matches(vec![TagMatch::parse("tags_setting=outdoor")]),
+                family: Matches(vec![TagMatch::parse("tags_family")]),
+                adults_only: Matches(vec![TagMatch::parse("tags_audience=Adults only")]),
+            },
+        }
+    }
+
+    fn parse(v: Value) -> (Vec<Recommendation>, Vec<String>) {
+        parse_items(v.to_string().as_bytes(), &format()).unwrap()
+    }
+
+    #[test]
+    fn the_documented_fields_and_tags_are_read() {
+        let (items, skipped) = parse(json!([{
+            "id": "1111476", "name": "Vatican Museums", "url": "https://shop.example/p/1111476",
+            "price": 34.5, "descr": "Skip the line", "brand": "Wanderly", "category": ["Rome"],
+            "isInStock": 1, "tags_setting": ["indoor", "museum"], "tags_family": "yes",
+            "tags_audience": "everyone", "tags_currency": "usd",
+            "tags_image": "https://img.example/1.jpg"
+        }]));
+        assert!(skipped.is_empty());
+        let r = &items[0];
+        assert_eq!(r.product_id, 1111476);
+        assert_eq!(r.title, "Vatican Museums");
+        assert_eq!(r.url.as_deref(), Some("https://shop.example/p/1111476"));
+        assert_eq!(r.from_price.amount, 34.5);
+        assert_eq!(r.from_price.currency, "USD");
+        assert_eq!(r.image_url, "https://img.example/1.jpg");
+        assert!(r.in_stock);
+        assert_eq!(
+            r.traits,
+            Traits {
+                indoor: Some(true),
+                outdoor: Some(false),
+                family: Some(true),
+                adults_only: Some(false),
+            }
+        );
+    }
+
+    #[test]
+    fn missing_tags_say_nothing_and_the_default_currency_applies() {
+        let (items, _) = parse(json!([{
+            "id": "7", "name": "X", "url": "https://shop.example/7", "price": "12.00",
+            "descr": "", "brand": "", "category": [], "isInStock": 0
+        }]));
+        assert_eq!(items[0].traits, Traits::default());
+        assert_eq!(items[0].from_price.currency, "EUR");
+        assert_eq!(items[0].from_price.amount, 12.0);
+        assert!(!items[0].in_stock);
+        assert_eq!(items[0].image_url, "");
+    }
+
+    #[test]
+    fn unusable_items_are_left_out_with_the_reason_and_the_rest_kept() {
+        let ok = json!({"id": "8", "name": "Y", "url": "https://shop.example/8", "price": 5, "isInStock": 1});
+        let (items, skipped) = parse(json!([
+            {"id": "SKU-9", "name": "Z", "url": "https://shop.example/9", "price": 5, "isInStock": 1},
+            {"id": "10", "name": "Z", "url": "javascript:alert(1)", "price": 5, "isInStock": 1},
+            {"id": "11", "url": "https://shop.example/11", "price": 5, "isInStock": 1},
+            {"id": "12", "name": "Z", "url": "https://shop.example/12", "price": -1, "isInStock": 1},
+            "nonsense",
+            ok,
+        ]));
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].product_id, 8);
+        assert_eq!(skipped.len(), 5, "{skipped:?}");
+        assert!(skipped[0].contains("\"SKU-9\" is not one of our product ids"));
+        assert!(skipped[1].contains("not an http(s) URL"));
+        assert!(skipped[2].contains("no `name`"));
+        assert!(skipped[3].contains("`price`"));
+        assert!(skipped[4].contains("a string, not an object"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_array_is_bad_json() {
+        let e = parse_items(br#"{"items": []}"#, &format()).unwrap_err();
+        assert_eq!(
+            e,
+            EngineError::BadJson("expected a JSON array of items, got an object".into())
+        );
+        assert!(matches!(
+            parse_items(b"<html>", &format()),
+            Err(EngineError::BadJson(_))
+        ));
+    }
+}
