@@ -233,6 +233,9 @@ impl Report {
                     None => self.with_block += 1,
                     Some(reason) => *self.without_block.entry(reason.clone()).or_default() += 1,
                 }
+                if let Some(e) = &record.engine_error {
+                    *self.engine_errors.entry(e.clone()).or_default() += 1;
+                }
                 self.emails.push(*record);
             }
         }
@@ -270,7 +273,9 @@ impl Campaigns {
         let cross_sell_wanted = settings.uses(Provider::Tiqets);
         // One in-process server answers both APIs, for whichever of them is `embedded`.
         let embedded_wanted = (cross_sell_wanted && e.is_embedded())
-            || yespo_settings.as_ref().is_some_and(YespoSettings::is_embedded);
+            || yespo_settings
+                .as_ref()
+                .is_some_and(YespoSettings::is_embedded);
         let (embedded, engine) = if embedded_wanted {
             let catalog = catalog.clone().ok_or_else(|| {
                 FatalError::Engine("the embedded engine needs engine.catalog".into())
@@ -372,8 +377,16 @@ impl Campaigns {
 
     /// Requests made and cache hits so far, over both APIs.
     pub fn engine_stats(&self) -> CacheStats {
-        let a = self.cross_sell.as_ref().map(Cached::stats).unwrap_or_default();
-        let b = self.yespo.as_ref().map(|(c, _)| c.stats()).unwrap_or_default();
+        let a = self
+            .cross_sell
+            .as_ref()
+            .map(Cached::stats)
+            .unwrap_or_default();
+        let b = self
+            .yespo
+            .as_ref()
+            .map(|(c, _)| c.stats())
+            .unwrap_or_default();
         CacheStats {
             requests: a.requests + b.requests,
             hits: a.hits + b.hits,
@@ -414,25 +427,30 @@ impl Campaigns {
         booking: &Booking,
         venue: &Venue,
         rules: &mut Vec<String>,
+        engine_error: &mut Option<String>,
     ) -> Result<Vec<Recommendation>, String> {
         if !booking.marketing_opt_in {
             rules.push("no_opt_in".into());
             return Err("no_opt_in".into());
         }
-        let choice = match campaign.provider(&self.settings.engine) {
-            Provider::Tiqets => self.choose_cross_sell(campaign, booking, venue, rules).await,
+        let provider = campaign.provider(&self.settings.engine);
+        let choice = match provider {
+            Provider::Tiqets => {
+                self.choose_cross_sell(campaign, booking, venue, rules)
+                    .await
+            }
             Provider::Yespo => self.choose_contact(campaign, booking, venue, rules).await,
-        };
-        let failed = |e: EngineError, rules: &mut Vec<String>| {
-            let reason = e.reason();
-            tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine: {e}");
-            rules.push(format!("engine_error:{reason}"));
-            reason
         };
         let choice = match choice {
             Ok(Ok(c)) => c,
             Ok(Err(reason)) => return Err(reason),
-            Err(e) => return Err(failed(e, rules)),
+            Err(e) => {
+                let reason = e.reason();
+                tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine ({}): {e}", provider.as_str());
+                rules.push(format!("engine_error:{reason}"));
+                *engine_error = Some(format!("{}: {e}", provider.as_str()));
+                return Err(reason);
+            }
         };
         if choice.dropped_out_of_stock > 0 {
             rules.push("excluded:out_of_stock".into());
@@ -568,7 +586,10 @@ impl Campaigns {
         now: DateTime<Utc>,
     ) -> Result<Composed, RenderError> {
         let mut rules = Vec::new();
-        let chosen = self.choose(campaign, booking, venue, &mut rules).await;
+        let mut engine_error = None;
+        let chosen = self
+            .choose(campaign, booking, venue, &mut rules, &mut engine_error)
+            .await;
         let items = chosen.as_deref().unwrap_or(&[]);
         let city = self
             .catalog
@@ -613,6 +634,7 @@ impl Campaigns {
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,
             without_block: chosen.err(),
+            engine_error,
         };
         Ok(Composed {
             email,

@@ -464,6 +464,10 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             f.campaign, f.booking_id, f.reason
         );
     }
+    for (error, n) in &report.engine_errors {
+        let emails = if *n == 1 { "email" } else { "emails" };
+        eprintln!("tripmail: engine {error} ({n} {emails} without a block)");
+    }
     for f in &report.in_doubt {
         eprintln!(
             "tripmail: in doubt {} / {}: {} (the server may have it; the next run sends it again)",

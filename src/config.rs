@@ -754,9 +754,12 @@ impl Settings {
                 self.validate_yespo(path, y)?;
             }
             None => {
-                if let Some((i, c)) = self.campaigns.iter().enumerate().find(|(_, c)| {
-                    c.provider(e) == Provider::Yespo
-                }) {
+                if let Some((i, c)) = self
+                    .campaigns
+                    .iter()
+                    .enumerate()
+                    .find(|(_, c)| c.provider(e) == Provider::Yespo)
+                {
                     let key = if c.provider.is_some() {
                         format!("campaign[{i}].provider")
                     } else {
@@ -934,7 +937,8 @@ impl Settings {
 
     fn validate_yespo(&self, path: &Path, y: &YespoSettings) -> Result<(), ConfigError> {
         let bad = invalid(path);
-        let currency_ok = y.currency.len() == 3 && y.currency.bytes().all(|b| b.is_ascii_uppercase());
+        let currency_ok =
+            y.currency.len() == 3 && y.currency.bytes().all(|b| b.is_ascii_uppercase());
         if !currency_ok {
             return Err(bad(
                 "engine.yespo.currency",
@@ -979,7 +983,10 @@ impl Settings {
                 if m.value.as_deref() == Some("") {
                     return Err(bad(
                         &key,
-                        format!("{}= has no value (write {0} alone for a true/false field)", m.field),
+                        format!(
+                            "{}= has no value (write {0} alone for a true/false field)",
+                            m.field
+                        ),
                     ));
                 }
             }

@@ -32,6 +32,9 @@ pub struct EmailRecord {
     /// Why there is no block, when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub without_block: Option<String>,
+    /// What the recommendation API said, when it failed (`<provider>: <error>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine_error: Option<String>,
     /// Titles of the items, for the review page.
     #[serde(skip)]
     pub item_titles: Vec<String>,
@@ -67,6 +70,9 @@ pub struct Report {
     pub engine_requests: u64,
     /// Queries answered from the per-run cache.
     pub cache_hits: u64,
+    /// Each distinct failure of a recommendation API (`<provider>: <error>`), with the number of
+    /// emails it left without a block.
+    pub engine_errors: BTreeMap<String, u64>,
     /// Due emails that could not be produced, or that the SMTP server rejected for good.
     pub failed: Vec<FailedEmail>,
     /// The SMTP server emails went to (without credentials); absent when nothing was sent.

@@ -92,6 +92,11 @@ pub fn query_string(query: &Query, format: ListFormat) -> String {
         "max_per_experience=1".to_string(),
     ];
     push_list(&mut parts, "product_tag_ids", &query.tag_ids, format);
-    push_list(&mut parts, "exclude_product_ids", &query.exclude_ids, format);
+    push_list(
+        &mut parts,
+        "exclude_product_ids",
+        &query.exclude_ids,
+        format,
+    );
     parts.join("&")
 }

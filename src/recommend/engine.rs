@@ -277,7 +277,8 @@ pub fn contact_recommend<'c>(
             continue;
         }
         experiences.push(p.experience_id);
-        let drawn = fnv1a(&[&passed, &p.product_id.to_le_bytes()]) % OUT_OF_STOCK_ONE_IN == 0;
+        let drawn =
+            fnv1a(&[&passed, &p.product_id.to_le_bytes()]).is_multiple_of(OUT_OF_STOCK_ONE_IN);
         out.push(ContactItem {
             product: p,
             in_stock: p.in_stock && !drawn,
@@ -396,7 +397,11 @@ fn basic_authorized(headers: &HeaderMap, key: Option<&Secret>) -> bool {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()))
         .filter(|p| !p.is_empty());

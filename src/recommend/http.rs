@@ -109,7 +109,11 @@ impl Http {
         loop {
             match self.get_once(url).await {
                 Err(e) if attempt < self.limits.attempts && is_temporary(&e) => {
-                    tracing::debug!("engine: {e}; try {} of {}", attempt + 1, self.limits.attempts);
+                    tracing::debug!(
+                        "engine: {e}; try {} of {}",
+                        attempt + 1,
+                        self.limits.attempts
+                    );
                     tokio::time::sleep(backoff(self.limits.retry_base, attempt)).await;
                     attempt += 1;
                 }
@@ -130,9 +134,7 @@ impl Http {
         let mut req = self.client.get(url).header("Accept", "application/json");
         req = match &self.auth {
             Auth::Token(key) => req.header("Authorization", format!("Token {}", key.expose())),
-            Auth::Basic { username, password } => {
-                req.basic_auth(username, Some(password.expose()))
-            }
+            Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
             Auth::None => req,
         };
         let timeout_ms = self.limits.timeout.as_millis() as u64;

@@ -96,7 +96,10 @@ impl YespoClient {
         let body = self.http.get_json(&url).await?;
         let (items, skipped) = parse_items(&body, &self.items)?;
         for s in skipped {
-            tracing::warn!(data_source = query.data_source_id, "contact recommendations: {s}");
+            tracing::warn!(
+                data_source = query.data_source_id,
+                "contact recommendations: {s}"
+            );
         }
         Ok(items)
     }

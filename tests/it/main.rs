@@ -10,3 +10,4 @@ mod run;
 mod smtp;
 mod snapshots;
 mod validate;
+mod yespo;

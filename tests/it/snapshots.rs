@@ -1,6 +1,7 @@
 //! Rendered emails as insta snapshots (text and HTML), one case a line: every locale, both campaigns,
 //! winter and summer in both hemispheres, the tropics, families, no opt-in, too few items, an engine
-//! that does not know the product. The MJML of every case also goes through the official validator.
+//! that does not know the product; and emails whose items come from the contact-recommendations API
+//! (`fixtures/campaign-yespo.toml`). The MJML of every case also goes through the official validator.
 
 use std::path::PathBuf;
 
@@ -9,19 +10,16 @@ use tripmail::config::{Overrides, Settings};
 
 use crate::util::{root, NOW};
 
-fn compose(booking: &str, campaign: &str) -> Composed {
+fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let settings = Settings::load_with_env(
-            &root().join("fixtures/campaign.toml"),
-            &Overrides::default(),
-            Vec::new(),
-        )
-        .unwrap();
+        let settings =
+            Settings::load_with_env(&root().join(config), &Overrides::default(), Vec::new())
+                .unwrap();
         let c = Campaigns::start(settings).await.unwrap();
         let (composed, due) = c
             .preview(booking, campaign, NOW.parse().unwrap())
@@ -48,8 +46,8 @@ fn mjml_validator() -> PathBuf {
     path
 }
 
-fn check(name: &str, booking: &str, campaign: &str, expect_items: bool) {
-    let composed = compose(booking, campaign);
+fn check(config: &str, name: &str, booking: &str, campaign: &str, expect_items: bool) {
+    let composed = compose(config, booking, campaign);
     assert_eq!(
         !composed.record.items.is_empty(),
         expect_items,
@@ -87,7 +85,28 @@ macro_rules! email_case {
     ($name:ident, $booking:literal, $campaign:literal, block: $block:literal) => {
         #[test]
         fn $name() {
-            check(stringify!($name), $booking, $campaign, $block);
+            check(
+                "fixtures/campaign.toml",
+                stringify!($name),
+                $booking,
+                $campaign,
+                $block,
+            );
+        }
+    };
+}
+
+macro_rules! yespo_case {
+    ($name:ident, $booking:literal, $campaign:literal, block: $block:literal) => {
+        #[test]
+        fn $name() {
+            check(
+                "fixtures/campaign-yespo.toml",
+                stringify!($name),
+                $booking,
+                $campaign,
+                $block,
+            );
         }
     };
 }
@@ -111,3 +130,7 @@ email_case!(confirmation_nl_singapore_tropics, "WT-100023", "confirmation", bloc
 email_case!(confirmation_en_unknown_city_and_product, "WT-100025", "confirmation", block: false);
 email_case!(confirmation_nl_without_marketing_opt_in, "WT-100027", "confirmation", block: false);
 email_case!(confirmation_it_rome_spring_holding_items, "WT-100028", "confirmation", block: true);
+
+yespo_case!(yespo_reminder_it_rome_family_in_winter, "WT-100002", "reminder", block: true);
+yespo_case!(yespo_reminder_en_sydney_southern_summer, "WT-100011", "reminder", block: true);
+yespo_case!(yespo_confirmation_es_barcelona_family_summer, "WT-100016", "confirmation", block: true);

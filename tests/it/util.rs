@@ -85,8 +85,12 @@ pub fn stderr(o: &Output) -> String {
 
 /// A config file like the shipped one, with `replace` pairs applied, written into `dir`.
 pub fn config_with(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
-    let mut text =
-        std::fs::read_to_string(root().join("fixtures/campaign.toml")).expect("shipped config");
+    config_from("fixtures/campaign.toml", dir, replace)
+}
+
+/// A config file like the shipped `fixture`, with `replace` pairs applied, written into `dir`.
+pub fn config_from(fixture: &str, dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join(fixture)).expect("shipped config");
     for (from, to) in replace {
         assert!(text.contains(from), "shipped config has no {from:?}");
         text = text.replace(from, to);
