@@ -129,7 +129,7 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Serve the embedded cross-sell engine over HTTP.
+    /// Serve the embedded engine over HTTP: the cross-sell API and the contact-recommendations API.
     Engine {
         /// Catalog file to serve.
         #[arg(long)]
@@ -137,7 +137,8 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long)]
         listen: SocketAddr,
-        /// Required token; without it any `Token <x>` is accepted (a missing one is still refused).
+        /// Required key: `Token <key>` (cross-sell) or the Basic password (contact recommendations);
+        /// without it any non-empty one is accepted (a missing one is still refused).
         #[arg(long, env = "TRIPMAIL_ENGINE__API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
@@ -443,6 +444,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             println!("cross-sell engine on http://{addr}/v2/products/{{id}}/recommendations/cross-sell (Ctrl-C stops)");
+            println!("contact recommendations on http://{addr}/api/v2/contacts/recoms/{{dataSourceId}}?email=…&products=…");
             let server = engine::serve(listener, catalog, api_key.map(Secret::new));
             tokio::select! {
                 r = server => r?,
