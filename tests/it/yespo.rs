@@ -853,11 +853,9 @@ async fn each_identification_takes_its_value_from_its_booking_column_and_a_missi
                 "{e}"
             );
         }
-        assert_eq!(
-            asked[0],
-            format!("{RECOMS}/1244?{want}&products=1111476,1120315"),
-            "{by}"
-        );
+        // Requests go out concurrently: Y-1's is among them, in any order.
+        let y1 = format!("{RECOMS}/1244?{want}&products=1111476,1120315");
+        assert!(asked.contains(&y1), "{by}: {y1} not in {asked:?}");
         assert_eq!(record(&r, "Y-1")["items"], json!([9300002, 9300003]));
     }
 }
@@ -1000,4 +998,176 @@ async fn with_tag_data_a_family_sees_only_family_items_season_first_and_no_adult
         ],
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: bad yespo settings stop the run before any email, naming the key.
+// ---------------------------------------------------------------------------------------------
+
+fn validate_yespo(replace: &[(&str, &str)], env: &[(&str, &str)]) -> Output {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = config_from("fixtures/campaign-yespo.toml", tmp.path(), replace);
+    let mut cmd = tripmail();
+    cmd.args(["validate", "--config"]).arg(&config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("tripmail runs")
+}
+
+#[test]
+fn the_shipped_yespo_config_validates() {
+    let o = validate_yespo(&[], &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn bad_yespo_settings_are_named_by_key() {
+    let section = "[engine.yespo]\nbase_url = \"embedded\"";
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![(section, "[engine.yespo]\nbase_urls = \"embedded\"")],
+            "unknown field `base_urls`",
+        ),
+        (
+            vec![("identify_by = \"email\"", "identify_by = \"mail\"")],
+            "engine.yespo.identify_by",
+        ),
+        (
+            vec![("currency = \"EUR\"", "currency = \"euro\"")],
+            "key `engine.yespo.currency`: \"euro\" is not an ISO 4217 code",
+        ),
+        (
+            vec![("image_field = \"tags_image\"", "image_field = \"picture\"")],
+            "key `engine.yespo.image_field`: \"picture\" is not a tags_* field name",
+        ),
+        (
+            vec![(
+                "family = \"tags_labels=family-friendly\"",
+                "family = \"tags_labels=\"",
+            )],
+            "key `engine.yespo.tags.family`",
+        ),
+        (
+            vec![(
+                section,
+                "[engine.yespo]\nbase_url = \"ftp://yespo.example\"",
+            )],
+            "key `engine.yespo.base_url`: must be an http or https URL",
+        ),
+        (
+            vec![("data_source_id = 1245", "data_source_id = \"personal\"")],
+            "campaign[1].data_source_id",
+        ),
+        (
+            vec![("provider = \"yespo\"", "provider = \"tiqets\"")],
+            "key `campaign[1].data_source_id`: only for campaigns whose provider is yespo",
+        ),
+        (
+            vec![("attempts = 2", "attempts = 0")],
+            "key `engine.attempts`: 0 is not between 1 and 10",
+        ),
+    ];
+    for (replace, needle) in cases {
+        let o = validate_yespo(&replace, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{replace:?}: {err}");
+        assert!(err.contains("campaign.toml"), "{replace:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{replace:?}: expected {needle:?} in {err}"
+        );
+    }
+}
+
+#[test]
+fn a_yespo_campaign_without_the_yespo_section_is_refused_naming_the_campaign() {
+    // The shipped cross-sell config with its reminder switched to yespo.
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = crate::util::config_with(
+        tmp.path(),
+        &[(
+            "trigger = \"reminder\"",
+            "trigger = \"reminder\"\nprovider = \"yespo\"",
+        )],
+    );
+    let o = tripmail()
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key `campaign[1].provider`: campaign reminder asks the yespo API, but there is no [engine.yespo] section"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_api_key_from_the_environment_is_refused() {
+    let o = validate_yespo(&[], &[("TRIPMAIL_ENGINE__YESPO__API_KEY", "")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("key `engine.yespo.api_key`: is empty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn campaigns_of_one_run_can_ask_different_apis() {
+    // The yespo config with its confirmation asking the cross-sell engine (both embedded).
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = config_from(
+        "fixtures/campaign-yespo.toml",
+        tmp.path(),
+        &[(
+            "trigger = \"confirmation\"",
+            "trigger = \"confirmation\"\nprovider = \"tiqets\"",
+        )],
+    );
+    let out = tmp.path().join("out");
+    let o = tripmail()
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--now", NOW, "--out"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = report(&out);
+    let mut seen = std::collections::BTreeSet::new();
+    for e in r["emails"].as_array().expect("emails") {
+        let want = if e["campaign"] == json!("confirmation") {
+            "tiqets"
+        } else {
+            "yespo"
+        };
+        assert_eq!(e["provider"], json!(want), "{e}");
+        seen.insert(want);
+        // Cross-sell links are built from links.product_url, contact ones are the API's own.
+        if e["without_block"].is_null() {
+            let campaign = e["campaign"].as_str().expect("campaign");
+            let booking = e["booking_id"].as_str().expect("booking");
+            let html = std::fs::read_to_string(out.join(campaign).join(format!("{booking}.html")))
+                .expect("html");
+            assert_eq!(
+                html.contains("?ref=recommendations"),
+                want == "yespo",
+                "{booking}"
+            );
+        }
+    }
+    assert_eq!(seen.len(), 2, "both providers asked");
 }
