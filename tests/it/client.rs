@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tripmail::config::{ListFormat, Secret, SortBy};
 use tripmail::recommend::{
     ClientOptions, CrossSellClient, EngineError, Limits, Query, Recommendation,
@@ -15,7 +15,9 @@ use tripmail::recommend::{
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::util::{config_with, report, tripmail, NOW};
+use crate::util::{
+    config_with, email_record, mock, path_and_query, received, report, tripmail, NOW,
+};
 
 const KEY: &str = "k3y-for-tests";
 
@@ -45,33 +47,8 @@ fn query(tag_ids: &[u64], exclude_ids: &[u64]) -> Query {
     }
 }
 
-/// A mock answering every GET with `response`.
-async fn mock(response: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    server
-}
-
 fn empty_answer() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"recommendations": []}))
-}
-
-async fn received(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
-}
-
-/// The path and query string of a received request, exactly as they came in.
-fn path_and_query(req: &Request) -> String {
-    match req.url.query() {
-        Some(q) => format!("{}?{q}", req.url.path()),
-        None => req.url.path().to_string(),
-    }
 }
 
 /// Sends `q` with `format` and returns the one request the server received.
@@ -466,15 +443,6 @@ fn run_command(
         .args(["--engine-url", engine_url, "--now", NOW, "--out"])
         .arg(out);
     cmd
-}
-
-fn email_record<'a>(report: &'a Value, booking_id: &str) -> &'a Value {
-    report["emails"]
-        .as_array()
-        .expect("emails[]")
-        .iter()
-        .find(|e| e["booking_id"] == json!(booking_id))
-        .unwrap_or_else(|| panic!("no email for {booking_id} in {report}"))
 }
 
 const FOUR: [(&str, u64); 4] = [

@@ -64,6 +64,12 @@ pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
         .expect("tripmail runs")
 }
 
+/// Asserts a clean exit (code 0), showing stderr otherwise.
+#[track_caller]
+pub fn succeeds(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+}
+
 /// Asserts a fatal error (exit code 2) whose message on stderr contains `needle`.
 #[track_caller]
 pub fn fails_with(o: &Output, needle: &str) {
@@ -98,4 +104,41 @@ pub fn config_from(fixture: &str, dir: &Path, replace: &[(&str, &str)]) -> PathB
     let path = dir.join("campaign.toml");
     std::fs::write(&path, text).expect("config written");
     path
+}
+
+/// A wiremock server on 127.0.0.1 answering every GET with `response`.
+pub async fn mock(response: wiremock::ResponseTemplate) -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(response)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The requests `server` received, in order.
+pub async fn received(server: &wiremock::MockServer) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .expect("request recording is on")
+}
+
+/// The path and query string of a received request, exactly as they came in.
+pub fn path_and_query(req: &wiremock::Request) -> String {
+    match req.url.query() {
+        Some(q) => format!("{}?{q}", req.url.path()),
+        None => req.url.path().to_string(),
+    }
+}
+
+/// The record of `booking_id`'s email in a parsed `report.json`.
+#[track_caller]
+pub fn email_record<'a>(report: &'a serde_json::Value, booking_id: &str) -> &'a serde_json::Value {
+    report["emails"]
+        .as_array()
+        .expect("emails[]")
+        .iter()
+        .find(|e| e["booking_id"] == serde_json::json!(booking_id))
+        .unwrap_or_else(|| panic!("no email for {booking_id} in {report}"))
 }

@@ -18,9 +18,12 @@ use tripmail::recommend::{
     ContactQuery, EngineError, ItemFormat, Limits, RecommendationSource, YespoClient, YespoOptions,
 };
 use wiremock::matchers::{method, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::util::{config_from, report, root, tripmail, NOW};
+use crate::util::{
+    config_from, email_record, mock, path_and_query, received, report, root, succeeds, tripmail,
+    NOW,
+};
 
 const KEY: &str = "yespo-k3y-for-tests";
 const RECOMS: &str = "/api/v2/contacts/recoms";
@@ -65,29 +68,6 @@ fn query(identify_by: IdentifyBy, identity: &str) -> ContactQuery {
         identity: identity.to_string(),
         products: vec![1111476, 1120315],
         category: None,
-    }
-}
-
-async fn mock(response: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(response)
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn received(server: &MockServer) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .expect("request recording is on")
-}
-
-fn path_and_query(req: &Request) -> String {
-    match req.url.query() {
-        Some(q) => format!("{}?{q}", req.url.path()),
-        None => req.url.path().to_string(),
     }
 }
 
@@ -497,12 +477,7 @@ fn the_shipped_yespo_campaigns_fill_every_block_they_may_and_never_show_an_out_o
     let tmp = tempfile::tempdir().expect("temp dir");
     let out = tmp.path().join("out");
     let o = run_yespo(&out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeds(&o);
     let r = report(&out);
     let emails = r["emails"].as_array().expect("emails[]");
     assert!(emails.len() > 20, "{r}");
@@ -580,12 +555,7 @@ fn yespo_runs_are_byte_for_byte_identical() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     for out in [&a, &b] {
         let o = run_yespo(out);
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        succeeds(&o);
     }
     for campaign in ["confirmation", "reminder"] {
         let mut files: Vec<PathBuf> = std::fs::read_dir(a.join(campaign))
@@ -653,15 +623,6 @@ async fn run_binary(config: &Path, bookings: &Path, out: &Path, env: &[(&str, &s
     tokio::task::spawn_blocking(move || cmd.output().expect("tripmail runs"))
         .await
         .expect("the run thread ends")
-}
-
-fn record<'a>(r: &'a Value, booking: &str) -> &'a Value {
-    r["emails"]
-        .as_array()
-        .expect("emails[]")
-        .iter()
-        .find(|e| e["booking_id"] == json!(booking))
-        .unwrap_or_else(|| panic!("no email for {booking} in {r}"))
 }
 
 fn rules(e: &Value) -> Vec<String> {
@@ -744,7 +705,7 @@ async fn api_failures_leave_the_block_out_and_the_run_going() {
         "{r}"
     );
     // The out-of-stock item ranked first is never shown; the rest follow in the API's order.
-    let ok = record(&r, "Y-1");
+    let ok = email_record(&r, "Y-1");
     assert_eq!(ok["items"], json!([9300002, 9300003, 9300004]), "{ok}");
     assert!(
         rules(ok).contains(&"excluded:out_of_stock".to_string()),
@@ -759,14 +720,14 @@ async fn api_failures_leave_the_block_out_and_the_run_going() {
         ("Y-4", "engine_bad_json"),
         ("Y-5", "engine_http_403"),
     ] {
-        let e = record(&r, booking);
+        let e = email_record(&r, booking);
         assert_eq!(e["without_block"], json!(reason), "{e}");
         assert!(rules(e).contains(&format!("engine_error:{reason}")), "{e}");
         assert!(out.join(format!("confirmation/{booking}.eml")).is_file());
     }
     // Each failure is reported once with what the API said, in the report and on stderr.
     assert_eq!(
-        record(&r, "Y-5")["engine_error"],
+        email_record(&r, "Y-5")["engine_error"],
         json!("yespo: HTTP 403: Forbidden: no access to data source 1244")
     );
     assert_eq!(
@@ -833,12 +794,7 @@ async fn each_identification_takes_its_value_from_its_booking_column_and_a_missi
         );
         let out = dir.join("out");
         let o = run_binary(&config, &bookings, &out, &[]).await;
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        succeeds(&o);
         let asked: Vec<String> = received(&server).await.iter().map(path_and_query).collect();
         let r = report(&out);
         if by == "email" {
@@ -846,7 +802,7 @@ async fn each_identification_takes_its_value_from_its_booking_column_and_a_missi
             assert_eq!(asked.len(), 2, "{asked:?}");
         } else {
             assert_eq!(asked.len(), 1, "{by}: {asked:?}");
-            let e = record(&r, "Y-2");
+            let e = email_record(&r, "Y-2");
             assert_eq!(e["without_block"], json!("no_identity"), "{e}");
             assert!(
                 rules(e).iter().any(|r| r.starts_with("no_identity:")),
@@ -856,7 +812,7 @@ async fn each_identification_takes_its_value_from_its_booking_column_and_a_missi
         // Requests go out concurrently: Y-1's is among them, in any order.
         let y1 = format!("{RECOMS}/1244?{want}&products=1111476,1120315");
         assert!(asked.contains(&y1), "{by}: {y1} not in {asked:?}");
-        assert_eq!(record(&r, "Y-1")["items"], json!([9300002, 9300003]));
+        assert_eq!(email_record(&r, "Y-1")["items"], json!([9300002, 9300003]));
     }
 }
 
@@ -888,12 +844,7 @@ async fn answers_are_cached_per_customer_and_the_key_goes_only_into_the_basic_he
         ],
     )
     .await;
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeds(&o);
     let reqs = received(&server).await;
     assert_eq!(reqs.len(), 2, "one request per customer");
     let r = report(&out);
@@ -916,6 +867,22 @@ async fn answers_are_cached_per_customer_and_the_key_goes_only_into_the_basic_he
     assert!(!printed.contains(SECRET), "the key was printed or written");
 }
 
+/// The record of the one email of a family in Rome in winter (the season prefers indoor, the family
+/// rules want tags), run against a mock API answering `items`.
+async fn winter_family_email(items: Value) -> Value {
+    let server = mock(ResponseTemplate::new(200).set_body_json(items)).await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = mock_config(tmp.path(), &server.uri(), &[]);
+    let bookings = write_bookings(
+        tmp.path(),
+        &[("Y-1", "fam@example.com", 2, "2026-12-20", ",,,")],
+    );
+    let out = tmp.path().join("out");
+    let o = run_binary(&config, &bookings, &out, &[]).await;
+    succeeds(&o);
+    email_record(&report(&out), "Y-1").clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_tag_data_the_rules_that_need_it_are_off_and_say_so() {
     let bare = |id: u64| {
@@ -923,28 +890,7 @@ async fn without_tag_data_the_rules_that_need_it_are_off_and_say_so() {
         v.as_object_mut().expect("object").remove("tags_labels");
         v
     };
-    let server = mock(ResponseTemplate::new(200).set_body_json(json!([
-        bare(9300002),
-        bare(9300003),
-        bare(9300004),
-    ])))
-    .await;
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let config = mock_config(tmp.path(), &server.uri(), &[]);
-    // A family in Rome in winter: the season prefers indoor, the family rules want tags.
-    let bookings = write_bookings(
-        tmp.path(),
-        &[("Y-1", "fam@example.com", 2, "2026-12-20", ",,,")],
-    );
-    let out = tmp.path().join("out");
-    let o = run_binary(&config, &bookings, &out, &[]).await;
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let e = record(&report(&out), "Y-1").clone();
+    let e = winter_family_email(json!([bare(9300002), bare(9300003), bare(9300004)])).await;
     assert_eq!(
         rules(&e),
         vec![
@@ -962,29 +908,14 @@ async fn without_tag_data_the_rules_that_need_it_are_off_and_say_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_tag_data_a_family_sees_only_family_items_season_first_and_no_adults_only_item() {
-    let server = mock(ResponseTemplate::new(200).set_body_json(json!([
+    let e = winter_family_email(json!([
         item(9300001, true, &["outdoor", "family-friendly"]),
         item(9300002, true, &["indoor", "adults only", "family-friendly"]),
         item(9300003, true, &["indoor"]),
         item(9300004, true, &["indoor", "family-friendly"]),
         item(9300005, true, &["outdoor", "family-friendly"]),
-    ])))
+    ]))
     .await;
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let config = mock_config(tmp.path(), &server.uri(), &[]);
-    let bookings = write_bookings(
-        tmp.path(),
-        &[("Y-1", "fam@example.com", 2, "2026-12-20", ",,,")],
-    );
-    let out = tmp.path().join("out");
-    let o = run_binary(&config, &bookings, &out, &[]).await;
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let e = record(&report(&out), "Y-1").clone();
     // Indoor family items first (9300004; 9300002 is adults-only), then the other family items;
     // 9300003 is not family-friendly.
     assert_eq!(e["items"], json!([9300004, 9300001, 9300005]), "{e}");
@@ -1018,12 +949,7 @@ fn validate_yespo(replace: &[(&str, &str)], env: &[(&str, &str)]) -> Output {
 #[test]
 fn the_shipped_yespo_config_validates() {
     let o = validate_yespo(&[], &[]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeds(&o);
 }
 
 #[test]
@@ -1140,12 +1066,7 @@ fn campaigns_of_one_run_can_ask_different_apis() {
         .arg(&out)
         .output()
         .expect("runs");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    succeeds(&o);
     let r = report(&out);
     let mut seen = std::collections::BTreeSet::new();
     for e in r["emails"].as_array().expect("emails") {
