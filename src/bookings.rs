@@ -109,9 +109,9 @@ pub struct Booking {
     /// The customer's phone number (Yespo's `phone`), if given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_phone: Option<String>,
-    /// The customer's Yespo contact id (`contactId`), if given.
+    /// The customer's Yespo contact id (`contactId`, a whole number when used), if given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub contact_id: Option<u64>,
+    pub contact_id: Option<String>,
     /// The customer's web-tracking id (Yespo's `webId`), if given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_id: Option<String>,
@@ -375,13 +375,6 @@ impl RawRow {
                     .collect::<Result<Vec<_>, _>>()?,
             },
         };
-        let contact_id = match optional(&self.contact_id) {
-            None => None,
-            Some(s) => Some(
-                s.parse::<u64>()
-                    .map_err(|_| format!("contact_id {s:?} is not a whole number"))?,
-            ),
-        };
         Ok(Booking {
             booking_id,
             customer_email,
@@ -401,7 +394,7 @@ impl RawRow {
             other_product_ids,
             customer_id: optional(&self.customer_id),
             customer_phone: optional(&self.customer_phone),
-            contact_id,
+            contact_id: optional(&self.contact_id),
             web_id: optional(&self.web_id),
         })
     }
@@ -430,6 +423,14 @@ pub struct BookingReader {
 }
 
 impl BookingReader {
+    /// Whether a CSV file's header has `column`; `None` for JSON Lines, which has no header.
+    pub fn has_column(&self, column: &str) -> Option<bool> {
+        match &self.source {
+            Source::Csv { headers, .. } => Some(headers.iter().any(|h| h == column)),
+            Source::Jsonl { .. } => None,
+        }
+    }
+
     /// Opens a `.csv` or `.jsonl` file; a CSV header must name every required column.
     pub fn open(path: &Path) -> Result<BookingReader, BookingsError> {
         let io = |source| BookingsError::Io {

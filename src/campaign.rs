@@ -41,6 +41,18 @@ pub enum FatalError {
     /// A campaign asked for on the command line does not exist.
     #[error("no campaign named {0:?} in the config")]
     UnknownCampaign(String),
+    /// The bookings file cannot identify customers the way a campaign's API wants.
+    #[error("{file}:1: the header has no `{column}` column, which engine.yespo.identify_by = \"{param}\" needs (campaign {campaign}); add the column or identify by another field")]
+    MissingIdentity {
+        /// The bookings file.
+        file: String,
+        /// The missing column.
+        column: &'static str,
+        /// The identification parameter.
+        param: &'static str,
+        /// A campaign that needs it.
+        campaign: String,
+    },
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {
@@ -51,6 +63,34 @@ pub enum FatalError {
         /// Rows that could not be read, one of which may be it.
         unreadable: usize,
     },
+}
+
+/// Checks that a CSV bookings file has the column each yespo campaign identifies customers by (a
+/// JSON Lines file has no header: a booking without it gets no block, `no_identity`).
+pub fn check_identity_column(
+    settings: &Settings,
+    reader: &BookingReader,
+) -> Result<(), FatalError> {
+    let Some(y) = &settings.engine.yespo else {
+        return Ok(());
+    };
+    let column = y.identify_by.field();
+    let Some(campaign) = settings
+        .campaigns
+        .iter()
+        .find(|c| c.provider(&settings.engine) == Provider::Yespo)
+    else {
+        return Ok(());
+    };
+    if reader.has_column(column) == Some(false) {
+        return Err(FatalError::MissingIdentity {
+            file: settings.bookings.path.display().to_string(),
+            column,
+            param: y.identify_by.param(),
+            campaign: campaign.name.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The API key the in-process engine and its client share when none is configured.
@@ -235,6 +275,12 @@ impl Report {
                 }
                 if let Some(e) = &record.engine_error {
                     *self.engine_errors.entry(e.clone()).or_default() += 1;
+                }
+                if matches!(
+                    record.without_block.as_deref(),
+                    Some("engine_http_401" | "engine_http_403")
+                ) {
+                    self.engine_refused += 1;
                 }
                 self.emails.push(*record);
             }
@@ -542,13 +588,18 @@ impl Campaigns {
             IdentifyBy::Email => Some(booking.customer_email.to_string()),
             IdentifyBy::Phone => booking.customer_phone.clone(),
             IdentifyBy::ExternalCustomerId => booking.customer_id.clone(),
-            IdentifyBy::ContactId => booking.contact_id.map(|c| c.to_string()),
+            IdentifyBy::ContactId => booking.contact_id.clone(),
             IdentifyBy::WebId => booking.web_id.clone(),
         };
         let Some(identity) = identity else {
             rules.push(format!("no_identity:{}", y.identify_by.field()));
             return Ok(Err("no_identity".into()));
         };
+        // The API's contactId is a Long; anything else would be refused for every such booking.
+        if y.identify_by == IdentifyBy::ContactId && identity.parse::<i64>().is_err() {
+            rules.push("bad_identity:contact_id".into());
+            return Ok(Err("bad_identity".into()));
+        }
         let mut products = vec![booking.product_id];
         for p in &booking.other_product_ids {
             if !products.contains(p) {
@@ -654,6 +705,7 @@ impl Campaigns {
             None => self.settings.campaigns.iter().collect(),
         };
         let reader = BookingReader::open(&self.settings.bookings.path)?;
+        check_identity_column(&self.settings, &reader)?;
         let now = opts.now;
         enum Work<'c> {
             Skip(RowError),

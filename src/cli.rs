@@ -424,7 +424,8 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             };
             let renderer = Renderer::new(&settings)?;
             let checked = renderer.check_all(&settings, catalog.as_ref())?;
-            crate::bookings::BookingReader::open(&settings.bookings.path)?;
+            let reader = crate::bookings::BookingReader::open(&settings.bookings.path)?;
+            crate::campaign::check_identity_column(&settings, &reader)?;
             println!(
                 "{}: ok ({} campaigns, {} renders checked: every locale with 0, 2, 3 and 4 items)",
                 config.display(),

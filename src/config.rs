@@ -715,6 +715,13 @@ impl Settings {
             }
         })?;
         settings.validate(path)?;
+        if overrides.engine_url.is_some() && !settings.uses(Provider::Tiqets) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                key: "engine.base_url".into(),
+                reason: "--engine-url names the cross-sell engine, which no campaign asks; the contact-recommendations API is engine.yespo.base_url (TRIPMAIL_ENGINE__YESPO__BASE_URL)".into(),
+            });
+        }
         Ok(settings)
     }
 
@@ -739,7 +746,7 @@ impl Settings {
             }
             Ok(())
         };
-        if self.uses(Provider::Tiqets) {
+        if self.uses(Provider::Tiqets) || !e.is_embedded() {
             base_url("engine.base_url", &e.base_url)?;
         }
         if e.attempts == 0 || e.attempts > 10 {
@@ -937,6 +944,58 @@ impl Settings {
 
     fn validate_yespo(&self, path: &Path, y: &YespoSettings) -> Result<(), ConfigError> {
         let bad = invalid(path);
+        if !y.is_embedded() {
+            // base_url parsed already.
+            let url = url::Url::parse(&y.base_url)
+                .map_err(|err| bad("engine.yespo.base_url", err.to_string()))?;
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(bad(
+                    "engine.yespo.base_url",
+                    "must have no query string or fragment (the API path is appended to it)".into(),
+                ));
+            }
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                None => false,
+            };
+            if url.scheme() != "https" && !loopback {
+                return Err(bad(
+                    "engine.yespo.base_url",
+                    "must be https (the key travels in every request), except on a loopback address"
+                        .into(),
+                ));
+            }
+            if y.api_key.is_none() {
+                return Err(bad(
+                    "engine.yespo.api_key",
+                    "the API needs it (HTTP Basic password): set TRIPMAIL_ENGINE__YESPO__API_KEY"
+                        .into(),
+                ));
+            }
+        }
+        if y.username.is_empty() || y.username.contains(':') {
+            return Err(bad(
+                "engine.yespo.username",
+                format!(
+                    "{:?} must be non-empty, without ':' (HTTP Basic)",
+                    y.username
+                ),
+            ));
+        }
+        let source_ids =
+            std::iter::once(("engine.yespo.data_source_id".to_string(), y.data_source_id)).chain(
+                self.campaigns.iter().enumerate().filter_map(|(i, c)| {
+                    c.data_source_id
+                        .map(|d| (format!("campaign[{i}].data_source_id"), d))
+                }),
+            );
+        for (key, id) in source_ids {
+            if id == 0 {
+                return Err(bad(&key, "must be at least 1".into()));
+            }
+        }
         let currency_ok =
             y.currency.len() == 3 && y.currency.bytes().all(|b| b.is_ascii_uppercase());
         if !currency_ok {

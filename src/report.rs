@@ -73,6 +73,9 @@ pub struct Report {
     /// Each distinct failure of a recommendation API (`<provider>: <error>`), with the number of
     /// emails it left without a block.
     pub engine_errors: BTreeMap<String, u64>,
+    /// Emails left without a block because the API refused the credentials (HTTP 401 or 403): a
+    /// configuration problem, which makes the run's exit code 1.
+    pub engine_refused: u64,
     /// Due emails that could not be produced, or that the SMTP server rejected for good.
     pub failed: Vec<FailedEmail>,
     /// The SMTP server emails went to (without credentials); absent when nothing was sent.
@@ -114,6 +117,7 @@ impl Report {
             || !self.in_doubt.is_empty()
             || self.not_attempted > 0
             || self.stopped.is_some()
+            || self.engine_refused > 0
     }
 
     /// Writes `report.json` and `index.html` into `dir`, straight to the files (no copy of the whole

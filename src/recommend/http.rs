@@ -63,13 +63,35 @@ pub enum Auth {
 }
 
 impl Auth {
-    fn secret(&self) -> Option<&str> {
-        match self {
-            Auth::Token(s) | Auth::Basic { password: s, .. } => {
-                Some(s.expose()).filter(|s| !s.is_empty())
-            }
-            Auth::None => None,
+    /// Every form in which the secret could come back in an error body: as is, percent- and
+    /// form-encoded, and as the Basic credential.
+    fn secret_forms(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let (key, basic) = match self {
+            Auth::Token(s) => (s.expose(), None),
+            Auth::Basic { username, password } => (
+                password.expose(),
+                Some(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{}", password.expose())),
+                ),
+            ),
+            Auth::None => return Vec::new(),
+        };
+        if key.is_empty() {
+            return Vec::new();
         }
+        let mut forms = vec![
+            key.to_string(),
+            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+            url::form_urlencoded::byte_serialize(key.as_bytes()).collect(),
+        ];
+        forms.extend(basic);
+        // Longest first, so that a form containing another is replaced whole.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        forms
     }
 }
 
@@ -159,8 +181,8 @@ impl Http {
         if !status.is_success() {
             let mut text = String::from_utf8_lossy(&body).into_owned();
             // An API that echoes the key in its error must not put it in our logs.
-            if let Some(secret) = self.auth.secret() {
-                text = text.replace(secret, "***");
+            for secret in self.auth.secret_forms() {
+                text = text.replace(&secret, "***");
             }
             let mut excerpt: String = text.trim().chars().take(200).collect();
             if excerpt.len() < text.trim().len() {

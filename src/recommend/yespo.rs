@@ -186,11 +186,15 @@ fn item(v: &Value, format: &ItemFormat) -> Result<Recommendation, String> {
     }
     .filter(|a| a.is_finite() && *a >= 0.0)
     .ok_or_else(|| format!("id {id}: `price` is not a price"))?;
+    // Documented as an int, 1 or 0; whatever does not clearly say "in stock" is not known to be
+    // buyable, and is not shown.
     let in_stock = match o.get("isInStock") {
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+        Some(Value::Number(n)) => n.as_i64().is_some_and(|n| n > 0),
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => !matches!(s.trim(), "0" | "" | "false"),
-        // Documented as always there; an item that does not say is not known to be buyable.
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            s == "1" || s.eq_ignore_ascii_case("true")
+        }
         _ => false,
     };
     let currency = format
@@ -345,6 +349,31 @@ mod tests {
         assert!(skipped[2].contains("no `name`"));
         assert!(skipped[3].contains("`price`"));
         assert!(skipped[4].contains("a string, not an object"));
+    }
+
+    #[test]
+    fn only_a_clear_yes_is_in_stock() {
+        let stock = |v: Value| {
+            let (items, _) = parse(json!([
+                {"id": "8", "name": "Y", "url": "https://shop.example/8", "price": 5, "isInStock": v}
+            ]));
+            items[0].in_stock
+        };
+        for yes in [json!(1), json!("1"), json!("True"), json!(true)] {
+            assert!(stock(yes.clone()), "{yes}");
+        }
+        for no in [
+            json!(0),
+            json!(0.5),
+            json!("0"),
+            json!("False"),
+            json!("no"),
+            json!("0.0"),
+            json!(null),
+            json!(-1),
+        ] {
+            assert!(!stock(no.clone()), "{no}");
+        }
     }
 
     #[test]

@@ -118,22 +118,21 @@ struct View<'a> {
     unsubscribe_url: Option<&'a str>,
 }
 
-/// The `utm_*` pairs of a link template's query string, as written.
+/// The `utm_*` pairs (any case) of a link template's query string, decoded; values may still hold
+/// `{product_id}` and `{campaign}`.
 fn utm_params(template: &str) -> Vec<(String, String)> {
     let query = template
         .split_once('?')
         .map_or("", |(_, q)| q.split('#').next().unwrap_or(""));
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(k, _)| k.starts_with("utm_"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k.to_ascii_lowercase().starts_with("utm_"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-/// `url` with each of `params` set once: a parameter already there takes the new value in its place
-/// (later copies of it are dropped), a missing one is appended; every other part of the URL stays as
-/// written. Values are form-encoded.
+/// `url` with each of `params` set once: a parameter already there (compared without regard to
+/// case) takes the new value in its place (later copies of it are dropped), a missing one is
+/// appended; every other part of the URL stays as written. Values are form-encoded.
 pub fn with_params(url: &str, params: &[(&str, String)]) -> String {
     if params.is_empty() {
         return url.to_string();
@@ -155,11 +154,14 @@ pub fn with_params(url: &str, params: &[(&str, String)]) -> String {
     let mut segments: Vec<String> = Vec::new();
     for segment in query.split('&').filter(|s| !s.is_empty()) {
         let key = key_of(segment);
-        match params.iter().position(|(k, _)| *k == key) {
+        match params
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(&key))
+        {
             Some(i) if done[i] => {}
             Some(i) => {
                 done[i] = true;
-                segments.push(format!("{key}={}", encode(&params[i].1)));
+                segments.push(format!("{}={}", params[i].0, encode(&params[i].1)));
             }
             None => segments.push(segment.to_string()),
         }
@@ -263,7 +265,12 @@ impl Renderer {
                 let utm: Vec<(&str, String)> = self
                     .utm
                     .iter()
-                    .map(|(k, v)| (k.as_str(), v.replace("{campaign}", campaign)))
+                    .map(|(k, v)| {
+                        let v = v
+                            .replace("{product_id}", &item.product_id.to_string())
+                            .replace("{campaign}", campaign);
+                        (k.as_str(), v)
+                    })
                     .collect();
                 with_params(url, &utm)
             }
@@ -570,6 +577,39 @@ mod tests {
         assert_eq!(
             with_params("https://s.example/p/1", &utm("c")),
             "https://s.example/p/1?utm_source=crm&utm_medium=email&utm_campaign=c"
+        );
+    }
+
+    #[test]
+    fn template_values_are_decoded_once_and_encoded_once() {
+        let t = "https://w.example/p/{product_id}?utm_source=crm%20mail&utm_content=a+b&UTM_Term=x";
+        let params = utm_params(t);
+        assert_eq!(
+            params,
+            vec![
+                ("utm_source".to_string(), "crm mail".to_string()),
+                ("utm_content".to_string(), "a b".to_string()),
+                ("UTM_Term".to_string(), "x".to_string()),
+            ]
+        );
+        let refs: Vec<(&str, String)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        assert_eq!(
+            with_params("https://s.example/p/1", &refs),
+            "https://s.example/p/1?utm_source=crm+mail&utm_content=a+b&UTM_Term=x"
+        );
+    }
+
+    #[test]
+    fn keys_are_matched_without_regard_to_case() {
+        assert_eq!(
+            with_params(
+                "https://s.example/p/1?UTM_Source=feed&utm_campaign=feed#x",
+                &utm("r")
+            ),
+            "https://s.example/p/1?utm_source=crm&utm_campaign=r&utm_medium=email#x"
         );
     }
 

@@ -579,7 +579,8 @@ async fn the_api_key_from_the_environment_is_sent_but_never_written_or_printed()
     let output = run_binary(cmd).await;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    // The engine refused the key: a configuration problem, exit code 1 (every email still made).
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
 
     let reqs = received(&server).await;
     assert_eq!(reqs.len(), 2);

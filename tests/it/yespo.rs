@@ -246,14 +246,22 @@ async fn a_4xx_with_a_text_body_is_reported_with_its_status_and_text() {
 
 #[tokio::test]
 async fn an_error_body_echoing_the_key_is_shown_without_it() {
+    let basic_credential = basic("wanderly", KEY);
+    let basic_credential = basic_credential.trim_start_matches("Basic ");
     let e = fetch_error(
-        ResponseTemplate::new(401).set_body_string(format!("bad credentials tripmail:{KEY}")),
+        ResponseTemplate::new(401).set_body_string(format!(
+            "bad credentials tripmail:{KEY}, header Basic {basic_credential}, query key=yespo-k3y-for-tests%21"
+        )),
         Duration::from_secs(5),
     )
     .await;
     let shown = format!("{e} {e:?}");
     assert!(!shown.contains(KEY), "{shown}");
-    assert!(shown.contains("bad credentials tripmail:***"), "{shown}");
+    assert!(!shown.contains(basic_credential), "{shown}");
+    assert!(
+        shown.contains("bad credentials tripmail:***, header Basic ***, query key=***%21"),
+        "{shown}"
+    );
     let opts = format!("{:?}", options("http://127.0.0.1:1"));
     assert!(
         !opts.contains(KEY),
@@ -600,8 +608,10 @@ fn write_bookings(dir: &Path, rows: &[(&str, &str, u32, &str, &str)]) -> PathBuf
 /// The shipped yespo config pointed at `base_url`, with `replace` pairs applied too.
 fn mock_config(dir: &Path, base_url: &str, replace: &[(&str, &str)]) -> PathBuf {
     let url = format!("[engine.yespo]\nbase_url = \"{base_url}\"");
+    let key = format!("api_key = \"{KEY}\"");
     let mut pairs = vec![
         ("[engine.yespo]\nbase_url = \"embedded\"", url.as_str()),
+        ("# api_key = \"…\"", key.as_str()),
         ("timeout_ms = 2000", "timeout_ms = 300"),
     ];
     pairs.extend_from_slice(replace);
@@ -695,10 +705,12 @@ async fn api_failures_leave_the_block_out_and_the_run_going() {
     let out = tmp.path().join("out");
     let o = run_binary(&config, &bookings, &out, &[]).await;
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    // Refused credentials (the 403) make the exit code 1: every email is still produced.
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
     let r = report(&out);
     assert_eq!(r["rendered"], json!(5), "{r}");
     assert_eq!(r["with_block"], json!(1), "{r}");
+    assert_eq!(r["engine_refused"], json!(1), "{r}");
     assert_eq!(
         r["without_block"],
         json!({"engine_http_500": 1, "engine_timeout": 1, "engine_bad_json": 1, "engine_http_403": 1}),
@@ -865,6 +877,12 @@ async fn answers_are_cached_per_customer_and_the_key_goes_only_into_the_basic_he
         std::fs::read_to_string(out.join("report.json")).expect("report")
     );
     assert!(!printed.contains(SECRET), "the key was printed or written");
+    let credential = basic("tripmail", SECRET);
+    let credential = credential.trim_start_matches("Basic ");
+    assert!(
+        !printed.contains(credential),
+        "the Basic credential was printed or written"
+    );
 }
 
 /// The record of the one email of a family in Rome in winter (the season prefers indoor, the family
@@ -995,6 +1013,22 @@ fn bad_yespo_settings_are_named_by_key() {
             "key `campaign[1].data_source_id`: only for campaigns whose provider is yespo",
         ),
         (
+            vec![(section, "[engine.yespo]\nbase_url = \"http://yespo.example\"")],
+            "key `engine.yespo.base_url`: must be https",
+        ),
+        (
+            vec![(section, "[engine.yespo]\nbase_url = \"https://yespo.example\"")],
+            "key `engine.yespo.api_key`: the API needs it (HTTP Basic password): set TRIPMAIL_ENGINE__YESPO__API_KEY",
+        ),
+        (
+            vec![(section, "[engine.yespo]\nbase_url = \"embedded\"\nusername = \"a:b\"")],
+            "key `engine.yespo.username`",
+        ),
+        (
+            vec![("data_source_id = 1244", "data_source_id = 0")],
+            "key `engine.yespo.data_source_id`: must be at least 1",
+        ),
+        (
             vec![("attempts = 2", "attempts = 0")],
             "key `engine.attempts`: 0 is not between 1 and 10",
         ),
@@ -1091,4 +1125,67 @@ fn campaigns_of_one_run_can_ask_different_apis() {
         }
     }
     assert_eq!(seen.len(), 2, "both providers asked");
+}
+
+#[test]
+fn a_bookings_file_without_the_identity_column_is_refused_before_any_email() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = config_from(
+        "fixtures/campaign-yespo.toml",
+        tmp.path(),
+        &[("identify_by = \"email\"", "identify_by = \"phone\"")],
+    );
+    let want = "fixtures/bookings.csv:1: the header has no `customer_phone` column, which engine.yespo.identify_by = \"phone\" needs";
+    for args in [vec!["validate"], vec!["run", "--now", NOW, "--out"]] {
+        let mut cmd = tripmail();
+        cmd.args(&args);
+        if args[0] == "run" {
+            cmd.arg(tmp.path().join("out"));
+        }
+        let o = cmd.arg("--config").arg(&config).output().expect("runs");
+        crate::util::fails_with(&o, want);
+    }
+    assert!(!tmp.path().join("out").exists(), "emails were written");
+}
+
+#[test]
+fn the_engine_url_flag_is_refused_when_no_campaign_asks_the_cross_sell_engine() {
+    let o = tripmail()
+        .args([
+            "run",
+            "--config",
+            "fixtures/campaign-yespo.toml",
+            "--now",
+            NOW,
+        ])
+        .args(["--engine-url", "http://127.0.0.1:9", "--out"])
+        .arg(tempfile::tempdir().expect("temp dir").path())
+        .output()
+        .expect("runs");
+    crate::util::fails_with(
+        &o,
+        "key `engine.base_url`: --engine-url names the cross-sell engine, which no campaign asks",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_id_that_is_not_a_whole_number_skips_the_block_without_asking() {
+    let server = mock(ResponseTemplate::new(200).set_body_json(json!([]))).await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = mock_config(
+        tmp.path(),
+        &server.uri(),
+        &[("identify_by = \"email\"", "identify_by = \"contactId\"")],
+    );
+    let bookings = write_bookings(
+        tmp.path(),
+        &[("Y-1", "a@example.com", 0, "2027-04-10", ",,crm-uuid-1,")],
+    );
+    let out = tmp.path().join("out");
+    let o = run_binary(&config, &bookings, &out, &[]).await;
+    succeeds(&o);
+    let e = email_record(&report(&out), "Y-1").clone();
+    assert_eq!(e["without_block"], json!("bad_identity"), "{e}");
+    assert!(rules(&e).contains(&"bad_identity:contact_id".to_string()));
+    assert!(received(&server).await.is_empty());
 }
