@@ -10,6 +10,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::config::IdentifyBy;
+
 /// The languages emails are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,6 +117,20 @@ pub struct Booking {
     /// The customer's web-tracking id (Yespo's `webId`), if given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_id: Option<String>,
+}
+
+impl Booking {
+    /// The value identifying the customer the way `by` wants (the field [`IdentifyBy::field`]
+    /// names), if the booking has it.
+    pub fn identity(&self, by: IdentifyBy) -> Option<String> {
+        match by {
+            IdentifyBy::Email => Some(self.customer_email.to_string()),
+            IdentifyBy::Phone => self.customer_phone.clone(),
+            IdentifyBy::ExternalCustomerId => self.customer_id.clone(),
+            IdentifyBy::ContactId => self.contact_id.clone(),
+            IdentifyBy::WebId => self.web_id.clone(),
+        }
+    }
 }
 
 /// A row that could not be used.

@@ -584,14 +584,7 @@ impl Campaigns {
                 "no contact-recommendations client ([engine.yespo] is missing)".into(),
             ));
         };
-        let identity = match y.identify_by {
-            IdentifyBy::Email => Some(booking.customer_email.to_string()),
-            IdentifyBy::Phone => booking.customer_phone.clone(),
-            IdentifyBy::ExternalCustomerId => booking.customer_id.clone(),
-            IdentifyBy::ContactId => booking.contact_id.clone(),
-            IdentifyBy::WebId => booking.web_id.clone(),
-        };
-        let Some(identity) = identity else {
+        let Some(identity) = booking.identity(y.identify_by) else {
             rules.push(format!("no_identity:{}", y.identify_by.field()));
             return Ok(Err("no_identity".into()));
         };

@@ -74,16 +74,18 @@ pub fn parse_params(raw: &str) -> Result<Params, String> {
     Ok(params)
 }
 
-fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, String> {
+/// The elements of a list value written `[a,b]` or `a,b` (a repeated key gives one each).
+fn list_elements(value: &str) -> impl Iterator<Item = &str> {
     let inner = value.trim();
     let inner = inner
         .strip_prefix('[')
         .and_then(|v| v.strip_suffix(']'))
         .unwrap_or(inner);
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    inner.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn parse_ids(key: &str, value: &str) -> Result<Vec<u64>, String> {
+    list_elements(value)
         .map(|s| {
             s.parse::<u64>()
                 .map_err(|_| format!("{key} holds {s:?}, not an id"))
@@ -173,20 +175,7 @@ pub fn parse_contact_params(raw: &str) -> Result<ContactParams, String> {
         }
         match key.as_ref() {
             "products" => products.extend(parse_ids(&key, &value)?),
-            "category" => {
-                let inner = value.trim();
-                let inner = inner
-                    .strip_prefix('[')
-                    .and_then(|v| v.strip_suffix(']'))
-                    .unwrap_or(inner);
-                categories.extend(
-                    inner
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|c| !c.is_empty())
-                        .map(str::to_string),
-                );
-            }
+            "category" => categories.extend(list_elements(&value).map(str::to_string)),
             other => return Err(format!("unknown parameter {other:?}")),
         }
     }
