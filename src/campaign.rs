@@ -1,6 +1,7 @@
 //! A campaign run, in phases: start (settings → catalog, templates, engine) → read due bookings →
 //! choose items → render → deliver, with the report kept as it goes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use crate::config::{
     CampaignSettings, CategoryFrom, IdentifyBy, Provider, Secret, Settings, YespoSettings,
 };
 use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
-use crate::due::{due, Due, Venue};
+use crate::due::{due, next_send, when, Due, Venue, When};
 use crate::heuristics::{self, Answers, Choice};
 use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::recommend::{
@@ -35,6 +36,9 @@ pub enum FatalError {
     /// Templates or translations cannot be used.
     #[error(transparent)]
     Render(#[from] RenderError),
+    /// The send ledger cannot be read.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
     /// The embedded engine cannot start, or the client cannot be built.
     #[error("engine: {0}")]
     Engine(String),
@@ -126,6 +130,9 @@ pub struct Composed {
     pub content: EmailContent,
     /// Its line in the report.
     pub record: EmailRecord,
+    /// Whether the block is missing because a recommendation API failed in a way that may pass (a
+    /// timeout, no connection, HTTP 429 or 5xx).
+    pub engine_transient: bool,
 }
 
 /// Options of one run.
@@ -141,6 +148,13 @@ pub struct RunOptions {
     pub redirect_to: Option<lettre::message::Mailbox>,
     /// The wall clock, for the times written into the ledger.
     pub clock: fn() -> DateTime<Utc>,
+    /// Set (by a signal) to stop starting emails: those in flight finish and are recorded, the rest
+    /// are left for the next run.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// The runner's next tick (`run --every`): an email that lost its block to a passing API failure
+    /// waits for it instead of going without, unless its campaign is transactional or it could not go
+    /// then.
+    pub next_tick: Option<DateTime<Utc>>,
 }
 
 /// Where a run's emails go.
@@ -183,6 +197,8 @@ enum Produced {
         stop: Option<Stop>,
     },
     InDoubt(String),
+    /// Held for the runner's next tick (the API failed for it); nothing sent, no claim kept.
+    Held,
 }
 
 /// One unit of the report.
@@ -198,6 +214,10 @@ pub(crate) enum Outcome {
     Deferred(FailedEmail),
     InDoubt(FailedEmail),
     NotAttempted,
+    Held,
+    Interrupted,
+    Waiting,
+    Closed,
 }
 
 impl Outcome {
@@ -222,6 +242,7 @@ impl Outcome {
             Produced::Failed(reason) => Outcome::Failed(email(reason)),
             Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
             Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
+            Produced::Held => Outcome::Held,
         }
     }
 }
@@ -260,6 +281,16 @@ impl Report {
                 self.due += 1;
                 self.not_attempted += 1;
             }
+            Outcome::Held => {
+                self.due += 1;
+                self.held += 1;
+            }
+            Outcome::Interrupted => {
+                self.due += 1;
+                self.interrupted += 1;
+            }
+            Outcome::Waiting => self.waiting += 1,
+            Outcome::Closed => self.closed += 1,
             Outcome::Done {
                 record,
                 sent,
@@ -473,7 +504,7 @@ impl Campaigns {
         booking: &Booking,
         venue: &Venue,
         rules: &mut Vec<String>,
-        engine_error: &mut Option<String>,
+        engine_error: &mut Option<(String, bool)>,
     ) -> Result<Vec<Recommendation>, String> {
         if !booking.marketing_opt_in {
             rules.push("no_opt_in".into());
@@ -494,7 +525,7 @@ impl Campaigns {
                 let reason = e.reason();
                 tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine ({}): {e}", provider.as_str());
                 rules.push(format!("engine_error:{reason}"));
-                *engine_error = Some(format!("{}: {e}", provider.as_str()));
+                *engine_error = Some((format!("{}: {e}", provider.as_str()), e.is_transient()));
                 return Err(reason);
             }
         };
@@ -678,12 +709,13 @@ impl Campaigns {
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,
             without_block: chosen.err(),
-            engine_error,
+            engine_error: engine_error.as_ref().map(|(e, _)| e.clone()),
         };
         Ok(Composed {
             email,
             content,
             record,
+            engine_transient: engine_error.is_some_and(|(_, transient)| transient),
         })
     }
 
@@ -703,6 +735,7 @@ impl Campaigns {
         enum Work<'c> {
             Skip(RowError),
             Email(&'c CampaignSettings, Arc<Booking>, Venue, Due),
+            Later(Outcome),
         }
         let work = reader.flat_map(|row| match row {
             Err(e) => vec![Work::Skip(e)],
@@ -711,13 +744,20 @@ impl Campaigns {
                 let booking = Arc::new(booking);
                 campaigns
                     .iter()
-                    .filter_map(|c| {
-                        due(c, &booking, &venue, now)
-                            .map(|d| Work::Email(c, booking.clone(), venue, d))
+                    .filter_map(|c| match when(c, &booking, &venue, now) {
+                        When::NotDue => None,
+                        When::Send(d) => Some(Work::Email(c, booking.clone(), venue, d)),
+                        When::Waiting(_) => Some(Work::Later(Outcome::Waiting)),
+                        When::Closed => Some(Work::Later(Outcome::Closed)),
                     })
                     .collect()
             }
         });
+        let cancelled = || {
+            opts.cancel
+                .as_ref()
+                .is_some_and(|c| c.load(Ordering::SeqCst))
+        };
         // Set when the SMTP server is found unavailable or the ledger cannot be written: no email is
         // started after it.
         let stop: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
@@ -730,10 +770,14 @@ impl Campaigns {
             .map(|w| async {
                 let (campaign, booking, venue, d) = match w {
                     Work::Skip(e) => return Outcome::Skipped(e),
+                    Work::Later(o) => return o,
                     Work::Email(c, b, v, d) => (c, b, v, d),
                 };
                 if stopped() {
                     return Outcome::NotAttempted;
+                }
+                if cancelled() {
+                    return Outcome::Interrupted;
                 }
                 match self.produce(campaign, &booking, &venue, d, opts, out).await {
                     Err(why) => {
@@ -821,6 +865,15 @@ impl Campaigns {
                 return Ok(Produced::Failed(e.to_string()));
             }
         };
+        // A runner can try the block again at its next tick, if the email may still go then.
+        let may_wait = |next| {
+            !campaign.is_transactional()
+                && matches!(when(campaign, booking, venue, next), When::Send(_))
+        };
+        if composed.engine_transient && opts.next_tick.is_some_and(may_wait) {
+            release().await?;
+            return Ok(Produced::Held);
+        }
         if let Some(to) = &opts.redirect_to {
             composed.email = composed.email.redirected(to);
         }
@@ -883,14 +936,15 @@ impl Campaigns {
         Ok(produced)
     }
 
-    /// Finds one booking by id and composes `campaign`'s email for it at `now`, whether or not it is
-    /// due then (the second value says whether it is).
+    /// Finds one booking by id and composes `campaign`'s email for it at an instant, whether or not
+    /// it is due then: at `now`, or, with [`PreviewAt::AsOf`], when it goes on that date (the
+    /// customer's). Says what the campaign does about it then, and at which instant it was composed.
     pub async fn preview(
         &self,
         booking_id: &str,
         campaign: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(Composed, bool), FatalError> {
+        at: PreviewAt,
+    ) -> Result<Preview, FatalError> {
         let campaign = self
             .settings
             .campaign(campaign)
@@ -914,11 +968,45 @@ impl Campaigns {
             unreadable,
         })?;
         let venue = self.venue(&booking);
-        let is_due = due(campaign, &booking, &venue, now);
-        let d = is_due.unwrap_or(Due {
+        let now = match at {
+            PreviewAt::Now(now) => now,
+            PreviewAt::AsOf(date) => {
+                // The send on that date when there is one, else the day's opening hour.
+                let tz = venue.customer;
+                let day_start = crate::schedule::ClockTime::START.on(date, tz);
+                next_send(campaign, &booking, &venue, day_start)
+                    .filter(|t| t.with_timezone(&tz).date_naive() == date)
+                    .unwrap_or_else(|| campaign.daily_hours().0.on(date, tz))
+            }
+        };
+        let d = due(campaign, &booking, &venue, now).unwrap_or(Due {
             days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
         });
         let composed = self.compose(campaign, &booking, &venue, d, now).await?;
-        Ok((composed, is_due.is_some()))
+        Ok(Preview {
+            composed,
+            when: when(campaign, &booking, &venue, now),
+            now,
+        })
     }
+}
+
+/// The instant a preview is composed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewAt {
+    /// This instant.
+    Now(DateTime<Utc>),
+    /// When the email goes on this date of the customer's (its window's opening when it does not).
+    AsOf(chrono::NaiveDate),
+}
+
+/// One booking's email, composed for a preview.
+#[derive(Debug)]
+pub struct Preview {
+    /// The email.
+    pub composed: Composed,
+    /// What the campaign does about the booking at `now`.
+    pub when: When,
+    /// The instant it was composed at.
+    pub now: DateTime<Utc>,
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -14,15 +15,18 @@ use std::io::Write;
 
 use lettre::message::Mailbox;
 
-use crate::campaign::{Campaigns, Outputs, RunOptions, Sending};
+use crate::campaign::{Campaigns, Outputs, Preview, PreviewAt, RunOptions, Sending};
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Secret, Settings, SmtpUrl};
 use crate::deliver::FileDelivery;
 use crate::deliver::{Delivery, SmtpDelivery};
+use crate::due::When;
 use crate::ledger::{Ledger, SendState};
+use crate::plan::{Plan, PlanOptions};
 use crate::recommend::engine;
 use crate::render::Renderer;
 use crate::report::Report;
+use crate::schedule::tick_at_or_after;
 
 /// Post-purchase emails with a "Complete your trip" block.
 #[derive(Debug, Parser)]
@@ -81,6 +85,44 @@ enum Command {
         /// Emails composed and sent at once.
         #[arg(long, default_value_t = 64)]
         parallel: usize,
+        /// Stay up and run a tick at this interval (`5m`, `30s`, `1h`), at its multiples on the
+        /// clock, until SIGINT or SIGTERM; each tick sends what is due then. Needs SMTP and the
+        /// ledger.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_every)]
+        every: Option<std::time::Duration>,
+    },
+    /// Foresee what each campaign will send, per day and locale, with the first recipients: the same
+    /// due rules and windows as `run`, leaving out what the ledger says was sent.
+    Plan {
+        #[command(flatten)]
+        sources: Sources,
+        /// The first day (YYYY-MM-DD, from its midnight in `--tz`) or instant (RFC 3339) planned;
+        /// `--now` (the clock) by default.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// How many days to plan.
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// The runner's interval (`run --every`): each email goes at the first tick it may; without
+        /// it, at the first instant.
+        #[arg(long, value_name = "INTERVAL", value_parser = parse_every)]
+        every: Option<std::time::Duration>,
+        /// Only this campaign.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// The time zone of the days (IANA name).
+        #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_tz)]
+        tz: chrono_tz::Tz,
+        /// Recipients listed per day and campaign.
+        #[arg(long, value_name = "N", default_value_t = 3)]
+        recipients: usize,
+        /// The send ledger, instead of `state.path`.
+        #[arg(long, value_name = "PATH")]
+        state: Option<PathBuf>,
+        /// A table for people, JSON for programs, CSV (date, campaign, locale, emails) for
+        /// spreadsheets.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
     },
     /// Show one booking's email for one campaign.
     Preview {
@@ -104,6 +146,10 @@ enum Command {
         /// The address the test goes to; the customer's is kept in `X-Tripmail-Original-To`.
         #[arg(long, value_name = "ADDRESS", value_parser = parse_address, requires = "smtp")]
         to: Option<Mailbox>,
+        /// Show the email as it will be on this date of the customer's (YYYY-MM-DD): at the instant
+        /// it goes that day, else the window's opening (season, days to travel, Date header).
+        #[arg(long, value_name = "DATE", conflicts_with = "now")]
+        as_of: Option<chrono::NaiveDate>,
     },
     /// List what the send ledger holds: sent, failed, and pending (claimed or deferred) emails.
     Ledger {
@@ -164,6 +210,29 @@ enum Only {
 enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+fn parse_every(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not an interval such as 5m, 30s or 1h ({e})"))?;
+    if d < std::time::Duration::from_secs(1) || d.subsec_nanos() != 0 {
+        return Err(format!(
+            "{s:?}: the interval must be a whole number of seconds, at least 1s"
+        ));
+    }
+    Ok(d)
+}
+
+fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IANA time zone such as Europe/Paris"))
 }
 
 fn parse_address(s: &str) -> Result<Mailbox, String> {
@@ -261,65 +330,101 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             smtp,
             redirect_to,
             state,
-            report: report_path,
+            report,
             campaign,
             parallel,
+            every,
         } => {
             let settings = load(&sources, smtp, state)?;
-            let smtp = smtp_of(&settings)?;
-            if redirect_to.is_some() && smtp.is_none() {
+            let sends = settings.smtp.url.is_some();
+            if redirect_to.is_some() && !sends {
                 anyhow::bail!("--redirect-to sends emails: give --smtp URL or set smtp.url");
             }
-            let out = match (&out, &smtp) {
-                (None, None) => Some(PathBuf::from("out")),
+            if every.is_some() {
+                if sources.now.is_some() {
+                    anyhow::bail!("--every runs on the clock; --now is for a single run");
+                }
+                if !sends || redirect_to.is_some() {
+                    anyhow::bail!("--every sends, and each tick sends only what the ledger says the earlier ones did not: give --smtp URL or set smtp.url, without --redirect-to");
+                }
+            }
+            let out = match (&out, sends) {
+                (None, false) => Some(PathBuf::from("out")),
                 _ => out,
             };
-            // Redirected previews are not sends: they neither read nor write the ledger.
-            let ledger = match (&smtp, &redirect_to) {
-                (Some(_), None) => Some(Arc::new(Ledger::open(&settings.state.path)?)),
-                _ => None,
+            // Redirected previews are not sends: they neither read nor write the ledger. A runner
+            // holds the ledger (and its lock) for its whole life.
+            let ledger = match sends && redirect_to.is_none() {
+                true => Some(Arc::new(Ledger::open(&settings.state.path)?)),
+                false => None,
             };
-            let campaigns = Campaigns::start(settings).await?;
-            let now = sources.now.unwrap_or_else(clock);
-            let files = out.as_ref().map(FileDelivery::new);
-            let progress = Progress::new();
-            let show = |r: &Report| progress.show(r);
-            let outputs = Outputs {
-                files: files.as_ref().map(|f| f as &dyn Delivery),
-                send: smtp.as_ref().map(|smtp| Sending {
-                    smtp,
-                    ledger: ledger.clone(),
-                }),
-                progress: Some(&show),
+            let stop = Stop::watch();
+            let job = Job {
+                settings,
+                out,
+                redirect_to,
+                ledger,
+                report_path: report,
+                campaign,
+                parallel,
+                cancel: stop.flag.clone(),
             };
-            let report = campaigns
-                .run(
-                    &RunOptions {
-                        now,
-                        campaign,
-                        parallel,
-                        redirect_to,
-                        clock,
-                    },
-                    &outputs,
-                )
-                .await?;
-            progress.finish();
-            if let Some(out) = &out {
-                report
-                    .write(out)
-                    .with_context(|| format!("cannot write the report in {}", out.display()))?;
+            match every {
+                None => {
+                    let report = job.tick(sources.now.unwrap_or_else(clock), None).await?;
+                    Ok(if report.has_problems() {
+                        Outcome::Problems
+                    } else {
+                        Outcome::Clean
+                    })
+                }
+                Some(every) => {
+                    job.serve(every, &stop).await;
+                    Ok(Outcome::Clean)
+                }
             }
-            if let Some(path) = &report_path {
-                report
-                    .write_json(path)
-                    .with_context(|| format!("cannot write the report {}", path.display()))?;
+        }
+        Command::Plan {
+            sources,
+            from,
+            days,
+            every,
+            campaign,
+            tz,
+            recipients,
+            state,
+            format,
+        } => {
+            let settings = load(&sources, None, state)?;
+            let from = match from.as_deref() {
+                None => sources.now.unwrap_or_else(clock),
+                Some(s) => parse_from(s, tz)?,
+            };
+            let opts = PlanOptions {
+                from,
+                until: from + chrono::Duration::days(i64::from(days)),
+                every,
+                campaign,
+                days_in: tz,
+                recipients,
+            };
+            let plan = crate::plan::plan(&settings, &opts)?;
+            let mut stdout = std::io::stdout().lock();
+            match format {
+                PlanFormat::Json => {
+                    serde_json::to_writer_pretty(&mut stdout, &plan)?;
+                    writeln!(stdout)?;
+                }
+                PlanFormat::Csv => write_plan_csv(&mut stdout, &plan)?,
+                PlanFormat::Table => write_plan_table(&mut stdout, &plan, &settings)?,
             }
-            print_summary(&report, out.as_deref(), ledger.as_deref());
-            Ok(if report.has_problems() {
-                Outcome::Problems
-            } else {
+            for row in &plan.skipped_rows {
+                eprintln!("tripmail: skipped {row}");
+            }
+            Ok(if plan.skipped_rows.is_empty() {
                 Outcome::Clean
+            } else {
+                Outcome::Problems
             })
         }
         Command::Preview {
@@ -330,6 +435,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             output,
             smtp,
             to,
+            as_of,
         } => {
             let settings = load(&sources, smtp.clone().filter(|u| !u.is_empty()), None)?;
             let transport = match smtp {
@@ -339,10 +445,25 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 None => None,
             };
             let campaigns = Campaigns::start(settings).await?;
-            let now = sources.now.unwrap_or_else(clock);
-            let (composed, is_due) = campaigns.preview(&booking, &campaign, now).await?;
-            if !is_due {
-                eprintln!("tripmail: note: the {campaign} email is not due for {booking} at {now}; showing it anyway");
+            let at = match as_of {
+                Some(date) => PreviewAt::AsOf(date),
+                None => PreviewAt::Now(sources.now.unwrap_or_else(clock)),
+            };
+            let Preview {
+                composed,
+                when,
+                now,
+            } = campaigns.preview(&booking, &campaign, at).await?;
+            let now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            match when {
+                When::Send(_) => {
+                    if as_of.is_some() {
+                        eprintln!("tripmail: note: the {campaign} email for {booking} goes at {now}; shown as it will be then");
+                    }
+                }
+                When::NotDue => eprintln!("tripmail: note: the {campaign} email is not due for {booking} at {now}; showing it anyway"),
+                When::Waiting(t) => eprintln!("tripmail: note: the {campaign} email for {booking} is due at {now} but waits for its campaign's dates, days or window until {}; showing it anyway", t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                When::Closed => eprintln!("tripmail: note: the {campaign} email for {booking} is due at {now}, but its campaign will not send it before it stops being due; showing it anyway"),
             }
             if let Some(transport) = transport {
                 let to = to.ok_or_else(|| {
@@ -456,6 +577,321 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
     }
 }
 
+/// `--from`: a date (its midnight in `tz`) or an RFC 3339 instant.
+fn parse_from(s: &str, tz: chrono_tz::Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(date) = s.parse::<chrono::NaiveDate>() {
+        return Ok(crate::schedule::ClockTime::START.on(date, tz));
+    }
+    parse_now(s).map_err(|_| {
+        anyhow::anyhow!("--from {s:?} is neither a date (2026-12-10) nor an RFC 3339 instant (2026-12-10T09:00:00Z)")
+    })
+}
+
+/// SIGINT and SIGTERM: the first asks the run to finish the emails in flight and stop; a second ends
+/// the process at once (the ledger stays consistent as after a crash: see the README).
+struct Stop {
+    flag: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Stop {
+    fn watch() -> Stop {
+        let flag = Arc::new(AtomicBool::new(false));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let (f, n) = (flag.clone(), notify.clone());
+        tokio::spawn(async move {
+            let Some(name) = next_signal().await else {
+                return;
+            };
+            f.store(true, Ordering::SeqCst);
+            n.notify_one();
+            eprintln!("tripmail: {name}: finishing the emails in flight, then stopping (again to stop at once)");
+            if let Some(name) = next_signal().await {
+                eprintln!("tripmail: {name} again: stopping now");
+                std::process::exit(130);
+            }
+        });
+        Stop { flag, notify }
+    }
+
+    fn is_set(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+/// The next SIGINT or SIGTERM; `None` when they cannot be watched.
+async fn next_signal() -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).ok()?;
+        let mut int = signal(SignalKind::interrupt()).ok()?;
+        tokio::select! {
+            _ = int.recv() => Some("SIGINT"),
+            _ = term.recv() => Some("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
+    }
+}
+
+/// What `tripmail run` does, once or at each tick.
+struct Job {
+    settings: Settings,
+    out: Option<PathBuf>,
+    redirect_to: Option<Mailbox>,
+    ledger: Option<Arc<Ledger>>,
+    report_path: Option<PathBuf>,
+    campaign: Option<String>,
+    parallel: usize,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Job {
+    /// One run at `now`: every email due then, produced, written and sent; the report written and
+    /// summed up. `next_tick`: the runner's next tick, for which emails may wait.
+    async fn tick(
+        &self,
+        now: DateTime<Utc>,
+        next_tick: Option<DateTime<Utc>>,
+    ) -> anyhow::Result<Report> {
+        // A fresh connection pool and API caches each tick: a server found down in one tick is
+        // asked again in the next, and answers are not kept across ticks.
+        let smtp = smtp_of(&self.settings)?;
+        let campaigns = Campaigns::start(self.settings.clone()).await?;
+        if let Some(ledger) = &self.ledger {
+            ledger.begin_run();
+        }
+        let files = self.out.as_ref().map(FileDelivery::new);
+        let progress = Progress::new();
+        let show = |r: &Report| progress.show(r);
+        let outputs = Outputs {
+            files: files.as_ref().map(|f| f as &dyn Delivery),
+            send: smtp.as_ref().map(|smtp| Sending {
+                smtp,
+                ledger: self.ledger.clone(),
+            }),
+            progress: Some(&show),
+        };
+        let report = campaigns
+            .run(
+                &RunOptions {
+                    now,
+                    campaign: self.campaign.clone(),
+                    parallel: self.parallel,
+                    redirect_to: self.redirect_to.clone(),
+                    clock,
+                    cancel: Some(self.cancel.clone()),
+                    next_tick,
+                },
+                &outputs,
+            )
+            .await?;
+        progress.finish();
+        if let Some(out) = &self.out {
+            report
+                .write(out)
+                .with_context(|| format!("cannot write the report in {}", out.display()))?;
+        }
+        if let Some(path) = &self.report_path {
+            report
+                .write_json(path)
+                .with_context(|| format!("cannot write the report {}", path.display()))?;
+        }
+        print_summary(&report, self.out.as_deref(), self.ledger.as_deref());
+        Ok(report)
+    }
+
+    /// Runs a tick now and at every multiple of `every` on the clock, until a signal. A tick that
+    /// fails (the bookings file unreadable, a template broken, the SMTP server down) is reported and
+    /// the next one tries again.
+    async fn serve(&self, every: std::time::Duration, stop: &Stop) {
+        let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        eprintln!(
+            "tripmail: running every {} until SIGINT or SIGTERM",
+            humantime::format_duration(every)
+        );
+        let mut now = clock();
+        loop {
+            let next = tick_at_or_after(now + chrono::Duration::seconds(1), every);
+            println!("tick {}:", stamp(now));
+            if let Err(e) = self.tick(now, Some(next)).await {
+                eprintln!(
+                    "tripmail: tick {}: {e:#}; trying again at {}",
+                    stamp(now),
+                    stamp(next)
+                );
+            }
+            if stop.is_set() {
+                break;
+            }
+            // Ticks missed while this one ran are skipped, not made up in a burst.
+            let target = next.max(tick_at_or_after(clock(), every));
+            let wait = (target - clock()).to_std().unwrap_or_default();
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stop.notify.notified() => {}
+            }
+            if stop.is_set() {
+                break;
+            }
+            now = target;
+        }
+        eprintln!("tripmail: stopped by signal; the ledger is up to date");
+    }
+}
+
+fn write_plan_csv(w: &mut impl Write, plan: &Plan) -> anyhow::Result<()> {
+    let mut csv = csv::Writer::from_writer(w);
+    csv.write_record(["date", "campaign", "locale", "emails"])?;
+    for day in &plan.days {
+        for (locale, n) in &day.locales {
+            csv.write_record([
+                day.date.to_string(),
+                day.campaign.clone(),
+                locale.clone(),
+                n.to_string(),
+            ])?;
+        }
+    }
+    csv.flush()?;
+    Ok(())
+}
+
+fn write_plan_table(w: &mut impl Write, plan: &Plan, settings: &Settings) -> std::io::Result<()> {
+    let every = match &plan.every {
+        Some(e) => format!(", as a runner ticking every {e} sends them"),
+        None => String::new(),
+    };
+    writeln!(
+        w,
+        "Plan from {} to {} (days in {}{every})",
+        plan.from, plan.until, plan.days_in
+    )?;
+    for c in &settings.campaigns {
+        if !plan.totals.contains_key(&c.name) && !plan.disabled.contains(&c.name) {
+            continue;
+        }
+        let mut rules = Vec::new();
+        if !c.enabled {
+            rules.push("disabled".to_string());
+        } else if c.is_transactional() {
+            rules.push("transactional: as soon as due, any hour".to_string());
+        } else {
+            if let Some(w) = c.send_window {
+                rules.push(format!("window {w}"));
+            }
+            if let Some(at) = c.send_at {
+                rules.push(format!("at {at}"));
+            }
+            if c.send_days.is_some() {
+                let days: Vec<String> = [
+                    chrono::Weekday::Mon,
+                    chrono::Weekday::Tue,
+                    chrono::Weekday::Wed,
+                    chrono::Weekday::Thu,
+                    chrono::Weekday::Fri,
+                    chrono::Weekday::Sat,
+                    chrono::Weekday::Sun,
+                ]
+                .into_iter()
+                .filter(|d| c.send_days.is_none_or(|s| s.contains(*d)))
+                .map(|d| d.to_string().to_lowercase())
+                .collect();
+                rules.push(format!("on {}", days.join(" ")));
+            }
+            if rules.is_empty() {
+                rules.push("any hour".to_string());
+            }
+        }
+        if let Some(d) = c.starts_on {
+            rules.push(format!("from {d}"));
+        }
+        if let Some(d) = c.ends_on {
+            rules.push(format!("until {d}"));
+        }
+        writeln!(
+            w,
+            "  {}: {} (customer's time zone)",
+            c.name,
+            rules.join(", ")
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<10}  {:<3}  {:<16} {:>6}  by locale",
+        "date", "day", "campaign", "emails"
+    )?;
+    for day in &plan.days {
+        let locales: Vec<String> = day
+            .locales
+            .iter()
+            .map(|(l, n)| format!("{l} {n}"))
+            .collect();
+        writeln!(
+            w,
+            "{:<10}  {:<3}  {:<16} {:>6}  {}",
+            day.date.to_string(),
+            day.date.format("%a").to_string(),
+            day.campaign,
+            day.emails,
+            locales.join(", ")
+        )?;
+        for e in &day.first {
+            let at = e.at.get(11..16).unwrap_or(&e.at);
+            writeln!(
+                w,
+                "{:<6}{at} UTC  {:<12} {:<34} {} {}",
+                "", e.booking_id, e.to, e.local_time, e.timezone
+            )?;
+        }
+        let more = day.emails.saturating_sub(day.first.len() as u64);
+        if more > 0 {
+            writeln!(w, "{:<6}… and {more} more", "")?;
+        }
+    }
+    if plan.days.is_empty() {
+        writeln!(w, "(nothing to send in this period)")?;
+    }
+    writeln!(w)?;
+    let totals: Vec<String> = plan
+        .totals
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    let sum: u64 = plan.totals.values().sum();
+    writeln!(w, "total: {sum} emails ({})", totals.join(", "))?;
+    if plan.already_done > 0 {
+        writeln!(
+            w,
+            "not planned: {} already sent (or refused for good) per the ledger {}",
+            plan.already_done,
+            settings.state.path.display()
+        )?;
+    }
+    if !plan.will_not_send.is_empty() {
+        writeln!(
+            w,
+            "will not be sent: {} due in this period, but their campaign's dates, days or window leave no time before they stop being due:",
+            plan.will_not_send.len()
+        )?;
+        for u in &plan.will_not_send {
+            writeln!(
+                w,
+                "  {} {} (due until {})",
+                u.campaign, u.booking_id, u.due_until
+            )?;
+        }
+    }
+    if !plan.disabled.is_empty() {
+        writeln!(w, "disabled: {}", plan.disabled.join(", "))?;
+    }
+    Ok(())
+}
+
 /// The last lines of a run: what was produced, sent, and what to do about what was not.
 fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
     for row in &report.skipped_rows {
@@ -511,6 +947,34 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             report.in_doubt.len(),
             report.resent_in_doubt,
         );
+    }
+    if report.waiting + report.closed + report.held + report.interrupted > 0 {
+        let mut later = Vec::new();
+        if report.waiting > 0 {
+            later.push(format!(
+                "{} waiting for their campaign's window, days or dates",
+                report.waiting
+            ));
+        }
+        if report.held > 0 {
+            later.push(format!(
+                "{} held for the next tick (the recommendation API failed for them)",
+                report.held
+            ));
+        }
+        if report.interrupted > 0 {
+            later.push(format!(
+                "{} left for the next run (stopped by a signal)",
+                report.interrupted
+            ));
+        }
+        if report.closed > 0 {
+            later.push(format!(
+                "{} due that their campaign will not send before they stop being due",
+                report.closed
+            ));
+        }
+        println!("later: {}", later.join("; "));
     }
     if let Some(why) = &report.stopped {
         eprintln!(

@@ -6,8 +6,11 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
+
+use crate::schedule::{ClockTime, Days, Window};
 
 /// A setting that is a secret: readable by the code that needs it, never printed.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -561,6 +564,27 @@ pub struct CampaignSettings {
     /// Yespo: this campaign's data source (recommendation type); `engine.yespo.data_source_id` by
     /// default.
     pub data_source_id: Option<u64>,
+    /// Whether the campaign sends at all (`false`: it is skipped by `run` and `plan`).
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+    /// The first day it sends (the customer's date).
+    pub starts_on: Option<NaiveDate>,
+    /// The last day it sends (the customer's date).
+    pub ends_on: Option<NaiveDate>,
+    /// The hours in which it sends, in the customer's time zone; the whole day by default.
+    pub send_window: Option<Window>,
+    /// The days on which it sends, in the customer's time zone; every day by default.
+    pub send_days: Option<Days>,
+    /// Reminders: the local time of day it sends at (inside the window); the window's opening by
+    /// default.
+    pub send_at: Option<ClockTime>,
+    /// Confirmations: send as soon as due, ignoring the window and days (a confirmation that must
+    /// never wait).
+    pub transactional: Option<bool>,
+}
+
+fn default_enabled() -> bool {
+    true
 }
 
 fn default_sort_by() -> SortBy {
@@ -879,6 +903,7 @@ impl Settings {
                     }
                 }
             }
+            self.validate_schedule(path, i, c)?;
             if c.data_source_id.is_some() && c.provider(e) != Provider::Yespo {
                 return Err(bad(
                     &key("data_source_id"),
@@ -892,6 +917,52 @@ impl Settings {
                         format!("{t:?} must be a plain template name"),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a campaign's schedule keys together.
+    fn validate_schedule(
+        &self,
+        path: &Path,
+        i: usize,
+        c: &CampaignSettings,
+    ) -> Result<(), ConfigError> {
+        let bad = invalid(path);
+        let key = |k: &str| format!("campaign[{i}].{k}");
+        if let (Some(from), Some(to)) = (c.starts_on, c.ends_on) {
+            if to < from {
+                return Err(bad(
+                    &key("ends_on"),
+                    format!("{to} is before starts_on {from}"),
+                ));
+            }
+        }
+        if c.transactional.is_some() && c.trigger != Trigger::Confirmation {
+            return Err(bad(
+                &key("transactional"),
+                "only for confirmation campaigns (a reminder keeps to its window and days)".into(),
+            ));
+        }
+        if let Some(at) = c.send_at {
+            if c.trigger != Trigger::Reminder {
+                return Err(bad(
+                    &key("send_at"),
+                    "only for reminder campaigns (a confirmation goes as soon as it is due)".into(),
+                ));
+            }
+            let (open, close) = c
+                .send_window
+                .map_or((ClockTime::START, ClockTime::END), |w| (w.open, w.close));
+            if at < open || at >= close {
+                return Err(bad(
+                    &key("send_at"),
+                    match c.send_window {
+                        Some(w) => format!("{at} is outside send_window {w}"),
+                        None => format!("{at} is not a time of the day"),
+                    },
+                ));
             }
         }
         Ok(())

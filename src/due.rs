@@ -1,5 +1,9 @@
-//! Which campaign emails a booking is due for at an instant `now`. Dates are compared in the venue's
-//! time zone: "today" in Sydney is not "today" in New York.
+//! Which campaign emails a booking is due for at an instant `now`, and when each may go. Dates of the
+//! due rules are the venue's: "today" in Sydney is not "today" in New York. Send windows and days are
+//! read in the customer's time zone ([`crate::schedule`]).
+//!
+//! Everything that decides a send goes through [`next_send`]: `run` sends at `now` what
+//! `next_send(now)` says may go at `now`, and `plan` lists what it says will go in the coming days.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -7,33 +11,45 @@ use chrono_tz::Tz;
 use crate::bookings::{Booking, Status};
 use crate::catalog::Catalog;
 use crate::config::{CampaignSettings, Trigger};
+use crate::schedule::{tick_at_or_after, ClockTime, Span};
 
-/// Where the visit takes place, as far as dates and seasons are concerned.
+/// Where the visit takes place, as far as dates and seasons are concerned, and where its customer
+/// reads the email.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Venue {
     /// Degrees, south negative; `None` when neither the booking nor the catalog knows the city.
     pub latitude: Option<f64>,
-    /// The venue's time zone; UTC when nobody knows the city.
+    /// The venue's time zone: the catalog city's, else the booking's, else UTC.
     pub timezone: Tz,
+    /// The customer's time zone, in which send windows are read: the booking's `timezone`, else the
+    /// venue's.
+    pub customer: Tz,
 }
 
 impl Venue {
-    /// The booking's own latitude and time zone, else those of the catalog city of the same name,
-    /// else no latitude and UTC.
+    /// The booking's own latitude, else the catalog city's; the catalog city's time zone, else the
+    /// booking's, else UTC.
     pub fn of(booking: &Booking, catalog: Option<&Catalog>) -> Venue {
         let city = catalog.and_then(|c| c.city_named(&booking.city));
+        let timezone = city
+            .map(|c| c.timezone)
+            .or(booking.timezone)
+            .unwrap_or(Tz::UTC);
         Venue {
             latitude: booking.latitude.or(city.map(|c| c.latitude)),
-            timezone: booking
-                .timezone
-                .or(city.map(|c| c.timezone))
-                .unwrap_or(Tz::UTC),
+            timezone,
+            customer: booking.timezone.unwrap_or(timezone),
         }
     }
 
     /// The venue's date at `now`.
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.timezone).date_naive()
+    }
+
+    /// The first instant of the venue's `date`.
+    fn start_of(&self, date: NaiveDate) -> DateTime<Utc> {
+        ClockTime::START.on(date, self.timezone)
     }
 }
 
@@ -44,32 +60,121 @@ pub struct Due {
     pub days_to_travel: i64,
 }
 
-/// Whether `campaign`'s email is due for `booking` at `now`.
+/// When `campaign`'s due rule holds for `booking`, whatever the window: from the first instant to
+/// before the second.
+///
+/// - confirmation: from `booked_at` for `lookback_hours`, and not past the travel date;
+/// - reminder: the `days_before` venue days before the travel date.
+pub fn due_span(campaign: &CampaignSettings, booking: &Booking, venue: &Venue) -> Option<Span> {
+    if booking.status != Status::Confirmed {
+        return None;
+    }
+    let travel = booking.travel_date;
+    let (from, until) = match campaign.trigger {
+        Trigger::Confirmation => {
+            let hours = i64::from(campaign.lookback_hours.unwrap_or(0));
+            let booked = booking.booked_at.with_timezone(&Utc);
+            let after_travel = venue.start_of(travel.succ_opt()?);
+            (
+                booked,
+                (booked + chrono::Duration::hours(hours)).min(after_travel),
+            )
+        }
+        Trigger::Reminder => {
+            let days = u64::from(campaign.days_before.unwrap_or(0));
+            let first = travel.checked_sub_days(chrono::Days::new(days))?;
+            (venue.start_of(first), venue.start_of(travel))
+        }
+    };
+    (from < until).then_some((from, until))
+}
+
+/// Whether `campaign`'s due rule holds for `booking` at `now`, whatever the window.
 pub fn due(
     campaign: &CampaignSettings,
     booking: &Booking,
     venue: &Venue,
     now: DateTime<Utc>,
 ) -> Option<Due> {
-    if booking.status != Status::Confirmed {
+    let (from, until) = due_span(campaign, booking, venue)?;
+    (from <= now && now < until).then(|| Due {
+        days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
+    })
+}
+
+/// The first instant at or after `from` at which `campaign`'s email for `booking` may go: due, the
+/// campaign enabled, and inside its dates, days and window in the customer's time zone. `None` when
+/// there is none (not due again, or due only when the campaign does not send).
+pub fn next_send(
+    campaign: &CampaignSettings,
+    booking: &Booking,
+    venue: &Venue,
+    from: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if !campaign.enabled {
         return None;
     }
-    let days_to_travel = (booking.travel_date - venue.today(now)).num_days();
-    if days_to_travel < 0 {
+    let (start, until) = due_span(campaign, booking, venue)?;
+    let t = from.max(start);
+    if t >= until {
         return None;
     }
-    let is_due = match campaign.trigger {
-        Trigger::Confirmation => {
-            let hours = i64::from(campaign.lookback_hours.unwrap_or(0));
-            let booked = booking.booked_at.with_timezone(&Utc);
-            booked <= now && now - booked < chrono::Duration::hours(hours)
-        }
-        Trigger::Reminder => {
-            let days = i64::from(campaign.days_before.unwrap_or(0));
-            (1..=days).contains(&days_to_travel)
-        }
+    let (open, _) = campaign.open_span(venue.customer, t, until)?;
+    Some(t.max(open))
+}
+
+/// As [`next_send`], for a runner that ticks every `every` (multiples since the Unix epoch): the
+/// first tick at which the email may go. `None` for `every`: any instant.
+pub fn next_send_on_ticks(
+    campaign: &CampaignSettings,
+    booking: &Booking,
+    venue: &Venue,
+    from: DateTime<Utc>,
+    every: Option<std::time::Duration>,
+) -> Option<DateTime<Utc>> {
+    let mut t = next_send(campaign, booking, venue, from)?;
+    let Some(every) = every else {
+        return Some(t);
     };
-    is_due.then_some(Due { days_to_travel })
+    loop {
+        let tick = tick_at_or_after(t, every);
+        match next_send(campaign, booking, venue, tick) {
+            Some(next) if next == tick => return Some(tick),
+            // The window closed (or the email stopped being due) before the tick: the next chance.
+            Some(next) => t = next,
+            None => return None,
+        }
+    }
+}
+
+/// What a campaign does about a booking at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// Not due (not yet, not any more, never), or the campaign is disabled.
+    NotDue,
+    /// Due and inside the window: send now.
+    Send(Due),
+    /// Due, but outside the campaign's dates, days or window: it goes at this instant.
+    Waiting(DateTime<Utc>),
+    /// Due, but the campaign does not send again before it stops being due.
+    Closed,
+}
+
+/// What `campaign` does about `booking` at `now`, by [`next_send`].
+pub fn when(
+    campaign: &CampaignSettings,
+    booking: &Booking,
+    venue: &Venue,
+    now: DateTime<Utc>,
+) -> When {
+    let Some(d) = due(campaign, booking, venue, now).filter(|_| campaign.enabled) else {
+        return When::NotDue;
+    };
+    match next_send(campaign, booking, venue, now) {
+        Some(t) if t == now => When::Send(d),
+        Some(t) => When::Waiting(t),
+        None => When::Closed,
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +220,13 @@ mod tests {
             list_unsubscribe: None,
             provider: None,
             data_source_id: None,
+            enabled: true,
+            starts_on: None,
+            ends_on: None,
+            send_window: None,
+            send_days: None,
+            send_at: None,
+            transactional: None,
         }
     }
 
@@ -126,6 +238,7 @@ mod tests {
         Venue {
             latitude: None,
             timezone: tz,
+            customer: tz,
         }
     }
 
@@ -191,30 +304,218 @@ mod tests {
     }
 
     #[test]
-    fn venue_comes_from_the_catalog_city_unless_the_booking_says() {
+    fn venue_comes_from_the_catalog_city_and_the_customer_zone_from_the_booking() {
         let catalog = Catalog::from_json(r#"{"cities":[{"id":1,"name":"Sydney","country":"AU","latitude":-33.87,"timezone":"Australia/Sydney"}],"tags":[],"products":[]}"#).unwrap();
         let mut b = booking("2026-12-12", "2026-12-09T10:00:00Z");
         b.city = "SYDNEY".into();
+        let sydney = chrono_tz::Australia::Sydney;
         assert_eq!(
             Venue::of(&b, Some(&catalog)),
             Venue {
                 latitude: Some(-33.87),
-                timezone: chrono_tz::Australia::Sydney
+                timezone: sydney,
+                customer: sydney,
             }
         );
+        // A customer in Perth booking in Sydney: Sydney dates, Perth hours.
         b.timezone = Some(chrono_tz::Australia::Perth);
+        let v = Venue::of(&b, Some(&catalog));
         assert_eq!(
-            Venue::of(&b, Some(&catalog)).timezone,
-            chrono_tz::Australia::Perth
+            (v.timezone, v.customer),
+            (sydney, chrono_tz::Australia::Perth)
         );
+        // A city nobody knows: the booking's zone for both, else UTC.
         b.city = "Atlantis".into();
+        let v = Venue::of(&b, Some(&catalog));
+        assert_eq!(
+            (v.latitude, v.timezone),
+            (None, chrono_tz::Australia::Perth)
+        );
         b.timezone = None;
         assert_eq!(
             Venue::of(&b, Some(&catalog)),
             Venue {
                 latitude: None,
-                timezone: Tz::UTC
+                timezone: Tz::UTC,
+                customer: Tz::UTC,
             }
+        );
+    }
+
+    fn windowed(trigger: Trigger, window: &str) -> CampaignSettings {
+        CampaignSettings {
+            send_window: Some(window.to_string().try_into().unwrap()),
+            ..campaign(trigger)
+        }
+    }
+
+    #[test]
+    fn a_confirmation_booked_at_night_waits_for_the_window_unless_transactional() {
+        let paris = venue(chrono_tz::Europe::Paris);
+        // Booked at 23:30 in Paris (22:30 UTC).
+        let b = booking("2027-07-01", "2026-12-09T23:30:00+01:00");
+        let booked = at("2026-12-09T22:30:00Z");
+        let c = windowed(Trigger::Confirmation, "09:00-20:00");
+        assert_eq!(
+            when(&c, &b, &paris, booked),
+            When::Waiting(at("2026-12-10T08:00:00Z"))
+        );
+        assert_eq!(
+            next_send(&c, &b, &paris, booked),
+            Some(at("2026-12-10T08:00:00Z"))
+        );
+        assert!(matches!(
+            when(&c, &b, &paris, at("2026-12-10T08:00:00Z")),
+            When::Send(_)
+        ));
+        assert!(matches!(
+            when(&c, &b, &paris, at("2026-12-10T19:00:00Z")),
+            When::Waiting(_)
+        ));
+        let t = CampaignSettings {
+            transactional: Some(true),
+            send_days: Some(vec!["mon".to_string()].try_into().unwrap()),
+            ..c
+        };
+        assert!(matches!(when(&t, &b, &paris, booked), When::Send(_)));
+    }
+
+    #[test]
+    fn the_window_is_read_in_the_customer_zone_not_the_venue_one() {
+        // A New Yorker's reminder for a trip to Rome: Rome dates, New York hours.
+        let v = Venue {
+            latitude: None,
+            timezone: chrono_tz::Europe::Rome,
+            customer: chrono_tz::America::New_York,
+        };
+        let c = windowed(Trigger::Reminder, "09:00-17:00");
+        let b = booking("2026-12-13", "2026-11-01T10:00:00Z");
+        // Due from 10 December 00:00 in Rome (9 December 23:00 UTC, 18:00 in New York, closed);
+        // New York opens at 09:00, 14:00 UTC.
+        assert_eq!(
+            next_send(&c, &b, &v, at("2026-12-09T00:00:00Z")),
+            Some(at("2026-12-10T14:00:00Z"))
+        );
+        // With the window to 20:00, it goes at once.
+        let c = windowed(Trigger::Reminder, "09:00-20:00");
+        assert_eq!(
+            next_send(&c, &b, &v, at("2026-12-09T00:00:00Z")),
+            Some(at("2026-12-09T23:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn send_at_days_and_dates_move_a_reminder() {
+        let rome = venue(chrono_tz::Europe::Rome);
+        // Travel Saturday 12 December: due from Wednesday 9 December in Rome.
+        let b = booking("2026-12-12", "2026-11-01T10:00:00Z");
+        let mut c = CampaignSettings {
+            send_at: Some("10:00".to_string().try_into().unwrap()),
+            ..windowed(Trigger::Reminder, "09:00-20:00")
+        };
+        let from = at("2026-12-01T00:00:00Z");
+        assert_eq!(
+            next_send(&c, &b, &rome, from),
+            Some(at("2026-12-09T09:00:00Z"))
+        );
+        // Missed at 10:00 (the runner was down): later the same day, inside the window.
+        assert_eq!(
+            next_send(&c, &b, &rome, at("2026-12-09T15:00:00Z")),
+            Some(at("2026-12-09T15:00:00Z"))
+        );
+        // ...but after the window, the next day at 10:00.
+        assert_eq!(
+            next_send(&c, &b, &rome, at("2026-12-09T19:00:00Z")),
+            Some(at("2026-12-10T09:00:00Z"))
+        );
+        c.send_days = Some(
+            vec!["fri".to_string(), "sat".to_string()]
+                .try_into()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_send(&c, &b, &rome, from),
+            Some(at("2026-12-11T09:00:00Z"))
+        );
+        c.starts_on = Some("2026-12-12".parse().unwrap());
+        // Saturday is the travel day: no longer due.
+        assert_eq!(next_send(&c, &b, &rome, from), None);
+        assert_eq!(
+            when(&c, &b, &rome, at("2026-12-10T09:00:00Z")),
+            When::Closed
+        );
+        c.starts_on = None;
+        c.ends_on = Some("2026-12-10".parse().unwrap());
+        assert_eq!(next_send(&c, &b, &rome, from), None);
+        c.ends_on = None;
+        c.enabled = false;
+        assert_eq!(next_send(&c, &b, &rome, from), None);
+        assert_eq!(
+            when(&c, &b, &rome, at("2026-12-11T09:00:00Z")),
+            When::NotDue
+        );
+    }
+
+    #[test]
+    fn daylight_saving_days_neither_skip_nor_double_a_send() {
+        // Travel Wednesday 31 March 2027 in Paris; due from Sunday 28 March, the spring-forward
+        // day, at 02:30, a time that does not exist that night: it goes at 03:00 CEST.
+        let paris = venue(chrono_tz::Europe::Paris);
+        let c = CampaignSettings {
+            send_at: Some("02:30".to_string().try_into().unwrap()),
+            ..windowed(Trigger::Reminder, "02:00-04:00")
+        };
+        let b = booking("2027-03-31", "2027-01-01T10:00:00Z");
+        let first = next_send(&c, &b, &paris, at("2027-03-27T00:00:00Z"));
+        assert_eq!(first, Some(at("2027-03-28T01:00:00Z")));
+        // The window that night is one hour long (03:00 to 04:00 CEST).
+        assert!(matches!(
+            when(&c, &b, &paris, at("2027-03-28T01:59:00Z")),
+            When::Send(_)
+        ));
+        assert!(matches!(
+            when(&c, &b, &paris, at("2027-03-28T02:00:00Z")),
+            When::Waiting(_)
+        ));
+        // Sydney, Sunday 4 April 2027, clocks go back at 03:00: 02:30 happens twice; the first.
+        let sydney = venue(chrono_tz::Australia::Sydney);
+        let b = booking("2027-04-07", "2027-01-01T10:00:00Z");
+        assert_eq!(
+            next_send(&c, &b, &sydney, at("2027-04-01T00:00:00Z")),
+            Some(at("2027-04-03T15:30:00Z"))
+        );
+        // The window holds both passes of 02:00-03:00 and the hour to 04:00: three hours.
+        assert!(matches!(
+            when(&c, &b, &sydney, at("2027-04-03T17:59:00Z")),
+            When::Send(_)
+        ));
+        assert!(matches!(
+            when(&c, &b, &sydney, at("2027-04-03T18:00:00Z")),
+            When::Waiting(_)
+        ));
+    }
+
+    #[test]
+    fn on_ticks_the_send_waits_for_the_first_tick_inside_the_window() {
+        let c = windowed(Trigger::Confirmation, "09:00-20:00");
+        let v = venue(chrono_tz::Australia::Adelaide); // UTC+10:30 in December
+        let b = booking("2027-07-01", "2026-12-10T09:10:00+10:30");
+        let hour = Some(std::time::Duration::from_secs(3600));
+        // Due at 22:40 UTC, open from 22:30 UTC: the 23:00 tick.
+        assert_eq!(
+            next_send_on_ticks(&c, &b, &v, at("2026-12-09T00:00:00Z"), hour),
+            Some(at("2026-12-09T23:00:00Z"))
+        );
+        // Booked at 19:50 local (09:20 UTC): it could go at once, but the next tick (10:00 UTC) is
+        // 20:30 local, closed; 09:00 local the next day is 22:30 UTC, and its tick 23:00 UTC.
+        let late = booking("2027-07-01", "2026-12-10T19:50:00+10:30");
+        assert_eq!(
+            next_send_on_ticks(&c, &late, &v, at("2026-12-09T00:00:00Z"), None),
+            Some(at("2026-12-10T09:20:00Z"))
+        );
+        assert_eq!(
+            next_send_on_ticks(&c, &late, &v, at("2026-12-09T00:00:00Z"), hour),
+            Some(at("2026-12-10T23:00:00Z"))
         );
     }
 }

@@ -231,6 +231,12 @@ impl Ledger {
         Ok(ledger)
     }
 
+    /// Starts a new run on this ledger (a runner's next tick): a row left `claimed` by an earlier run
+    /// (an email in doubt) is sent again, as a new process would.
+    pub fn begin_run(&self) {
+        self.mine.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// The ledger file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,9 +1,11 @@
 //! tripmail: post-purchase email campaigns (booking confirmations and trip reminders) with a
 //! "Complete your trip" block chosen by a cross-sell engine and tailored by season and family.
 //!
-//! The run goes in phases, one module each: [`config`] → [`bookings`] (read as a stream) → [`due`] →
+//! The run goes in phases, one module each: [`config`] → [`bookings`] (read as a stream) → [`due`] (with
+//! [`schedule`]: windows and days in the customer's time zone) →
 //! [`recommend`] + [`heuristics`] (choose items) → [`render`] → [`deliver`] (files, SMTP), with
-//! [`ledger`] making each send happen once and [`report`] kept as it goes; [`campaign`] drives them and [`cli`] is the command line.
+//! [`ledger`] making each send happen once and [`report`] kept as it goes; [`campaign`] drives them, [`plan`] foresees them, and
+//! [`cli`] is the command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,8 +18,10 @@ pub mod deliver;
 pub mod due;
 pub mod heuristics;
 pub mod ledger;
+pub mod plan;
 pub mod recommend;
 pub mod render;
 pub mod report;
 mod retry;
+pub mod schedule;
 pub mod unsubscribe;

@@ -101,6 +101,17 @@ pub struct Report {
     pub resent_in_doubt: u64,
     /// Due emails not tried because the run stopped early.
     pub not_attempted: u64,
+    /// Due emails held for the runner's next tick because a recommendation API failed for them (a
+    /// timeout, no connection, 429 or 5xx): nothing was sent; they go at the next tick.
+    pub held: u64,
+    /// Due emails not started because a signal (SIGINT, SIGTERM) stopped the run; left for the next
+    /// run. Not a problem: the emails in flight were finished and recorded.
+    pub interrupted: u64,
+    /// Emails due but outside their campaign's dates, days or send window at `now`: they go later.
+    pub waiting: u64,
+    /// Emails due but that their campaign will not send before they stop being due (its dates,
+    /// days or window leave no time).
+    pub closed: u64,
     /// Why the run stopped before the end, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

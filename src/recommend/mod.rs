@@ -113,6 +113,16 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether the failure may pass by itself (a timeout, no connection, HTTP 429 or 5xx), as
+    /// opposed to one that asks for a change (other statuses, a malformed answer).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            EngineError::Timeout(_) | EngineError::Unreachable(_) => true,
+            EngineError::Status { status, .. } => *status == 429 || *status >= 500,
+            EngineError::BadJson(_) => false,
+        }
+    }
+
     /// A short machine-readable reason, counted in the report.
     pub fn reason(&self) -> String {
         match self {

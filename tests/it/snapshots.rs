@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
-use tripmail::campaign::{Campaigns, Composed};
+use tripmail::campaign::{Campaigns, Composed, PreviewAt};
 use tripmail::config::{Overrides, Settings};
+use tripmail::due::When;
 
 use crate::util::{root, NOW};
 
@@ -21,15 +22,15 @@ fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
             Settings::load_with_env(&root().join(config), &Overrides::default(), Vec::new())
                 .unwrap();
         let c = Campaigns::start(settings).await.unwrap();
-        let (composed, due) = c
-            .preview(booking, campaign, NOW.parse().unwrap())
+        let preview = c
+            .preview(booking, campaign, PreviewAt::Now(NOW.parse().unwrap()))
             .await
             .unwrap();
         assert!(
-            due,
+            matches!(preview.when, When::Send(_)),
             "{campaign} is not due for {booking} at {NOW}: the case tests nothing"
         );
-        composed
+        preview.composed
     })
 }
 

@@ -1,0 +1,246 @@
+//! `tripmail plan`: what each campaign will send in the coming days, per day and per locale, with the
+//! first recipients. It reads the bookings and asks [`crate::due::next_send_on_ticks`] (the same rules
+//! and windows `run` sends by) when each email goes, leaving out what the ledger says was sent or
+//! failed already.
+
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::bookings::{BookingReader, RowError};
+use crate::campaign::FatalError;
+use crate::catalog::Catalog;
+use crate::config::{CampaignSettings, Settings};
+use crate::due::{due_span, next_send_on_ticks, Venue};
+use crate::ledger::{Ledger, SendState};
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The first instant planned.
+    pub from: DateTime<Utc>,
+    /// The end of the plan (not included).
+    pub until: DateTime<Utc>,
+    /// The runner's tick (`run --every`); `None` for a send at any instant.
+    pub every: Option<std::time::Duration>,
+    /// Only this campaign.
+    pub campaign: Option<String>,
+    /// The time zone whose dates the days are.
+    pub days_in: Tz,
+    /// How many recipients to list per day and campaign.
+    pub recipients: usize,
+}
+
+/// The plan.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plan {
+    /// The first instant planned (RFC 3339).
+    pub from: String,
+    /// The end of the plan, not included.
+    pub until: String,
+    /// The time zone of the days.
+    pub days_in: String,
+    /// The runner's tick planned for (`"5m"`), when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// One entry per day and campaign with something to send, by date then campaign.
+    pub days: Vec<PlanDay>,
+    /// Emails planned per campaign, every campaign planned listed.
+    pub totals: BTreeMap<String, u64>,
+    /// Campaigns with `enabled = false`.
+    pub disabled: Vec<String>,
+    /// Emails that would go in the period but the ledger says were sent (or refused for good) already.
+    pub already_done: u64,
+    /// Emails due in the period that will not go: the campaign does not send (dates, days, window)
+    /// before they stop being due.
+    pub will_not_send: Vec<Unsendable>,
+    /// Bookings rows that could not be read.
+    pub skipped_rows: Vec<RowError>,
+}
+
+/// What one campaign sends on one day.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PlanDay {
+    /// The date (in `days_in`).
+    pub date: NaiveDate,
+    /// The campaign.
+    pub campaign: String,
+    /// How many emails.
+    pub emails: u64,
+    /// How many per locale.
+    pub locales: BTreeMap<String, u64>,
+    /// The first ones, by time then booking.
+    pub first: Vec<PlannedEmail>,
+}
+
+/// One planned email.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PlannedEmail {
+    /// When it goes (RFC 3339, UTC).
+    pub at: String,
+    /// The booking.
+    pub booking_id: String,
+    /// The recipient.
+    pub to: String,
+    /// The email's locale.
+    pub locale: String,
+    /// The customer's time zone, in which the window is read.
+    pub timezone: String,
+    /// When it goes on the customer's clock (`2027-03-28 10:00`).
+    pub local_time: String,
+}
+
+/// An email due in the period that will not go.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unsendable {
+    /// The campaign.
+    pub campaign: String,
+    /// The booking.
+    pub booking_id: String,
+    /// When it stops being due (RFC 3339).
+    pub due_until: String,
+}
+
+/// Builds the plan of `settings`' campaigns over the bookings file, leaving out the ledger's sent and
+/// failed emails (`state.path`, when it exists).
+pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError> {
+    let campaigns: Vec<&CampaignSettings> = match &opts.campaign {
+        Some(name) => vec![settings
+            .campaign(name)
+            .ok_or_else(|| FatalError::UnknownCampaign(name.clone()))?],
+        None => settings.campaigns.iter().collect(),
+    };
+    let catalog = match &settings.engine.catalog {
+        Some(path) => Some(Catalog::load(path)?),
+        None => None,
+    };
+    let done = done_in_ledger(&settings.state.path)?;
+    let reader = BookingReader::open(&settings.bookings.path)?;
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut plan = Plan {
+        from: stamp(opts.from),
+        until: stamp(opts.until),
+        days_in: opts.days_in.name().to_string(),
+        every: opts
+            .every
+            .map(|d| humantime::format_duration(d).to_string()),
+        days: Vec::new(),
+        totals: campaigns
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| (c.name.clone(), 0))
+            .collect(),
+        disabled: campaigns
+            .iter()
+            .filter(|c| !c.enabled)
+            .map(|c| c.name.clone())
+            .collect(),
+        already_done: 0,
+        will_not_send: Vec::new(),
+        skipped_rows: Vec::new(),
+    };
+    struct Day {
+        emails: u64,
+        locales: BTreeMap<String, u64>,
+        first: BinaryHeap<PlannedEmail>,
+    }
+    let mut days: BTreeMap<(NaiveDate, String), Day> = BTreeMap::new();
+    // A booking listed twice is sent once.
+    let mut seen: HashSet<(usize, String)> = HashSet::new();
+    for row in reader {
+        let booking = match row {
+            Ok(b) => b,
+            Err(e) => {
+                plan.skipped_rows.push(e);
+                continue;
+            }
+        };
+        let venue = Venue::of(&booking, catalog.as_ref());
+        for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
+            let at = next_send_on_ticks(c, &booking, &venue, opts.from, opts.every)
+                .filter(|t| *t < opts.until);
+            let is_done = || done.contains(&(c.name.clone(), booking.booking_id.clone()));
+            let Some(at) = at else {
+                // Due in the period, yet never sent.
+                if let Some((start, end)) = due_span(c, &booking, &venue) {
+                    if start < opts.until && end > opts.from && !is_done() {
+                        if seen.insert((i, booking.booking_id.clone())) {
+                            plan.will_not_send.push(Unsendable {
+                                campaign: c.name.clone(),
+                                booking_id: booking.booking_id.clone(),
+                                due_until: stamp(end),
+                            });
+                        }
+                    }
+                }
+                continue;
+            };
+            if !seen.insert((i, booking.booking_id.clone())) {
+                continue;
+            }
+            if is_done() {
+                plan.already_done += 1;
+                continue;
+            }
+            let date = at.with_timezone(&opts.days_in).date_naive();
+            let day = days.entry((date, c.name.clone())).or_insert_with(|| Day {
+                emails: 0,
+                locales: BTreeMap::new(),
+                first: BinaryHeap::new(),
+            });
+            day.emails += 1;
+            *day.locales
+                .entry(booking.locale.as_str().to_string())
+                .or_default() += 1;
+            *plan.totals.entry(c.name.clone()).or_default() += 1;
+            if opts.recipients > 0 {
+                day.first.push(PlannedEmail {
+                    at: stamp(at),
+                    booking_id: booking.booking_id.clone(),
+                    to: booking.customer_email.to_string(),
+                    locale: booking.locale.as_str().to_string(),
+                    timezone: venue.customer.name().to_string(),
+                    local_time: at
+                        .with_timezone(&venue.customer)
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string(),
+                });
+                // Keep the earliest: the heap's top is the latest kept.
+                if day.first.len() > opts.recipients {
+                    day.first.pop();
+                }
+            }
+        }
+    }
+    plan.days = days
+        .into_iter()
+        .map(|((date, campaign), d)| PlanDay {
+            date,
+            campaign,
+            emails: d.emails,
+            locales: d.locales,
+            first: d.first.into_sorted_vec(),
+        })
+        .collect();
+    Ok(plan)
+}
+
+/// The (campaign, booking) pairs the ledger at `path` holds as sent or failed; none when it does not
+/// exist yet.
+fn done_in_ledger(path: &Path) -> Result<HashSet<(String, String)>, FatalError> {
+    if !path.exists() {
+        return Ok(HashSet::new());
+    }
+    let ledger = Ledger::open_read(path).map_err(|e| FatalError::Engine(e.to_string()))?;
+    let entries = ledger
+        .entries(None)
+        .map_err(|e| FatalError::Engine(e.to_string()))?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| matches!(e.state, SendState::Sent | SendState::Failed))
+        .map(|e| (e.campaign, e.booking_id))
+        .collect())
+}
