@@ -166,14 +166,16 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
             let Some(at) = at else {
                 // Due in the period, yet never sent.
                 if let Some((start, end)) = due_span(c, &booking, &venue) {
-                    if start < opts.until && end > opts.from && !is_done() {
-                        if seen.insert((i, booking.booking_id.clone())) {
-                            plan.will_not_send.push(Unsendable {
-                                campaign: c.name.clone(),
-                                booking_id: booking.booking_id.clone(),
-                                due_until: stamp(end),
-                            });
-                        }
+                    if start < opts.until
+                        && end > opts.from
+                        && !is_done()
+                        && seen.insert((i, booking.booking_id.clone()))
+                    {
+                        plan.will_not_send.push(Unsendable {
+                            campaign: c.name.clone(),
+                            booking_id: booking.booking_id.clone(),
+                            due_until: stamp(end),
+                        });
                     }
                 }
                 continue;
