@@ -199,6 +199,8 @@ enum Produced {
     InDoubt(String),
     /// Held for the runner's next tick (the API failed for it); nothing sent, no claim kept.
     Held,
+    /// Not sent: the run was asked to stop.
+    Interrupted,
 }
 
 /// One unit of the report.
@@ -243,6 +245,7 @@ impl Outcome {
             Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
             Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
             Produced::Held => Outcome::Held,
+            Produced::Interrupted => Outcome::Interrupted,
         }
     }
 }
@@ -907,6 +910,18 @@ impl Campaigns {
                 let produced = Produced::InDoubt(reply.clone());
                 (SendState::Claimed, reply, f.attempts(), produced)
             }
+            // Asked to stop before the transaction: nothing sent. A first try leaves no trace; after
+            // temporary failures the email stays deferred, as when its tries run out.
+            Err(SmtpFailure::Stopped { attempts: 0 }) => {
+                release().await?;
+                return Ok(Produced::Interrupted);
+            }
+            Err(f @ SmtpFailure::Stopped { .. }) => (
+                SendState::Deferred,
+                f.reply(),
+                f.attempts(),
+                Produced::Interrupted,
+            ),
             Err(f @ SmtpFailure::Deferred { .. }) => (
                 SendState::Deferred,
                 f.reply(),

@@ -659,7 +659,10 @@ impl Job {
     ) -> anyhow::Result<Report> {
         // A fresh connection pool and API caches each tick: a server found down in one tick is
         // asked again in the next, and answers are not kept across ticks.
-        let smtp = smtp_of(&self.settings)?;
+        let mut smtp = smtp_of(&self.settings)?;
+        if let Some(smtp) = &mut smtp {
+            smtp.stop_when(self.cancel.clone());
+        }
         let campaigns = Campaigns::start(self.settings.clone()).await?;
         if let Some(ledger) = &self.ledger {
             ledger.begin_run();

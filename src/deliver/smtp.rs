@@ -8,8 +8,8 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -75,6 +75,12 @@ pub enum SmtpFailure {
     /// The message itself cannot be sent (bad address, cannot build): not tried again.
     #[error("cannot send: {0}")]
     Unsendable(String),
+    /// The run was asked to stop before this email's (next) transaction began: not sent.
+    #[error("not sent: the run was asked to stop")]
+    Stopped {
+        /// Tries made before (temporary failures).
+        attempts: u32,
+    },
 }
 
 impl SmtpFailure {
@@ -86,6 +92,7 @@ impl SmtpFailure {
             | SmtpFailure::InDoubt { reply, .. } => reply.clone(),
             SmtpFailure::Unavailable { reason, .. } => reason.clone(),
             SmtpFailure::Unsendable(reason) => reason.clone(),
+            SmtpFailure::Stopped { .. } => self.to_string(),
         }
     }
 
@@ -95,7 +102,8 @@ impl SmtpFailure {
             SmtpFailure::Rejected { attempts, .. }
             | SmtpFailure::Deferred { attempts, .. }
             | SmtpFailure::InDoubt { attempts, .. }
-            | SmtpFailure::Unavailable { attempts, .. } => *attempts,
+            | SmtpFailure::Unavailable { attempts, .. }
+            | SmtpFailure::Stopped { attempts } => *attempts,
             SmtpFailure::Unsendable(_) => 0,
         }
     }
@@ -355,6 +363,8 @@ pub struct SmtpDelivery {
     /// Why and after how many tries the server was first found unavailable: no more tries in this
     /// run, and every email that gives up says the same.
     halted: std::sync::OnceLock<(String, u32)>,
+    /// Set when the run is asked to stop: no transaction starts after it.
+    stop: Option<Arc<AtomicBool>>,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -411,7 +421,18 @@ impl SmtpDelivery {
             retry_base: Duration::from_millis(settings.retry_base_ms),
             retries: AtomicU64::new(0),
             halted: std::sync::OnceLock::new(),
+            stop: None,
         })
+    }
+
+    /// Starts no transaction (and no retry) once `flag` is set: [`SmtpFailure::Stopped`] instead. A
+    /// transaction under way finishes.
+    pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// The server, without credentials.
@@ -445,6 +466,11 @@ impl SmtpDelivery {
                 let _slot = self.slots.acquire().await;
                 if let Some(limiter) = &self.limiter {
                     limiter.until_ready().await;
+                }
+                if self.stopping() {
+                    return Err(SmtpFailure::Stopped {
+                        attempts: attempt - 1,
+                    });
                 }
                 self.connections.send(&envelope, &bytes).await
             };

@@ -7,6 +7,7 @@ mod util;
 mod client;
 mod engine;
 mod run;
+mod runner;
 mod schedule;
 mod smtp;
 mod snapshots;

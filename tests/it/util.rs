@@ -16,7 +16,12 @@ pub const NOW: &str = "2026-12-10T09:00:00Z";
 
 /// The `tripmail` binary, run from the repository root with no `TRIPMAIL_*` variables inherited.
 pub fn tripmail() -> Command {
-    let mut cmd = Command::cargo_bin("tripmail").expect("binary built");
+    Command::from_std(tripmail_process())
+}
+
+/// As [`tripmail`], a plain process to start in the background.
+pub fn tripmail_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("tripmail"));
     cmd.current_dir(root());
     for (k, _) in std::env::vars() {
         if k.starts_with("TRIPMAIL_") {
