@@ -825,7 +825,7 @@ fn write_plan_table(w: &mut impl Write, plan: &Plan, settings: &Settings) -> std
     writeln!(w)?;
     writeln!(
         w,
-        "{:<10}  {:<3}  {:<16} {:>6}  by locale",
+        "{:<10}  {:<3}  {:<16} {:>6}  by locale (then the first recipients: when, in UTC and on their clock)",
         "date", "day", "campaign", "emails"
     )?;
     for day in &plan.days {
@@ -845,9 +845,10 @@ fn write_plan_table(w: &mut impl Write, plan: &Plan, settings: &Settings) -> std
         )?;
         for e in &day.first {
             let at = e.at.get(11..16).unwrap_or(&e.at);
+            let mark = if e.at == plan.from { '*' } else { ' ' };
             writeln!(
                 w,
-                "{:<6}{at} UTC  {:<12} {:<34} {} {}",
+                "{:<6}{at} UTC{mark} {:<12} {:<34} {} {}",
                 "", e.booking_id, e.to, e.local_time, e.timezone
             )?;
         }
@@ -858,6 +859,17 @@ fn write_plan_table(w: &mut impl Write, plan: &Plan, settings: &Settings) -> std
     }
     if plan.days.is_empty() {
         writeln!(w, "(nothing to send in this period)")?;
+    }
+    let overdue = plan
+        .days
+        .iter()
+        .flat_map(|d| &d.first)
+        .any(|e| e.at == plan.from);
+    if overdue {
+        writeln!(
+            w,
+            "* due already when the plan starts: the first run sends it"
+        )?;
     }
     writeln!(w)?;
     let totals: Vec<String> = plan

@@ -6,6 +6,7 @@ mod util;
 
 mod client;
 mod engine;
+mod plan;
 mod run;
 mod runner;
 mod schedule;

@@ -43,8 +43,14 @@ fn config(dir: &Path, smtp: &str, extra: &str) -> PathBuf {
         "fixtures/campaign.toml",
         dir,
         &[
-            ("path = \"fixtures/bookings.csv\"", &format!("path = \"{bookings}\"")),
-            ("path = \"state/tripmail.sqlite\"", &format!("path = \"{state}\"")),
+            (
+                "path = \"fixtures/bookings.csv\"",
+                &format!("path = \"{bookings}\""),
+            ),
+            (
+                "path = \"state/tripmail.sqlite\"",
+                &format!("path = \"{state}\""),
+            ),
             ("max_connections = 4", &smtp),
             ("attempts = 5", "attempts = 1"),
             ("retry_base_ms = 500", "retry_base_ms = 50"),
@@ -90,7 +96,10 @@ impl Runner {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !pred(&self.output()) {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("the runner ended ({status}) before {what}:\n{}", self.output());
+                panic!(
+                    "the runner ended ({status}) before {what}:\n{}",
+                    self.output()
+                );
             }
             assert!(
                 Instant::now() < deadline,
@@ -115,7 +124,10 @@ impl Runner {
             }
             if Instant::now() > deadline {
                 let _ = self.child.kill();
-                panic!("the runner did not stop within 20 s of SIGTERM:\n{}", self.output());
+                panic!(
+                    "the runner did not stop within 20 s of SIGTERM:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -177,7 +189,10 @@ fn the_runner_survives_an_smtp_server_down_for_a_tick_and_sends_at_the_next() {
     assert_eq!(distinct(&server), 5);
     let states = ledger_states(dir.path());
     assert_eq!(states.len(), 5);
-    assert!(states.iter().all(|(_, s)| *s == SendState::Sent), "{states:?}");
+    assert!(
+        states.iter().all(|(_, s)| *s == SendState::Sent),
+        "{states:?}"
+    );
     // A one-shot run after it finds everything sent.
     let second = tripmail()
         .args(["run", "--config"])
@@ -222,7 +237,10 @@ fn the_runner_holds_emails_through_an_engine_outage_and_sends_them_with_their_bl
         dir.path(),
         &config,
         &["--every", "1s", "--engine-url", &engine_url],
-        &[("TRIPMAIL_ENGINE__API_KEY", "k"), ("TRIPMAIL_ENGINE__ATTEMPTS", "1")],
+        &[
+            ("TRIPMAIL_ENGINE__API_KEY", "k"),
+            ("TRIPMAIL_ENGINE__ATTEMPTS", "1"),
+        ],
     );
     runner.wait_for("a tick that holds the emails", 30, |o| {
         o.contains("3 held for the next tick")
@@ -233,9 +251,9 @@ fn the_runner_holds_emails_through_an_engine_outage_and_sends_them_with_their_bl
         .arg(format!("127.0.0.1:{engine_port}"))
         .args(["--api-key", "k"])
         .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     wait_until("the 3 emails", 30, || server.accepted().len() >= 3);
     let _ = engine.kill();
     let _ = engine.wait();
@@ -261,17 +279,27 @@ fn sigterm_mid_tick_finishes_the_emails_in_flight_and_leaves_the_ledger_consiste
     wait_until("the first emails", 30, || server.accepted().len() >= 5);
     let (code, output) = runner.terminate();
     assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("left for the next run (stopped by a signal)"), "{output}");
+    assert!(
+        output.contains("left for the next run (stopped by a signal)"),
+        "{output}"
+    );
     // Every row is sent, and exactly the emails the server holds: no claim left behind.
     let sent_before = distinct(&server);
     assert!(sent_before < 40, "the tick was not interrupted: {output}");
     let states = ledger_states(dir.path());
-    assert!(states.iter().all(|(_, s)| *s == SendState::Sent), "{states:?}");
+    assert!(
+        states.iter().all(|(_, s)| *s == SendState::Sent),
+        "{states:?}"
+    );
     let in_ledger: HashSet<String> = states.into_iter().map(|(b, _)| b).collect();
     let received: HashSet<String> = server
         .accepted()
         .iter()
-        .map(|a| a.to.trim_start_matches("live").trim_end_matches("@example.com").to_string())
+        .map(|a| {
+            a.to.trim_start_matches("live")
+                .trim_end_matches("@example.com")
+                .to_string()
+        })
         .map(|i| format!("LIVE-{:03}", i.parse::<u32>().unwrap()))
         .collect();
     assert_eq!(in_ledger, received);
@@ -281,7 +309,12 @@ fn sigterm_mid_tick_finishes_the_emails_in_flight_and_leaves_the_ledger_consiste
         .arg(&config)
         .output()
         .unwrap();
-    assert_eq!(rest.status.code(), Some(0), "{}", String::from_utf8_lossy(&rest.stderr));
+    assert_eq!(
+        rest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&rest.stderr)
+    );
     assert_eq!(distinct(&server), 40);
     assert_eq!(ledger_states(dir.path()).len(), 40);
 }

@@ -201,7 +201,14 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
     let o = tripmail()
         .args(["plan", "--config"])
         .arg(&config)
-        .args(["--from", FROM, "--days", &DAYS.to_string(), "--every", "30m"])
+        .args([
+            "--from",
+            FROM,
+            "--days",
+            &DAYS.to_string(),
+            "--every",
+            "30m",
+        ])
         .args(["--format", "json", "--recipients", "100000"])
         .output()
         .unwrap();
@@ -209,16 +216,23 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
 
     let reports = simulate(&config, &server);
-    assert!(reports.iter().all(|r| r.failed.is_empty() && r.stopped.is_none()));
+    assert!(reports
+        .iter()
+        .all(|r| r.failed.is_empty() && r.stopped.is_none()));
 
     // What was sent, and when (the tick's `now`), from the ledger.
     let ledger = Ledger::open_read(&dir.path().join("state/ledger.sqlite")).unwrap();
     let entries = ledger.entries(None).unwrap();
-    assert!(entries.iter().all(|e| e.state == SendState::Sent), "{entries:?}");
+    assert!(
+        entries.iter().all(|e| e.state == SendState::Sent),
+        "{entries:?}"
+    );
     let sent: BTreeMap<(String, String), DateTime<Utc>> = entries
         .iter()
         .map(|e| {
-            let at = DateTime::parse_from_rfc3339(&e.run_at).unwrap().with_timezone(&Utc);
+            let at = DateTime::parse_from_rfc3339(&e.run_at)
+                .unwrap()
+                .with_timezone(&Utc);
             ((e.campaign.clone(), e.booking_id.clone()), at)
         })
         .collect();
@@ -244,7 +258,11 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
         }
     }
     assert_eq!(planned, sent);
-    assert!(sent.len() > 150, "too few emails to test anything: {}", sent.len());
+    assert!(
+        sent.len() > 150,
+        "too few emails to test anything: {}",
+        sent.len()
+    );
     // ...and its day and locale counts are those of the sends.
     let who = customers();
     let mut counts: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
@@ -277,12 +295,24 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["campaign"].as_str().unwrap().into(), u["booking_id"].as_str().unwrap().into()))
+        .map(|u| {
+            (
+                u["campaign"].as_str().unwrap().into(),
+                u["booking_id"].as_str().unwrap().into(),
+            )
+        })
         .collect();
-    let expected = [("early", "SIM-014"), ("early", "SIM-056"), ("welcome", "SIM-055")];
+    let expected = [
+        ("early", "SIM-014"),
+        ("early", "SIM-056"),
+        ("welcome", "SIM-055"),
+    ];
     assert_eq!(
         unsendable,
-        expected.iter().map(|(c, b)| (c.to_string(), b.to_string())).collect(),
+        expected
+            .iter()
+            .map(|(c, b)| (c.to_string(), b.to_string()))
+            .collect(),
     );
 
     // No email outside its window on the customer's clock (the transactional one excepted).
@@ -302,9 +332,11 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
     // Transactional confirmations went at the first tick after booking, night or day; some at night.
     let receipts_at_night = sent
         .iter()
-        .filter(|((c, b), at)| c == "receipt" && {
-            let h = at.with_timezone(&who[b].0).hour();
-            !(9..20).contains(&h)
+        .filter(|((c, b), at)| {
+            c == "receipt" && {
+                let h = at.with_timezone(&who[b].0).hour();
+                !(9..20).contains(&h)
+            }
         })
         .count();
     assert!(receipts_at_night > 0);
@@ -343,7 +375,9 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
     let o = tripmail()
         .args(["plan", "--config"])
         .arg(&config)
-        .args(["--from", FROM, "--days", "14", "--every", "30m", "--format", "json"])
+        .args([
+            "--from", FROM, "--days", "14", "--every", "30m", "--format", "json",
+        ])
         .output()
         .unwrap();
     let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
