@@ -275,7 +275,7 @@ fn sigterm_mid_tick_finishes_the_emails_in_flight_and_leaves_the_ledger_consiste
     let server = FaultServer::start(Faults::default());
     // Four emails a second: the tick takes ten seconds.
     let config = config(dir.path(), &server.url(), "max_per_second = 4");
-    let mut runner = Runner::start(dir.path(), &config, &["--every", "1h"], &[]);
+    let runner = Runner::start(dir.path(), &config, &["--every", "1h"], &[]);
     wait_until("the first emails", 30, || server.accepted().len() >= 5);
     let (code, output) = runner.terminate();
     assert_eq!(code, Some(0), "{output}");
