@@ -718,7 +718,7 @@ impl Job {
         );
         let mut now = clock();
         loop {
-            let next = tick_at_or_after(now + chrono::Duration::seconds(1), every);
+            let next = tick_at_or_after(now + chrono::Duration::nanoseconds(1), every);
             println!("tick {}:", stamp(now));
             if let Err(e) = self.tick(now, Some(next)).await {
                 eprintln!(
