@@ -963,32 +963,29 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             report.resent_in_doubt,
         );
     }
-    if report.waiting + report.closed + report.held + report.interrupted > 0 {
-        let mut later = Vec::new();
-        if report.waiting > 0 {
-            later.push(format!(
-                "{} waiting for their campaign's window, days or dates",
-                report.waiting
-            ));
-        }
-        if report.held > 0 {
-            later.push(format!(
-                "{} held for the next tick (the recommendation API failed for them)",
-                report.held
-            ));
-        }
-        if report.interrupted > 0 {
-            later.push(format!(
-                "{} left for the next run (stopped by a signal)",
-                report.interrupted
-            ));
-        }
-        if report.closed > 0 {
-            later.push(format!(
-                "{} due that their campaign will not send before they stop being due",
-                report.closed
-            ));
-        }
+    let later: Vec<String> = [
+        (
+            report.waiting,
+            "waiting for their campaign's window, days or dates",
+        ),
+        (
+            report.held,
+            "held for the next tick (the recommendation API failed for them)",
+        ),
+        (
+            report.interrupted,
+            "left for the next run (stopped by a signal)",
+        ),
+        (
+            report.closed,
+            "due that their campaign will not send before they stop being due",
+        ),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !later.is_empty() {
         println!("later: {}", later.join("; "));
     }
     if let Some(why) = &report.stopped {

@@ -287,39 +287,31 @@ mod tests {
     }
 
     #[test]
-    fn a_local_time_in_the_spring_gap_is_read_as_the_end_of_the_gap() {
-        // Paris, 28 March 2027: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 does not exist.
-        assert_eq!(
-            first_instant(Europe::Paris, local("2027-03-28 02:30")),
-            at("2027-03-28T01:00:00Z")
-        );
-        assert_eq!(
-            first_instant(Europe::Paris, local("2027-03-28 03:00")),
-            at("2027-03-28T01:00:00Z")
-        );
-        assert_eq!(
-            first_instant(Europe::Paris, local("2027-03-28 01:59")),
-            at("2027-03-28T00:59:00Z")
-        );
-        // Sydney, 3 October 2027: 02:00 AEST becomes 03:00 AEDT (16:00 UTC the day before).
-        assert_eq!(
-            first_instant(Australia::Sydney, local("2027-10-03 02:15")),
-            at("2027-10-02T16:00:00Z")
-        );
-    }
-
-    #[test]
-    fn a_local_time_that_occurs_twice_is_read_as_its_first_occurrence() {
-        // Sydney, 4 April 2027: 03:00 AEDT becomes 02:00 AEST; 02:30 happens at 15:30 and 16:30 UTC.
-        assert_eq!(
-            first_instant(Australia::Sydney, local("2027-04-04 02:30")),
-            at("2027-04-03T15:30:00Z")
-        );
-        // Paris, 31 October 2027: 03:00 CEST becomes 02:00 CET.
-        assert_eq!(
-            first_instant(Europe::Paris, local("2027-10-31 02:30")),
-            at("2027-10-31T00:30:00Z")
-        );
+    fn local_times_on_daylight_saving_nights_are_read_as_their_first_instant() {
+        let cases = [
+            // Paris, 28 March 2027: 02:00 CET becomes 03:00 CEST (01:00 UTC); 02:30 does not exist.
+            (Europe::Paris, "2027-03-28 02:30", "2027-03-28T01:00:00Z"),
+            (Europe::Paris, "2027-03-28 03:00", "2027-03-28T01:00:00Z"),
+            (Europe::Paris, "2027-03-28 01:59", "2027-03-28T00:59:00Z"),
+            // Sydney, 3 October 2027: 02:00 AEST becomes 03:00 AEDT (16:00 UTC the day before).
+            (
+                Australia::Sydney,
+                "2027-10-03 02:15",
+                "2027-10-02T16:00:00Z",
+            ),
+            // Sydney, 4 April 2027: 03:00 AEDT becomes 02:00 AEST; 02:30 happens at 15:30 and
+            // 16:30 UTC: the first.
+            (
+                Australia::Sydney,
+                "2027-04-04 02:30",
+                "2027-04-03T15:30:00Z",
+            ),
+            // Paris, 31 October 2027: 03:00 CEST becomes 02:00 CET.
+            (Europe::Paris, "2027-10-31 02:30", "2027-10-31T00:30:00Z"),
+        ];
+        for (tz, wall, expected) in cases {
+            assert_eq!(first_instant(tz, local(wall)), at(expected), "{wall} {tz}");
+        }
     }
 
     #[test]
