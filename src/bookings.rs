@@ -101,7 +101,8 @@ pub struct Booking {
     pub marketing_opt_in: bool,
     /// Venue latitude, if the booking carries it.
     pub latitude: Option<f64>,
-    /// Venue time zone, if the booking carries it.
+    /// The customer's time zone (send windows are read in it), if the booking carries it; also the
+    /// venue's when the catalog does not know the city.
     pub timezone: Option<Tz>,
     /// Products the customer already holds.
     pub other_product_ids: Vec<u64>,

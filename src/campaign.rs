@@ -151,10 +151,10 @@ pub struct RunOptions {
     /// Set (by a signal) to stop starting emails: those in flight finish and are recorded, the rest
     /// are left for the next run.
     pub cancel: Option<Arc<AtomicBool>>,
-    /// The runner's next tick (`run --every`): an email that lost its block to a passing API failure
-    /// waits for it instead of going without, unless its campaign is transactional or it could not go
-    /// then.
-    pub next_tick: Option<DateTime<Utc>>,
+    /// The runner's next two ticks (`run --every`): an email that lost its block to a passing API
+    /// failure waits for them instead of going without, unless its campaign is transactional or it
+    /// could not go at both (one tick to spare, should the next one start late).
+    pub next_ticks: Option<[DateTime<Utc>; 2]>,
 }
 
 /// Where a run's emails go.
@@ -220,6 +220,8 @@ pub(crate) enum Outcome {
     Interrupted,
     Waiting,
     Closed,
+    /// Nothing to count: sent (or refused for good) by an earlier run.
+    Settled,
 }
 
 impl Outcome {
@@ -294,6 +296,7 @@ impl Report {
             }
             Outcome::Waiting => self.waiting += 1,
             Outcome::Closed => self.closed += 1,
+            Outcome::Settled => {}
             Outcome::Done {
                 record,
                 sent,
@@ -738,7 +741,8 @@ impl Campaigns {
         enum Work<'c> {
             Skip(RowError),
             Email(&'c CampaignSettings, Arc<Booking>, Venue, Due),
-            Later(Outcome),
+            /// Waiting or closed, unless the ledger says it was sent already.
+            Later(Outcome, &'c CampaignSettings, Arc<Booking>),
         }
         let work = reader.flat_map(|row| match row {
             Err(e) => vec![Work::Skip(e)],
@@ -750,8 +754,8 @@ impl Campaigns {
                     .filter_map(|c| match when(c, &booking, &venue, now) {
                         When::NotDue => None,
                         When::Send(d) => Some(Work::Email(c, booking.clone(), venue, d)),
-                        When::Waiting(_) => Some(Work::Later(Outcome::Waiting)),
-                        When::Closed => Some(Work::Later(Outcome::Closed)),
+                        When::Waiting(_) => Some(Work::Later(Outcome::Waiting, c, booking.clone())),
+                        When::Closed => Some(Work::Later(Outcome::Closed, c, booking.clone())),
                     })
                     .collect()
             }
@@ -773,7 +777,7 @@ impl Campaigns {
             .map(|w| async {
                 let (campaign, booking, venue, d) = match w {
                     Work::Skip(e) => return Outcome::Skipped(e),
-                    Work::Later(o) => return o,
+                    Work::Later(o, c, b) => return self.unless_done(o, c, &b, out).await,
                     Work::Email(c, b, v, d) => (c, b, v, d),
                 };
                 if stopped() {
@@ -826,6 +830,25 @@ impl Campaigns {
         Ok(report)
     }
 
+    /// `outcome` (waiting, closed), or nothing when the ledger says the email was sent (or refused
+    /// for good) already.
+    async fn unless_done(
+        &self,
+        outcome: Outcome,
+        campaign: &CampaignSettings,
+        booking: &Booking,
+        out: &Outputs<'_>,
+    ) -> Outcome {
+        let Some(ledger) = out.send.as_ref().and_then(|s| s.ledger.clone()) else {
+            return outcome;
+        };
+        let key = (campaign.name.as_str(), booking.booking_id.as_str());
+        match on_ledger(&ledger, key, |l, c, b| l.state(c, b)).await {
+            Ok(Some(SendState::Sent | SendState::Failed)) => Outcome::Settled,
+            _ => outcome,
+        }
+    }
+
     /// One due email: claim it in the ledger, compose it, write it, send it, record the outcome.
     /// `Err` stops the run (the ledger cannot be written).
     async fn produce(
@@ -840,6 +863,7 @@ impl Campaigns {
         let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
         let key = (campaign.name.as_str(), booking.booking_id.as_str());
         let mut in_doubt = false;
+        let mut claimed = Claim::New;
         if let Some(ledger) = &ledger {
             let message_id =
                 OutgoingEmail::message_id_for(key.0, key.1, &self.settings.sender.from);
@@ -854,10 +878,13 @@ impl Campaigns {
                 Claim::InDoubt => in_doubt = true,
                 Claim::New | Claim::Retry => {}
             }
+            claimed = claim;
         }
         let release = || async {
             match &ledger {
-                Some(ledger) => on_ledger(ledger, key, |l, c, b| l.release(c, b)).await,
+                Some(ledger) => {
+                    on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await
+                }
                 None => Ok(()),
             }
         };
@@ -869,11 +896,13 @@ impl Campaigns {
             }
         };
         // A runner can try the block again at its next tick, if the email may still go then.
-        let may_wait = |next| {
+        let may_wait = |ticks: [DateTime<Utc>; 2]| {
             !campaign.is_transactional()
-                && matches!(when(campaign, booking, venue, next), When::Send(_))
+                && ticks
+                    .iter()
+                    .all(|t| matches!(when(campaign, booking, venue, *t), When::Send(_)))
         };
-        if composed.engine_transient && opts.next_tick.is_some_and(may_wait) {
+        if composed.engine_transient && opts.next_ticks.is_some_and(may_wait) {
             release().await?;
             return Ok(Produced::Held);
         }

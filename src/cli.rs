@@ -348,6 +348,11 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                     anyhow::bail!("--every sends, and each tick sends only what the ledger says the earlier ones did not: give --smtp URL or set smtp.url, without --redirect-to");
                 }
             }
+            if let Some(name) = &campaign {
+                if settings.campaign(name).is_none() {
+                    return Err(crate::campaign::FatalError::UnknownCampaign(name.clone()).into());
+                }
+            }
             let out = match (&out, sends) {
                 (None, false) => Some(PathBuf::from("out")),
                 _ => out,
@@ -372,7 +377,8 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             match every {
                 None => {
                     let report = job.tick(sources.now.unwrap_or_else(clock), None).await?;
-                    Ok(if report.has_problems() {
+                    // Stopped by a signal: the rest waits for the next run, which should be known.
+                    Ok(if report.has_problems() || report.interrupted > 0 {
                         Outcome::Problems
                     } else {
                         Outcome::Clean
@@ -396,13 +402,27 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             format,
         } => {
             let settings = load(&sources, None, state)?;
-            let from = match from.as_deref() {
-                None => sources.now.unwrap_or_else(clock),
-                Some(s) => parse_from(s, tz)?,
+            // From a date, whole days in `tz` (23 or 25 hours on daylight-saving days).
+            let (from, until) = match from.as_deref().map(|s| s.parse::<chrono::NaiveDate>()) {
+                Some(Ok(date)) => {
+                    let start = crate::schedule::ClockTime::START;
+                    let end = date
+                        .checked_add_days(chrono::Days::new(u64::from(days)))
+                        .ok_or_else(|| anyhow::anyhow!("--from {date}: too far in the future"))?;
+                    (start.on(date, tz), start.on(end, tz))
+                }
+                Some(Err(_)) => {
+                    let from = parse_from(from.as_deref().unwrap_or_default(), tz)?;
+                    (from, from + chrono::Duration::days(i64::from(days)))
+                }
+                None => {
+                    let from = sources.now.unwrap_or_else(clock);
+                    (from, from + chrono::Duration::days(i64::from(days)))
+                }
             };
             let opts = PlanOptions {
                 from,
-                until: from + chrono::Duration::days(i64::from(days)),
+                until,
                 every,
                 campaign,
                 days_in: tz,
@@ -651,11 +671,11 @@ struct Job {
 
 impl Job {
     /// One run at `now`: every email due then, produced, written and sent; the report written and
-    /// summed up. `next_tick`: the runner's next tick, for which emails may wait.
+    /// summed up. `next_ticks`: the runner's next two ticks, for which emails may wait.
     async fn tick(
         &self,
         now: DateTime<Utc>,
-        next_tick: Option<DateTime<Utc>>,
+        next_ticks: Option<[DateTime<Utc>; 2]>,
     ) -> anyhow::Result<Report> {
         // A fresh connection pool and API caches each tick: a server found down in one tick is
         // asked again in the next, and answers are not kept across ticks.
@@ -687,7 +707,7 @@ impl Job {
                     redirect_to: self.redirect_to.clone(),
                     clock,
                     cancel: Some(self.cancel.clone()),
-                    next_tick,
+                    next_ticks,
                 },
                 &outputs,
             )
@@ -716,11 +736,13 @@ impl Job {
             "tripmail: running every {} until SIGINT or SIGTERM",
             humantime::format_duration(every)
         );
+        let step = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
         let mut now = clock();
         loop {
             let next = tick_at_or_after(now + chrono::Duration::nanoseconds(1), every);
+            let after = tick_at_or_after(next + step, every);
             println!("tick {}:", stamp(now));
-            if let Err(e) = self.tick(now, Some(next)).await {
+            if let Err(e) = self.tick(now, Some([next, after])).await {
                 eprintln!(
                     "tripmail: tick {}: {e:#}; trying again at {}",
                     stamp(now),
@@ -730,9 +752,7 @@ impl Job {
             if stop.is_set() {
                 break;
             }
-            // Ticks missed while this one ran are skipped, not made up in a burst.
-            let target = next.max(tick_at_or_after(clock(), every));
-            let wait = (target - clock()).to_std().unwrap_or_default();
+            let wait = (next - clock()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = stop.notify.notified() => {}
@@ -740,7 +760,14 @@ impl Job {
             if stop.is_set() {
                 break;
             }
-            now = target;
+            // On time, the tick is the instant planned; late (a tick that ran long, a suspended
+            // machine), it runs at once at the clock's instant, so that windows are judged right.
+            let woke = clock();
+            now = if woke - next > chrono::Duration::seconds(1) {
+                woke
+            } else {
+                next
+            };
         }
         eprintln!("tripmail: stopped by signal; the ledger is up to date");
     }

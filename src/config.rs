@@ -873,6 +873,12 @@ impl Settings {
                         Some(0) => {
                             return Err(bad(&key("lookback_hours"), "must be at least 1".into()))
                         }
+                        Some(h) if h > 24 * 366 => {
+                            return Err(bad(
+                                &key("lookback_hours"),
+                                format!("{h} is more than a year (8784 hours)"),
+                            ))
+                        }
                         Some(_) => {}
                     }
                     if c.days_before.is_some() {
@@ -892,6 +898,12 @@ impl Settings {
                         }
                         Some(0) => {
                             return Err(bad(&key("days_before"), "must be at least 1".into()))
+                        }
+                        Some(d) if d > 366 => {
+                            return Err(bad(
+                                &key("days_before"),
+                                format!("{d} is more than a year (366 days)"),
+                            ))
                         }
                         Some(_) => {}
                     }
@@ -944,6 +956,18 @@ impl Settings {
                 &key("transactional"),
                 "only for confirmation campaigns (a reminder keeps to its window and days)".into(),
             ));
+        }
+        if c.is_transactional() {
+            let ignored = [
+                ("send_window", c.send_window.is_some()),
+                ("send_days", c.send_days.is_some()),
+            ];
+            if let Some((k, _)) = ignored.iter().find(|(_, set)| *set) {
+                return Err(bad(
+                    &key(k),
+                    "a transactional campaign sends at any hour, any day: remove this key or transactional = true".into(),
+                ));
+            }
         }
         if let Some(at) = c.send_at {
             if c.trigger != Trigger::Reminder {

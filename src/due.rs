@@ -75,10 +75,10 @@ pub fn due_span(campaign: &CampaignSettings, booking: &Booking, venue: &Venue) -
             let hours = i64::from(campaign.lookback_hours.unwrap_or(0));
             let booked = booking.booked_at.with_timezone(&Utc);
             let after_travel = venue.start_of(travel.succ_opt()?);
-            (
-                booked,
-                (booked + chrono::Duration::hours(hours)).min(after_travel),
-            )
+            let lookback = booked
+                .checked_add_signed(chrono::Duration::hours(hours))
+                .unwrap_or(after_travel);
+            (booked, lookback.min(after_travel))
         }
         Trigger::Reminder => {
             let days = u64::from(campaign.days_before.unwrap_or(0));

@@ -330,15 +330,26 @@ impl Ledger {
         })
     }
 
-    /// Drops a claim under which nothing was sent (the email could not be produced).
-    pub fn release(&self, campaign: &str, booking_id: &str) -> Result<(), LedgerError> {
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM sends WHERE campaign = ?1 AND booking_id = ?2 AND state = 'claimed'",
-                params![campaign, booking_id],
-            )
-            .map(drop)
-        })
+    /// Gives up a claim under which nothing was sent (the email could not be produced, was held, or
+    /// the run was asked to stop), putting back what `claim` found: no row for a new one, `deferred`
+    /// for a retry; a claim found in doubt stays in doubt.
+    pub fn release(
+        &self,
+        campaign: &str,
+        booking_id: &str,
+        claimed: Claim,
+    ) -> Result<(), LedgerError> {
+        let sql = match claimed {
+            Claim::New => {
+                "DELETE FROM sends WHERE campaign = ?1 AND booking_id = ?2 AND state = 'claimed'"
+            }
+            Claim::Retry => {
+                "UPDATE sends SET state = 'deferred' WHERE campaign = ?1 AND booking_id = ?2 \
+                 AND state = 'claimed'"
+            }
+            Claim::InDoubt | Claim::Done(_) => return Ok(()),
+        };
+        self.with(|c| c.execute(sql, params![campaign, booking_id]).map(drop))
     }
 
     /// The state of one send, if the ledger knows it.
@@ -438,13 +449,44 @@ mod tests {
             l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
             Claim::InDoubt
         );
-        l.release("c", "B3").unwrap();
-        assert_eq!(l.state("c", "B3").unwrap(), None);
+        // Given up: it stays in doubt (the next run sends it again).
+        l.release("c", "B3", Claim::InDoubt).unwrap();
+        assert_eq!(l.state("c", "B3").unwrap(), Some(SendState::Claimed));
+        // A new claim given up leaves no row; a retry given up is deferred again.
+        assert_eq!(
+            l.claim("c", "B4", "c.B4@x", "c@x", now, now).unwrap(),
+            Claim::New
+        );
+        l.release("c", "B4", Claim::New).unwrap();
+        assert_eq!(l.state("c", "B4").unwrap(), None);
+        assert_eq!(
+            l.claim("c", "B5", "c.B5@x", "c@x", now, now).unwrap(),
+            Claim::New
+        );
+        l.finish("c", "B5", SendState::Deferred, "451 later", 1, now)
+            .unwrap();
+        l.begin_run();
+        assert_eq!(
+            l.claim("c", "B5", "c.B5@x", "c@x", now, now).unwrap(),
+            Claim::Retry
+        );
+        l.release("c", "B5", Claim::Retry).unwrap();
+        assert_eq!(l.state("c", "B5").unwrap(), Some(SendState::Deferred));
         let entries = l.entries(Some("c")).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].state, SendState::Sent);
+        let rows: Vec<(&str, SendState)> = entries
+            .iter()
+            .map(|e| (e.booking_id.as_str(), e.state))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("B1", SendState::Sent),
+                ("B2", SendState::Claimed),
+                ("B3", SendState::Claimed),
+                ("B5", SendState::Deferred)
+            ]
+        );
         assert_eq!(entries[0].reply.as_deref(), Some("250 ok"));
-        assert_eq!(entries[1].state, SendState::Claimed);
         assert_eq!(entries[1].attempts, 3);
     }
 

@@ -156,14 +156,13 @@ pub fn first_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
             };
             let before = offset(local - Duration::days(2));
             let after = offset(local + Duration::days(2));
-            let as_utc = Utc.from_utc_datetime(&local);
-            let (mut lo, mut hi) = (
-                as_utc - Duration::seconds(before.max(after)),
-                as_utc - Duration::seconds(before.min(after)),
-            );
-            let reads_at_least = |t: DateTime<Utc>| t.with_timezone(&tz).naive_local() >= local;
-            // Invariant: `lo` reads before `local`, `hi` reads `local` or later.
-            while hi - lo > Duration::seconds(1) {
+            let as_utc = Utc.from_utc_datetime(&local).timestamp();
+            let (mut lo, mut hi) = (as_utc - before.max(after), as_utc - before.min(after));
+            let at = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or(DateTime::UNIX_EPOCH);
+            let reads_at_least = |secs: i64| at(secs).with_timezone(&tz).naive_local() >= local;
+            // In whole seconds (zone changes happen on them). Invariant: `lo` reads before
+            // `local`, `hi` reads `local` or later.
+            while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2;
                 if reads_at_least(mid) {
                     hi = mid;
@@ -171,7 +170,7 @@ pub fn first_instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
                     lo = mid;
                 }
             }
-            hi
+            at(hi)
         }
     }
 }
@@ -220,7 +219,9 @@ impl CampaignSettings {
             }
             if self.sends_on(day) {
                 let end = close.on(day, tz);
-                if end > t {
+                // A window that falls wholly in a gap (clocks going forward, or a day a zone
+                // skipped) is empty that day.
+                if end > t && start < end {
                     return Some((start, end));
                 }
             }
@@ -308,6 +309,14 @@ mod tests {
             ),
             // Paris, 31 October 2027: 03:00 CEST becomes 02:00 CET.
             (Europe::Paris, "2027-10-31 02:30", "2027-10-31T00:30:00Z"),
+            // Any time in the gap reads as its end, to the second.
+            (Europe::Paris, "2027-03-28 02:07", "2027-03-28T01:00:00Z"),
+            // Samoa skipped 30 December 2011 (UTC-10 to UTC+14): the whole day is a gap.
+            (
+                chrono_tz::Pacific::Apia,
+                "2011-12-30 09:00",
+                "2011-12-30T10:00:00Z",
+            ),
         ];
         for (tz, wall, expected) in cases {
             assert_eq!(first_instant(tz, local(wall)), at(expected), "{wall} {tz}");

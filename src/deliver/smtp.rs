@@ -435,6 +435,18 @@ impl SmtpDelivery {
         self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
+    /// Returns once a stop is asked (never without a stop flag).
+    async fn stop_asked(&self) {
+        match &self.stop {
+            None => std::future::pending().await,
+            Some(flag) => {
+                while !flag.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
     /// The server, without credentials.
     pub fn server(&self) -> &str {
         &self.server
@@ -462,15 +474,23 @@ impl SmtpDelivery {
                 });
             }
             attempt += 1;
+            let stopped = SmtpFailure::Stopped {
+                attempts: attempt - 1,
+            };
             let result = {
-                let _slot = self.slots.acquire().await;
+                // Waiting for a connection or the rate limit ends when a stop is asked.
+                let _slot = tokio::select! {
+                    slot = self.slots.acquire() => slot,
+                    () = self.stop_asked() => return Err(stopped),
+                };
                 if let Some(limiter) = &self.limiter {
-                    limiter.until_ready().await;
+                    tokio::select! {
+                        () = limiter.until_ready() => {}
+                        () = self.stop_asked() => return Err(stopped),
+                    }
                 }
                 if self.stopping() {
-                    return Err(SmtpFailure::Stopped {
-                        attempts: attempt - 1,
-                    });
+                    return Err(stopped);
                 }
                 self.connections.send(&envelope, &bytes).await
             };
@@ -523,7 +543,12 @@ impl SmtpDelivery {
                 }
                 Kind::Temporary | Kind::Server => {
                     self.retries.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(backoff(self.retry_base, attempt)).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff(self.retry_base, attempt)) => {}
+                        () = self.stop_asked() => {
+                            return Err(SmtpFailure::Stopped { attempts: attempt })
+                        }
+                    }
                 }
             }
         }

@@ -153,6 +153,48 @@ fn what_the_ledger_says_was_sent_is_not_planned_again() {
     assert_eq!(after["already_done"].as_u64(), Some(sent));
     assert_eq!(total(&after), total(&before) - sent);
     assert!(planned_at(&after, now).is_empty());
+    // Later that day the European reminders are outside their window; those sent are not counted
+    // as waiting (they are, in a run that does not read the ledger).
+    let later = "2026-12-10T21:00:00Z";
+    let waiting = |args: &[&str]| -> u64 {
+        let out = tempfile::tempdir().unwrap();
+        let report = out.path().join("report.json");
+        let o = tripmail()
+            .args(["run", "--config", config, "--now", later, "--report"])
+            .arg(&report)
+            .args(args)
+            .output()
+            .unwrap();
+        succeeds(&o);
+        let r: Value = serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+        r["waiting"].as_u64().unwrap()
+    };
+    let out = tempfile::tempdir().unwrap();
+    let files_only = waiting(&["--out", out.path().to_str().unwrap()]);
+    let with_ledger = waiting(&["--smtp", &server.url()]);
+    assert!(
+        with_ledger < files_only,
+        "{with_ledger} waiting with the ledger, {files_only} without"
+    );
+}
+
+#[test]
+fn days_from_a_date_are_whole_days_in_the_zone_asked_even_on_dst_days() {
+    // Paris goes back an hour on 31 October 2027: that day lasts 25 hours.
+    let plan = plan_json(
+        SCHEDULED,
+        &[
+            "--from",
+            "2027-10-31",
+            "--days",
+            "1",
+            "--tz",
+            "Europe/Paris",
+        ],
+    );
+    assert_eq!(plan["from"], "2027-10-30T22:00:00Z");
+    assert_eq!(plan["until"], "2027-10-31T23:00:00Z");
+    assert_eq!(plan["days_in"], "Europe/Paris");
 }
 
 #[test]

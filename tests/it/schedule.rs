@@ -104,7 +104,6 @@ trigger = "confirmation"
 lookback_hours = 48
 template = "confirmation"
 transactional = true
-send_window = "09:00-20:00"
 
 [[campaign]]
 name = "reminder"
@@ -171,7 +170,7 @@ fn simulate(config: &Path, server: &FaultServer) -> Vec<tripmail::report::Report
                 redirect_to: None,
                 clock: epoch,
                 cancel: None,
-                next_tick: None,
+                next_ticks: None,
             };
             reports.push(campaigns.run(&opts, &out).await.unwrap());
         }

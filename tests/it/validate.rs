@@ -244,6 +244,21 @@ fn schedule_keys_are_checked_and_named() {
             "enabled = \"sometimes\"",
             "campaign[1].enabled",
         ),
+        (
+            "transactional = true ",
+            "transactional = true\nsend_window = \"09:00-20:00\"",
+            "key `campaign[0].send_window`: a transactional campaign sends at any hour, any day",
+        ),
+        (
+            "lookback_hours = 48",
+            "lookback_hours = 3000000000",
+            "key `campaign[0].lookback_hours`: 3000000000 is more than a year",
+        ),
+        (
+            "days_before = 3",
+            "days_before = 400",
+            "key `campaign[1].days_before`: 400 is more than a year",
+        ),
     ];
     for (from, to, expected) in cases {
         let tmp = TempDir::new().unwrap();
@@ -293,6 +308,18 @@ fn runner_flags_are_checked() {
     fails_with(
         &run(&["--every", "5m", "--now", "2026-12-10T09:00:00Z"]),
         "--every runs on the clock",
+    );
+    // A campaign that does not exist stops the runner before its first tick.
+    fails_with(
+        &run(&[
+            "--every",
+            "5m",
+            "--smtp",
+            "smtp://127.0.0.1:9",
+            "--campaign",
+            "nosuch",
+        ]),
+        "no campaign named \"nosuch\"",
     );
     let o = tripmail()
         .args([
