@@ -197,7 +197,7 @@ enum Produced {
         stop: Option<Stop>,
     },
     InDoubt(String),
-    /// Held for the runner's next tick (the API failed for it); nothing sent, no claim kept.
+    /// Held for the runner's next tick (the API failed for it); nothing sent, the claim given up.
     Held,
     /// Not sent: the run was asked to stop.
     Interrupted,
