@@ -14,7 +14,7 @@ use crate::config::{
     CampaignSettings, CategoryFrom, IdentifyBy, Provider, Secret, Settings, YespoSettings,
 };
 use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
-use crate::due::{due, next_send, when, Due, Venue, When};
+use crate::due::{next_send, when, Due, Venue, When};
 use crate::heuristics::{self, Answers, Choice};
 use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::recommend::{
@@ -1023,9 +1023,7 @@ impl Campaigns {
                     .unwrap_or_else(|| campaign.daily_hours().0.on(date, tz))
             }
         };
-        let d = due(campaign, &booking, &venue, now).unwrap_or(Due {
-            days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
-        });
+        let d = Due::at(&booking, &venue, now);
         let composed = self.compose(campaign, &booking, &venue, d, now).await?;
         Ok(Preview {
             composed,

@@ -402,24 +402,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             format,
         } => {
             let settings = load(&sources, None, state)?;
-            // From a date, whole days in `tz` (23 or 25 hours on daylight-saving days).
-            let (from, until) = match from.as_deref().map(|s| s.parse::<chrono::NaiveDate>()) {
-                Some(Ok(date)) => {
-                    let start = crate::schedule::ClockTime::START;
-                    let end = date
-                        .checked_add_days(chrono::Days::new(u64::from(days)))
-                        .ok_or_else(|| anyhow::anyhow!("--from {date}: too far in the future"))?;
-                    (start.on(date, tz), start.on(end, tz))
-                }
-                Some(Err(_)) => {
-                    let from = parse_from(from.as_deref().unwrap_or_default(), tz)?;
-                    (from, from + chrono::Duration::days(i64::from(days)))
-                }
-                None => {
-                    let from = sources.now.unwrap_or_else(clock);
-                    (from, from + chrono::Duration::days(i64::from(days)))
-                }
-            };
+            let (from, until) = plan_period(from.as_deref(), &sources, days, tz)?;
             let opts = PlanOptions {
                 from,
                 until,
@@ -597,14 +580,31 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
     }
 }
 
-/// `--from`: a date (its midnight in `tz`) or an RFC 3339 instant.
-fn parse_from(s: &str, tz: chrono_tz::Tz) -> anyhow::Result<DateTime<Utc>> {
+/// The period `plan` covers: from `--from` (a date: its midnight in `tz`, then whole days in `tz`,
+/// 23 or 25 hours on daylight-saving days; an RFC 3339 instant; by default `--now` or the clock) for
+/// `days` days.
+fn plan_period(
+    from: Option<&str>,
+    sources: &Sources,
+    days: u32,
+    tz: chrono_tz::Tz,
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    let span = chrono::Duration::days(i64::from(days));
+    let Some(s) = from else {
+        let from = sources.now.unwrap_or_else(clock);
+        return Ok((from, from + span));
+    };
     if let Ok(date) = s.parse::<chrono::NaiveDate>() {
-        return Ok(crate::schedule::ClockTime::START.on(date, tz));
+        let start = crate::schedule::ClockTime::START;
+        let end = date
+            .checked_add_days(chrono::Days::new(u64::from(days)))
+            .ok_or_else(|| anyhow::anyhow!("--from {date}: too far in the future"))?;
+        return Ok((start.on(date, tz), start.on(end, tz)));
     }
-    parse_now(s).map_err(|_| {
+    let from = parse_now(s).map_err(|_| {
         anyhow::anyhow!("--from {s:?} is neither a date (2026-12-10) nor an RFC 3339 instant (2026-12-10T09:00:00Z)")
-    })
+    })?;
+    Ok((from, from + span))
 }
 
 /// SIGINT and SIGTERM: the first asks the run to finish the emails in flight and stop; a second ends
@@ -740,7 +740,7 @@ impl Job {
         let mut now = clock();
         loop {
             let next = tick_at_or_after(now + chrono::Duration::nanoseconds(1), every);
-            let after = tick_at_or_after(next + step, every);
+            let after = next.checked_add_signed(step).unwrap_or(next);
             println!("tick {}:", stamp(now));
             if let Err(e) = self.tick(now, Some([next, after])).await {
                 eprintln!(
@@ -816,21 +816,8 @@ fn write_plan_table(w: &mut impl Write, plan: &Plan, settings: &Settings) -> std
             if let Some(at) = c.send_at {
                 rules.push(format!("at {at}"));
             }
-            if c.send_days.is_some() {
-                let days: Vec<String> = [
-                    chrono::Weekday::Mon,
-                    chrono::Weekday::Tue,
-                    chrono::Weekday::Wed,
-                    chrono::Weekday::Thu,
-                    chrono::Weekday::Fri,
-                    chrono::Weekday::Sat,
-                    chrono::Weekday::Sun,
-                ]
-                .into_iter()
-                .filter(|d| c.send_days.is_none_or(|s| s.contains(*d)))
-                .map(|d| d.to_string().to_lowercase())
-                .collect();
-                rules.push(format!("on {}", days.join(" ")));
+            if let Some(days) = c.send_days {
+                rules.push(format!("on {days}"));
             }
             if rules.is_empty() {
                 rules.push("any hour".to_string());

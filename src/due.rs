@@ -60,6 +60,15 @@ pub struct Due {
     pub days_to_travel: i64,
 }
 
+impl Due {
+    /// The timing of `booking`'s emails at `now`, due or not.
+    pub fn at(booking: &Booking, venue: &Venue, now: DateTime<Utc>) -> Due {
+        Due {
+            days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
+        }
+    }
+}
+
 /// When `campaign`'s due rule holds for `booking`, whatever the window: from the first instant to
 /// before the second.
 ///
@@ -97,9 +106,7 @@ pub fn due(
     now: DateTime<Utc>,
 ) -> Option<Due> {
     let (from, until) = due_span(campaign, booking, venue)?;
-    (from <= now && now < until).then(|| Due {
-        days_to_travel: (booking.travel_date - venue.today(now)).num_days(),
-    })
+    (from <= now && now < until).then(|| Due::at(booking, venue, now))
 }
 
 /// The first instant at or after `from` at which `campaign`'s email for `booking` may go: due, the
@@ -111,10 +118,25 @@ pub fn next_send(
     venue: &Venue,
     from: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    if !campaign.enabled {
-        return None;
-    }
-    let (start, until) = due_span(campaign, booking, venue)?;
+    let span = sending_span(campaign, booking, venue)?;
+    send_in(campaign, venue, span, from)
+}
+
+/// The due span of an enabled campaign.
+fn sending_span(campaign: &CampaignSettings, booking: &Booking, venue: &Venue) -> Option<Span> {
+    campaign
+        .enabled
+        .then(|| due_span(campaign, booking, venue))
+        .flatten()
+}
+
+/// The first instant at or after `from`, inside the due `span`, at which the campaign sends.
+fn send_in(
+    campaign: &CampaignSettings,
+    venue: &Venue,
+    (start, until): Span,
+    from: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     let t = from.max(start);
     if t >= until {
         return None;
@@ -132,13 +154,14 @@ pub fn next_send_on_ticks(
     from: DateTime<Utc>,
     every: Option<std::time::Duration>,
 ) -> Option<DateTime<Utc>> {
-    let mut t = next_send(campaign, booking, venue, from)?;
+    let span = sending_span(campaign, booking, venue)?;
+    let mut t = send_in(campaign, venue, span, from)?;
     let Some(every) = every else {
         return Some(t);
     };
     loop {
         let tick = tick_at_or_after(t, every);
-        match next_send(campaign, booking, venue, tick) {
+        match send_in(campaign, venue, span, tick) {
             Some(next) if next == tick => return Some(tick),
             // The window closed (or the email stopped being due) before the tick: the next chance.
             Some(next) => t = next,
@@ -167,10 +190,12 @@ pub fn when(
     venue: &Venue,
     now: DateTime<Utc>,
 ) -> When {
-    let Some(d) = due(campaign, booking, venue, now).filter(|_| campaign.enabled) else {
+    let Some(span) = sending_span(campaign, booking, venue).filter(|(a, b)| *a <= now && now < *b)
+    else {
         return When::NotDue;
     };
-    match next_send(campaign, booking, venue, now) {
+    let d = Due::at(booking, venue, now);
+    match send_in(campaign, venue, span, now) {
         Some(t) if t == now => When::Send(d),
         Some(t) => When::Waiting(t),
         None => When::Closed,

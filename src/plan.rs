@@ -3,7 +3,7 @@
 //! and windows `run` sends by) when each email goes, leaving out what the ledger says was sent or
 //! failed already.
 
-use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -162,7 +162,10 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
         for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
             let at = next_send_on_ticks(c, &booking, &venue, opts.from, opts.every)
                 .filter(|t| *t < opts.until);
-            let is_done = || done.contains(&(c.name.clone(), booking.booking_id.clone()));
+            let is_done = || {
+                done.get(&c.name)
+                    .is_some_and(|d| d.contains(&booking.booking_id))
+            };
             let Some(at) = at else {
                 // Due in the period, yet never sent.
                 if let Some((start, end)) = due_span(c, &booking, &venue) {
@@ -230,19 +233,17 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
     Ok(plan)
 }
 
-/// The (campaign, booking) pairs the ledger at `path` holds as sent or failed; none when it does not
+/// The bookings the ledger at `path` holds as sent or failed, per campaign; none when it does not
 /// exist yet.
-fn done_in_ledger(path: &Path) -> Result<HashSet<(String, String)>, FatalError> {
+fn done_in_ledger(path: &Path) -> Result<HashMap<String, HashSet<String>>, FatalError> {
+    let mut done: HashMap<String, HashSet<String>> = HashMap::new();
     if !path.exists() {
-        return Ok(HashSet::new());
+        return Ok(done);
     }
-    let ledger = Ledger::open_read(path).map_err(|e| FatalError::Engine(e.to_string()))?;
-    let entries = ledger
-        .entries(None)
-        .map_err(|e| FatalError::Engine(e.to_string()))?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| matches!(e.state, SendState::Sent | SendState::Failed))
-        .map(|e| (e.campaign, e.booking_id))
-        .collect())
+    for e in Ledger::open_read(path)?.entries(None)? {
+        if matches!(e.state, SendState::Sent | SendState::Failed) {
+            done.entry(e.campaign).or_default().insert(e.booking_id);
+        }
+    }
+    Ok(done)
 }

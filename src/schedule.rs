@@ -117,6 +117,22 @@ impl Days {
     }
 }
 
+impl fmt::Display for Days {
+    /// `mon tue wed`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut day = Weekday::Mon;
+        let mut sep = "";
+        for _ in 0..7 {
+            if self.contains(day) {
+                write!(f, "{sep}{}", day.to_string().to_lowercase())?;
+                sep = " ";
+            }
+            day = day.succ();
+        }
+        Ok(())
+    }
+}
+
 impl TryFrom<Vec<String>> for Days {
     type Error = String;
 
