@@ -105,7 +105,9 @@ const EMBEDDED_KEY: &str = "embedded";
 pub struct Campaigns {
     settings: Settings,
     catalog: Option<Arc<Catalog>>,
-    renderer: Renderer,
+    renderer: Arc<Renderer>,
+    /// The settings' campaigns, shared with the rendering threads.
+    campaign_arcs: Vec<Arc<CampaignSettings>>,
     cross_sell: Option<Cached<CrossSellClient>>,
     yespo: Option<(Cached<YespoClient>, YespoSettings)>,
     engine: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -130,6 +132,8 @@ pub struct Composed {
     pub content: EmailContent,
     /// Its line in the report.
     pub record: EmailRecord,
+    /// The whole message, when asked for.
+    pub mime: Option<Vec<u8>>,
     /// Whether the block is missing because a recommendation API failed in a way that may pass (a
     /// timeout, no connection, HTTP 429 or 5xx).
     pub engine_transient: bool,
@@ -155,6 +159,9 @@ pub struct RunOptions {
     /// failure waits for them instead of going without, unless its campaign is transactional or it
     /// could not go at both (one tick to spare, should the next one start late).
     pub next_ticks: Option<[DateTime<Utc>; 2]>,
+    /// Produce every due email to its last byte (the whole MIME message) and drop it: nothing is
+    /// written, sent or recorded in the ledger; only the report is kept.
+    pub dry_run: bool,
 }
 
 /// Where a run's emails go.
@@ -325,6 +332,20 @@ impl Report {
     }
 }
 
+/// Runs CPU-bound work (rendering, building messages) on the rendering threads, one per core, off
+/// the async runtime's threads; the caller's task waits without blocking them.
+async fn on_render_threads<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RenderError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        // The receiver is gone only when the run was dropped; nothing to tell then.
+        let _ = tx.send(work());
+    });
+    rx.await
+        .map_err(|_| RenderError::Template("the rendering thread failed".into()))
+}
+
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
 /// the disk).
 async fn on_ledger<T: Send + 'static>(
@@ -433,9 +454,10 @@ impl Campaigns {
             .and_then(|u| url::Url::parse(u).ok())
             .zip(links.unsubscribe_secret.clone());
         Ok(Campaigns {
+            campaign_arcs: settings.campaigns.iter().cloned().map(Arc::new).collect(),
             settings,
             catalog,
-            renderer,
+            renderer: Arc::new(renderer),
             cross_sell,
             yespo,
             engine,
@@ -656,71 +678,113 @@ impl Campaigns {
         )))
     }
 
-    /// Composes `campaign`'s email for `booking` at `now`: choose items, render, address. The
-    /// caller has already placed the booking (`venue`) to decide it is due.
+    /// The shared copy of one of the settings' campaigns (for work handed to the rendering threads).
+    fn campaign_arc(&self, campaign: &CampaignSettings) -> Arc<CampaignSettings> {
+        self.settings
+            .campaigns
+            .iter()
+            .position(|c| std::ptr::eq(c, campaign))
+            .and_then(|i| self.campaign_arcs.get(i))
+            .cloned()
+            .unwrap_or_else(|| Arc::new(campaign.clone()))
+    }
+
+    /// Composes `campaign`'s email for `booking` at `now`: choose items, render, address; with
+    /// `mime`, also the whole message. The caller has already placed the booking (`venue`) to
+    /// decide it is due. The rendering runs on the rendering threads, not the async runtime's.
     pub async fn compose(
         &self,
         campaign: &CampaignSettings,
-        booking: &Booking,
+        booking: &Arc<Booking>,
         venue: &Venue,
         due: Due,
         now: DateTime<Utc>,
+        mime: bool,
     ) -> Result<Composed, RenderError> {
         let mut rules = Vec::new();
         let mut engine_error = None;
         let chosen = self
             .choose(campaign, booking, venue, &mut rules, &mut engine_error)
             .await;
-        let items = chosen.as_deref().unwrap_or(&[]);
-        let city = self
-            .catalog
-            .as_deref()
-            .and_then(|c| c.city_named(&booking.city))
-            .and_then(|c| c.names.get(booking.locale.as_str()))
-            .map_or(booking.city.as_str(), String::as_str);
-        let unsubscribe = self.unsubscribe_link(campaign, booking);
-        let content = self.renderer.render(EmailInput {
-            campaign,
-            booking,
-            items,
-            days_to_travel: due.days_to_travel,
-            city,
-            unsubscribe_url: unsubscribe.as_deref(),
-        })?;
-        let from = self.settings.sender.from.clone();
-        let to = lettre::message::Mailbox::new(
-            Some(booking.customer_first_name.clone()),
-            booking.customer_email.clone(),
-        );
-        let email = OutgoingEmail {
-            campaign: campaign.name.clone(),
-            booking_id: booking.booking_id.clone(),
-            message_id: OutgoingEmail::message_id_for(&campaign.name, &booking.booking_id, &from),
-            from,
-            to,
-            subject: content.subject.clone(),
-            date: now,
-            html: content.html.clone(),
-            text: content.text.clone(),
-            list_unsubscribe: unsubscribe,
-            original_to: None,
+        let (items, without_block) = match chosen {
+            Ok(items) => (items, None),
+            Err(reason) => (Vec::new(), Some(reason)),
         };
         let record = EmailRecord {
             campaign: campaign.name.clone(),
             booking_id: booking.booking_id.clone(),
             to: booking.customer_email.to_string(),
-            subject: content.subject.clone(),
+            subject: String::new(),
             provider: campaign.provider(&self.settings.engine),
             items: items.iter().map(|r| r.product_id).collect(),
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,
-            without_block: chosen.err(),
+            without_block,
             engine_error: engine_error.as_ref().map(|(e, _)| e.clone()),
+        };
+        let city = self
+            .catalog
+            .as_deref()
+            .and_then(|c| c.city_named(&booking.city))
+            .and_then(|c| c.names.get(booking.locale.as_str()))
+            .map_or(booking.city.as_str(), String::as_str)
+            .to_string();
+        let unsubscribe = self.unsubscribe_link(campaign, booking);
+        let renderer = Arc::clone(&self.renderer);
+        let campaign = self.campaign_arc(campaign);
+        let booking = Arc::clone(booking);
+        let from = self.settings.sender.from.clone();
+        let made = on_render_threads(move || {
+            let content = renderer.render(EmailInput {
+                campaign: &campaign,
+                booking: &booking,
+                items: &items,
+                days_to_travel: due.days_to_travel,
+                city: &city,
+                unsubscribe_url: unsubscribe.as_deref(),
+            })?;
+            let to = lettre::message::Mailbox::new(
+                Some(booking.customer_first_name.clone()),
+                booking.customer_email.clone(),
+            );
+            let email = OutgoingEmail {
+                campaign: campaign.name.clone(),
+                booking_id: booking.booking_id.clone(),
+                message_id: OutgoingEmail::message_id_for(
+                    &campaign.name,
+                    &booking.booking_id,
+                    &from,
+                ),
+                from,
+                to,
+                subject: content.subject.clone(),
+                date: now,
+                html: content.html.clone(),
+                text: content.text.clone(),
+                list_unsubscribe: unsubscribe,
+                original_to: None,
+            };
+            let mime = match mime {
+                true => Some(
+                    email
+                        .to_mime()
+                        .map_err(|e| RenderError::Template(e.to_string()))?,
+                ),
+                false => None,
+            };
+            Ok::<_, RenderError>((content, email, mime))
+        })
+        .await;
+        let (content, email, mime) = made??;
+        let record = EmailRecord {
+            subject: content.subject.clone(),
+            ..record
         };
         Ok(Composed {
             email,
             content,
             record,
+            mime,
             engine_transient: engine_error.is_some_and(|(_, transient)| transient),
         })
     }
@@ -854,7 +918,7 @@ impl Campaigns {
     async fn produce(
         &self,
         campaign: &CampaignSettings,
-        booking: &Booking,
+        booking: &Arc<Booking>,
         venue: &Venue,
         d: Due,
         opts: &RunOptions,
@@ -888,7 +952,10 @@ impl Campaigns {
                 None => Ok(()),
             }
         };
-        let mut composed = match self.compose(campaign, booking, venue, d, opts.now).await {
+        let mut composed = match self
+            .compose(campaign, booking, venue, d, opts.now, opts.dry_run)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 release().await?;
@@ -905,6 +972,11 @@ impl Campaigns {
         if composed.engine_transient && opts.next_ticks.is_some_and(may_wait) {
             release().await?;
             return Ok(Produced::Held);
+        }
+        if opts.dry_run {
+            // Produced to the last byte, then dropped.
+            drop(composed.mime.take());
+            return Ok(Produced::Written(Box::new(composed.record)));
         }
         if let Some(to) = &opts.redirect_to {
             composed.email = composed.email.redirected(to);
@@ -1024,7 +1096,10 @@ impl Campaigns {
             }
         };
         let d = Due::at(&booking, &venue, now);
-        let composed = self.compose(campaign, &booking, &venue, d, now).await?;
+        let booking = Arc::new(booking);
+        let composed = self
+            .compose(campaign, &booking, &venue, d, now, false)
+            .await?;
         Ok(Preview {
             composed,
             when: when(campaign, &booking, &venue, now),

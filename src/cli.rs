@@ -90,6 +90,11 @@ enum Command {
         /// ledger.
         #[arg(long, value_name = "INTERVAL", value_parser = parse_every)]
         every: Option<std::time::Duration>,
+        /// Produce every due email to its last byte (HTML, text, the whole MIME message), then drop
+        /// it: nothing is written or sent and the ledger is not touched; only the summary and the
+        /// report (`--report`) come out. For capacity planning and benchmarks.
+        #[arg(long, conflicts_with_all = ["out", "smtp", "redirect_to", "state", "every"])]
+        dry_run: bool,
     },
     /// Foresee what each campaign will send, per day and locale, with the first recipients: the same
     /// due rules and windows as `run`, leaving out what the ledger says was sent.
@@ -334,9 +339,10 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             campaign,
             parallel,
             every,
+            dry_run,
         } => {
             let settings = load(&sources, smtp, state)?;
-            let sends = settings.smtp.url.is_some();
+            let sends = settings.smtp.url.is_some() && !dry_run;
             if redirect_to.is_some() && !sends {
                 anyhow::bail!("--redirect-to sends emails: give --smtp URL or set smtp.url");
             }
@@ -353,7 +359,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                     return Err(crate::campaign::FatalError::UnknownCampaign(name.clone()).into());
                 }
             }
-            let out = match (&out, sends) {
+            let out = match (&out, sends || dry_run) {
                 (None, false) => Some(PathBuf::from("out")),
                 _ => out,
             };
@@ -373,6 +379,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 campaign,
                 parallel,
                 cancel: stop.flag.clone(),
+                dry_run,
             };
             match every {
                 None => {
@@ -667,6 +674,7 @@ struct Job {
     campaign: Option<String>,
     parallel: usize,
     cancel: Arc<AtomicBool>,
+    dry_run: bool,
 }
 
 impl Job {
@@ -679,7 +687,10 @@ impl Job {
     ) -> anyhow::Result<Report> {
         // A fresh connection pool and API caches each tick: a server found down in one tick is
         // asked again in the next, and answers are not kept across ticks.
-        let mut smtp = smtp_of(&self.settings)?;
+        let mut smtp = match self.dry_run {
+            true => None,
+            false => smtp_of(&self.settings)?,
+        };
         if let Some(smtp) = &mut smtp {
             smtp.stop_when(self.cancel.clone());
         }
@@ -698,6 +709,7 @@ impl Job {
             }),
             progress: Some(&show),
         };
+        let started = std::time::Instant::now();
         let report = campaigns
             .run(
                 &RunOptions {
@@ -708,11 +720,20 @@ impl Job {
                     clock,
                     cancel: Some(self.cancel.clone()),
                     next_ticks,
+                    dry_run: self.dry_run,
                 },
                 &outputs,
             )
             .await?;
         progress.finish();
+        if self.dry_run {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "tripmail: dry run: {} emails produced and dropped in {secs:.2} s ({:.0} emails/s); nothing written or sent",
+                report.rendered,
+                report.rendered as f64 / secs.max(1e-9),
+            );
+        }
         if let Some(out) = &self.out {
             report
                 .write(out)

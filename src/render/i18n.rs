@@ -182,6 +182,36 @@ impl Translations {
             .collect()
     }
 
+    /// The ids of every message (as the English file lists them).
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+
+    /// Whether a message reads the same for every email in `locale`: its value is plain text and
+    /// literals only (no variable, no reference to another message or term, no function). Anything
+    /// else counts as varying, which is always safe.
+    pub fn is_constant(&self, locale: Locale, id: &str) -> bool {
+        use fluent_syntax::ast::{Expression, InlineExpression, PatternElement};
+        let Some(pattern) = self
+            .copy(locale)
+            .bundle
+            .get_message(id)
+            .and_then(|m| m.value())
+        else {
+            return false;
+        };
+        pattern.elements.iter().all(|e| match e {
+            PatternElement::TextElement { .. } => true,
+            PatternElement::Placeable {
+                expression: Expression::Inline(inline),
+            } => matches!(
+                inline,
+                InlineExpression::StringLiteral { .. } | InlineExpression::NumberLiteral { .. }
+            ),
+            PatternElement::Placeable { .. } => false,
+        })
+    }
+
     /// A date in the locale's long format ("Saturday 12 December 2026", "samedi 12 décembre 2026").
     pub fn date(&self, locale: Locale, date: NaiveDate) -> String {
         let copy = self.copy(locale);

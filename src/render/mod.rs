@@ -14,8 +14,11 @@ use crate::catalog::{Catalog, Money};
 use crate::config::{CampaignSettings, Settings};
 use crate::recommend::Recommendation;
 
+mod compiled;
 mod i18n;
 mod money;
+
+use compiled::{Compiled, ItemField, Messages, Shape, ShapeKey, Shapes, Slot, Slots, Template};
 
 pub use i18n::{I18nError, Translations};
 pub use money::MoneyFormat;
@@ -118,6 +121,39 @@ struct View<'a> {
     unsubscribe_url: Option<&'a str>,
 }
 
+impl<'a> View<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        brand: &'a str,
+        input: &EmailInput<'a>,
+        (subject, preheader): (&'a str, &'a str),
+        t: std::collections::BTreeMap<String, String>,
+        booking: BookingView<'a>,
+        items: &'a [ItemView],
+        unsubscribe_url: Option<&'a str>,
+    ) -> View<'a> {
+        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
+            4 => (items.chunks(2).collect(), "50%"),
+            3 => (vec![items], "33.33%"),
+            _ => (vec![items], "50%"),
+        };
+        View {
+            lang: input.booking.locale.as_str(),
+            brand,
+            campaign: &input.campaign.name,
+            subject,
+            preheader,
+            booking,
+            t,
+            show_block: !items.is_empty(),
+            items,
+            item_rows,
+            column_width,
+            unsubscribe_url,
+        }
+    }
+}
+
 /// The `utm_*` pairs (any case) of a link template's query string, decoded; values may still hold
 /// `{product_id}` and `{campaign}`.
 fn utm_params(template: &str) -> Vec<(String, String)> {
@@ -206,6 +242,8 @@ pub struct Renderer {
     /// source gives.
     utm: Vec<(String, String)>,
     brand: String,
+    /// The compiled shapes met so far (the fast path).
+    shapes: Shapes,
 }
 
 fn tera_error(e: &tera::Error) -> String {
@@ -255,6 +293,7 @@ impl Renderer {
             product_url: settings.links.product_url.clone(),
             utm: utm_params(&settings.links.product_url),
             brand: settings.brand(),
+            shapes: Shapes::default(),
         })
     }
 
@@ -281,20 +320,52 @@ impl Renderer {
         }
     }
 
-    /// Subject, preheader, MJML and text of one email (no HTML yet).
-    pub fn render_sources(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+    /// The Fluent arguments of one email.
+    fn args<'a>(&'a self, input: &EmailInput<'a>, date: &'a str) -> FluentArgs<'a> {
         let b = input.booking;
-        let locale = b.locale;
-        let date = self.translations.date(locale, b.travel_date);
         let mut args = FluentArgs::new();
         args.set("first_name", b.customer_first_name.as_str());
         args.set("product", b.product_title.as_str());
         args.set("city", input.city);
-        args.set("date", date.as_str());
+        args.set("date", date);
         args.set("days", input.days_to_travel);
         args.set("adults", b.adults);
         args.set("children", b.children);
         args.set("brand", self.brand.as_str());
+        args
+    }
+
+    /// Renders the MJML and the plain text (untidied) of a view.
+    fn render_view(
+        &self,
+        campaign: &CampaignSettings,
+        view: &View<'_>,
+    ) -> Result<(String, String), RenderError> {
+        let ctx = tera::Context::from_serialize(view)
+            .map_err(|e| RenderError::Template(tera_error(&e)))?;
+        let name = campaign.template_name();
+        let render = |file: String| {
+            self.tera.render(&file, &ctx).map_err(|e| {
+                RenderError::Template(format!(
+                    "{}: {}",
+                    self.dir.join(&file).display(),
+                    tera_error(&e)
+                ))
+            })
+        };
+        Ok((
+            render(format!("{name}.mjml.tera"))?,
+            render(format!("{name}.txt.tera"))?,
+        ))
+    }
+
+    /// Subject, preheader, MJML and text of one email (no HTML yet), the straightforward way: every
+    /// message formatted, both templates rendered by Tera.
+    pub fn render_sources(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let b = input.booking;
+        let locale = b.locale;
+        let date = self.translations.date(locale, b.travel_date);
+        let args = self.args(&input, &date);
         let t = self.translations.all(locale, &args, &PER_ITEM_MESSAGES)?;
         let trigger = input.campaign.trigger.as_str();
         let pick = |id: &str| {
@@ -309,63 +380,229 @@ impl Renderer {
             .iter()
             .map(|r| self.item_view(locale, input.campaign, r))
             .collect::<Result<_, _>>()?;
-        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
-            4 => (items.chunks(2).collect(), "50%"),
-            3 => (vec![&items[..]], "33.33%"),
-            _ => (vec![&items[..]], "50%"),
-        };
-        let view = View {
-            lang: locale.as_str(),
-            brand: &self.brand,
-            campaign: &input.campaign.name,
-            subject: &subject,
-            preheader: &preheader,
-            booking: BookingView {
+        let travellers = t.get("travellers").cloned().unwrap_or_default();
+        let view = View::new(
+            &self.brand,
+            &input,
+            (&subject, &preheader),
+            t,
+            BookingView {
                 id: &b.booking_id,
                 first_name: &b.customer_first_name,
                 product_title: &b.product_title,
                 city: input.city,
-                travellers: t.get("travellers").cloned().unwrap_or_default(),
-                date,
+                travellers,
+                date: date.clone(),
             },
-            t,
-            show_block: !items.is_empty(),
-            items: &items,
-            item_rows,
-            column_width,
-            unsubscribe_url: input.unsubscribe_url,
-        };
-        let ctx = tera::Context::from_serialize(&view)
-            .map_err(|e| RenderError::Template(tera_error(&e)))?;
-        let name = input.campaign.template_name();
-        let render = |file: String| {
-            self.tera.render(&file, &ctx).map_err(|e| {
-                RenderError::Template(format!(
-                    "{}: {}",
-                    self.dir.join(&file).display(),
-                    tera_error(&e)
-                ))
-            })
-        };
-        let mjml = render(format!("{name}.mjml.tera"))?;
-        let text = tidy_text(&render(format!("{name}.txt.tera"))?);
+            &items,
+            input.unsubscribe_url,
+        );
+        let (mjml, text) = self.render_view(input.campaign, &view)?;
         Ok(EmailContent {
             subject,
             preheader,
             mjml,
             html: String::new(),
-            text,
+            text: tidy_text(&text),
         })
     }
 
-    /// One whole email: MJML turned into HTML.
-    pub fn render(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+    /// One whole email, the straightforward way: Tera, then mrml for the HTML. [`Renderer::render`]
+    /// gives the same bytes faster.
+    pub fn render_straight(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
         let mut content = self.render_sources(input)?;
-        let template = self
-            .dir
-            .join(format!("{}.mjml.tera", input.campaign.template_name()));
-        content.html = mjml_to_html(&content.mjml, &template)?;
+        content.html = mjml_to_html(&content.mjml, &self.mjml_template(input.campaign))?;
         Ok(content)
+    }
+
+    fn mjml_template(&self, campaign: &CampaignSettings) -> PathBuf {
+        self.dir
+            .join(format!("{}.mjml.tera", campaign.template_name()))
+    }
+
+    /// One whole email: MJML, HTML and text, filled into its shape's compiled form (see
+    /// [`compiled`]), compiled at the shape's first email and checked against the straightforward
+    /// render for the first few.
+    pub fn render(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let Some(key) = ShapeKey::of(&input) else {
+            return self.render_straight(input);
+        };
+        let name = input.campaign.name.as_str();
+        let shape = match self.shapes.get(name, &key) {
+            Some(shape) => shape,
+            None => self.shapes.insert(name, key, self.compile(&input)),
+        };
+        let Shape::Compiled(c) = &*shape else {
+            return self.render_straight(input);
+        };
+        let content = self.fill(c, &input)?;
+        if c.wants_check() {
+            let straight = self.render_straight(input)?;
+            if straight != content {
+                tracing::warn!(
+                    campaign = name,
+                    locale = key.locale.as_str(),
+                    items = key.items,
+                    "{}: the compiled form of this shape of email differs from the template's own render (the template does more with a value than print it); rendering it the straightforward way",
+                    self.mjml_template(input.campaign).display()
+                );
+                self.shapes.set(name, key, Shape::Straight);
+                return Ok(straight);
+            }
+            c.checked();
+        }
+        Ok(content)
+    }
+
+    /// The compiled form of `input`'s shape: the templates rendered with a placeholder for every
+    /// value that changes from one email to the next (messages that read the same for everyone
+    /// are written in), and the MJML turned into HTML once.
+    fn compile(&self, input: &EmailInput<'_>) -> Shape {
+        self.try_compile(input).unwrap_or(Shape::Straight)
+    }
+
+    fn try_compile(&self, input: &EmailInput<'_>) -> Option<Shape> {
+        let locale = input.booking.locale;
+        let ids = self.translations.ids();
+        let index = |key: &str| {
+            ids.iter()
+                .position(|id| id.replace('-', "_") == key)
+                .and_then(|i| u16::try_from(i).ok())
+        };
+        let trigger = input.campaign.trigger.as_str();
+        let messages = Messages {
+            subject: index(&format!("{trigger}_subject")),
+            preheader: index(&format!("{trigger}_preheader")),
+            travellers: index("travellers"),
+        };
+        let mut slots = Slots::default();
+        let mut t = std::collections::BTreeMap::new();
+        for (i, id) in ids.iter().enumerate() {
+            if id == "date-format" || PER_ITEM_MESSAGES.contains(&id.as_str()) {
+                continue;
+            }
+            let value = if self.translations.is_constant(locale, id) {
+                self.translations
+                    .message(locale, id, &FluentArgs::new())
+                    .ok()?
+            } else {
+                slots.token(Slot::Message(u16::try_from(i).ok()?))
+            };
+            t.insert(id.replace('-', "_"), value);
+        }
+        let subject = slots.token(Slot::Subject);
+        let preheader = slots.token(Slot::Preheader);
+        let items: Vec<ItemView> = (0..input.items.len())
+            .map(|i| {
+                let n = u8::try_from(i).unwrap_or(u8::MAX);
+                let mut field = |f| slots.token(Slot::Item(n, f));
+                ItemView {
+                    product_id: 0,
+                    title: field(ItemField::Title),
+                    image_url: if input.items[i].image_url.is_empty() {
+                        String::new()
+                    } else {
+                        field(ItemField::ImageUrl)
+                    },
+                    url: field(ItemField::Url),
+                    price: field(ItemField::Price),
+                    from_label: field(ItemField::FromLabel),
+                    alt: field(ItemField::Alt),
+                }
+            })
+            .collect();
+        let (id, first_name) = (slots.token(Slot::BookingId), slots.token(Slot::FirstName));
+        let (product_title, city) = (slots.token(Slot::ProductTitle), slots.token(Slot::City));
+        let booking = BookingView {
+            id: &id,
+            first_name: &first_name,
+            product_title: &product_title,
+            city: &city,
+            date: slots.token(Slot::Date),
+            travellers: slots.token(Slot::Travellers),
+        };
+        let unsubscribe = input
+            .unsubscribe_url
+            .map(|_| slots.token(Slot::Unsubscribe));
+        let view = View::new(
+            &self.brand,
+            input,
+            (&subject, &preheader),
+            t,
+            booking,
+            &items,
+            unsubscribe.as_deref(),
+        );
+        let (mjml, text) = self.render_view(input.campaign, &view).ok()?;
+        let html = mjml_to_html(&mjml, &self.mjml_template(input.campaign)).ok()?;
+        let n = slots.len();
+        Some(Shape::Compiled(Compiled::new(
+            slots,
+            messages,
+            [
+                Template::split(html, n)?,
+                Template::split(mjml, n)?,
+                Template::split(text, n)?,
+            ],
+        )))
+    }
+
+    /// One email filled into a compiled shape.
+    fn fill(&self, c: &Compiled, input: &EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let b = input.booking;
+        let locale = b.locale;
+        let date = self.translations.date(locale, b.travel_date);
+        let args = self.args(input, &date);
+        let ids = self.translations.ids();
+        let message = |i: Option<u16>| -> Result<String, RenderError> {
+            match i.and_then(|i| ids.get(usize::from(i))) {
+                Some(id) => Ok(self.translations.message(locale, id, &args)?),
+                None => Ok(String::new()),
+            }
+        };
+        let subject = message(c.messages.subject)?;
+        let preheader = message(c.messages.preheader)?;
+        let items: Vec<ItemView> = input
+            .items
+            .iter()
+            .map(|r| self.item_view(locale, input.campaign, r))
+            .collect::<Result<_, _>>()?;
+        let mut values = Vec::with_capacity(c.slots.len());
+        for n in 0..c.slots.len() {
+            let value = match c.slots.get(n).filter(|_| c.used[n]) {
+                None => String::new(),
+                Some(Slot::Subject) => subject.clone(),
+                Some(Slot::Preheader) => preheader.clone(),
+                Some(Slot::BookingId) => b.booking_id.clone(),
+                Some(Slot::FirstName) => b.customer_first_name.clone(),
+                Some(Slot::ProductTitle) => b.product_title.clone(),
+                Some(Slot::City) => input.city.to_string(),
+                Some(Slot::Date) => date.clone(),
+                Some(Slot::Travellers) => message(c.messages.travellers)?,
+                Some(Slot::Unsubscribe) => input.unsubscribe_url.unwrap_or("").to_string(),
+                Some(Slot::Message(i)) => message(Some(i))?,
+                Some(Slot::Item(i, field)) => match items.get(usize::from(i)) {
+                    None => String::new(),
+                    Some(item) => match field {
+                        ItemField::Title => item.title.clone(),
+                        ItemField::ImageUrl => item.image_url.clone(),
+                        ItemField::Url => item.url.clone(),
+                        ItemField::Price => item.price.clone(),
+                        ItemField::FromLabel => item.from_label.clone(),
+                        ItemField::Alt => item.alt.clone(),
+                    },
+                },
+            };
+            values.push(value);
+        }
+        let [html, mjml, text] = &c.parts;
+        Ok(EmailContent {
+            subject,
+            preheader,
+            mjml: mjml.fill(&values, true),
+            html: html.fill(&values, true),
+            text: tidy_text(&text.fill(&values, false)),
+        })
     }
 
     fn item_view(
