@@ -879,6 +879,9 @@ impl Campaigns {
             }
         }
         drop(outcomes);
+        if let Err(e) = report.emails.flush() {
+            tracing::warn!("cannot write the report's records to a temporary file: {e}");
+        }
         if let Some(send) = &out.send {
             report.retried = send.smtp.retries();
             send.smtp.close().await;

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bookings::RowError;
 use crate::config::Provider;
@@ -13,7 +13,7 @@ use crate::deliver::FileDelivery;
 use crate::render::escape_xml;
 
 /// One produced email.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EmailRecord {
     /// Campaign name.
     pub campaign: String,
@@ -36,7 +36,7 @@ pub struct EmailRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine_error: Option<String>,
     /// Titles of the items, for the review page.
-    #[serde(skip)]
+    #[serde(skip_serializing, default)]
     pub item_titles: Vec<String>,
 }
 
@@ -52,7 +52,7 @@ pub struct FailedEmail {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Default, Serialize)]
 pub struct Report {
     /// The instant the run was made for.
     pub now: String,
@@ -116,7 +116,128 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
     /// Every produced email.
-    pub emails: Vec<EmailRecord>,
+    pub emails: EmailLog,
+}
+
+/// The produced emails' records, in order: in memory up to [`EmailLog::KEEP`] of them, then all in
+/// an unnamed temporary file (JSON Lines) written as they come, so that memory stays flat however
+/// many emails a run makes.
+#[derive(Debug, Default)]
+pub struct EmailLog {
+    kept: Vec<EmailRecord>,
+    spill: Option<Spill>,
+    len: u64,
+}
+
+#[derive(Debug)]
+struct Spill {
+    file: tempfile::NamedTempFile,
+    out: BufWriter<File>,
+}
+
+/// A record as spilled: with the titles the JSON report leaves out.
+#[derive(Serialize, Deserialize)]
+struct Spilled {
+    #[serde(flatten)]
+    record: EmailRecord,
+    titles: Vec<String>,
+}
+
+impl EmailLog {
+    /// Records kept in memory before they all go to a temporary file.
+    pub const KEEP: usize = 10_000;
+
+    /// Adds a record.
+    pub fn push(&mut self, record: EmailRecord) {
+        self.len += 1;
+        if self.spill.is_none() && self.kept.len() >= Self::KEEP {
+            match Self::open_spill() {
+                Ok(spill) => self.spill = Some(spill),
+                Err(e) => {
+                    tracing::warn!("cannot open a temporary file for the report's records ({e}); keeping them in memory");
+                }
+            }
+            if let Some(spill) = &mut self.spill {
+                for r in std::mem::take(&mut self.kept) {
+                    if let Err(e) = Self::write(spill, r) {
+                        tracing::warn!(
+                            "cannot write the report's records to a temporary file: {e}"
+                        );
+                    }
+                }
+            }
+        }
+        match &mut self.spill {
+            Some(spill) => {
+                if let Err(e) = Self::write(spill, record) {
+                    tracing::warn!("cannot write the report's records to a temporary file: {e}");
+                }
+            }
+            None => self.kept.push(record),
+        }
+    }
+
+    fn open_spill() -> std::io::Result<Spill> {
+        let file = tempfile::Builder::new()
+            .prefix("tripmail-report-")
+            .tempfile()?;
+        let out = BufWriter::new(file.reopen()?);
+        Ok(Spill { file, out })
+    }
+
+    fn write(spill: &mut Spill, mut record: EmailRecord) -> std::io::Result<()> {
+        let titles = std::mem::take(&mut record.item_titles);
+        serde_json::to_writer(&mut spill.out, &Spilled { record, titles })?;
+        spill.out.write_all(b"\n")
+    }
+
+    /// How many records there are.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The records, in order, read back from the temporary file when they went there (as far as
+    /// [`EmailLog::flush`] wrote them).
+    pub fn iter(
+        &self,
+    ) -> std::io::Result<Box<dyn Iterator<Item = std::io::Result<EmailRecord>> + '_>> {
+        let Some(spill) = &self.spill else {
+            return Ok(Box::new(self.kept.iter().cloned().map(Ok)));
+        };
+        let reader = std::io::BufReader::new(spill.file.reopen()?);
+        Ok(Box::new(std::io::BufRead::lines(reader).map(|line| {
+            let s: Spilled = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
+            Ok(EmailRecord {
+                item_titles: s.titles,
+                ..s.record
+            })
+        })))
+    }
+
+    /// Writes what is buffered to the temporary file, so that [`EmailLog::iter`] sees everything.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.spill {
+            Some(spill) => spill.out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Serialize for EmailLog {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let records = self.iter().map_err(S::Error::custom)?;
+        let mut seq = serializer.serialize_seq(usize::try_from(self.len).ok())?;
+        for r in records {
+            seq.serialize_element(&r.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
 }
 
 impl Report {
@@ -168,7 +289,8 @@ impl Report {
             self.cache_hits
         )?;
         writeln!(w, "<table><thead><tr><th>Campaign</th><th>Recipient</th><th>Subject</th><th>Complete your trip</th><th>Rules</th></tr></thead><tbody>")?;
-        for r in &self.emails {
+        for r in self.emails.iter()? {
+            let r = r?;
             write!(
                 w,
                 "<tr><td>{}</td><td>{}</td><td><a href=\"{}\">{}</a></td><td>",
