@@ -955,8 +955,10 @@ impl Campaigns {
                 None => Ok(()),
             }
         };
+        // The message is built with the email, on the rendering threads, when it goes out as it is.
+        let built = opts.dry_run || (out.files.is_some() && opts.redirect_to.is_none());
         let mut composed = match self
-            .compose(campaign, booking, venue, d, opts.now, opts.dry_run)
+            .compose(campaign, booking, venue, d, opts.now, built)
             .await
         {
             Ok(c) => c,
@@ -985,7 +987,11 @@ impl Campaigns {
             composed.email = composed.email.redirected(to);
         }
         if let Some(files) = out.files {
-            if let Err(e) = files.deliver(&composed.email).await {
+            let delivered = match composed.mime.take() {
+                Some(mime) => files.deliver_built(&composed.email, mime).await,
+                None => files.deliver(&composed.email).await,
+            };
+            if let Err(e) = delivered {
                 release().await?;
                 return Ok(Produced::Failed(e.to_string()));
             }

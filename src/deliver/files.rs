@@ -22,7 +22,7 @@ impl FileDelivery {
         Path::new(campaign).join(format!("{booking_id}.html"))
     }
 
-    async fn write(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+    async fn write(&self, email: &OutgoingEmail, mime: Option<Vec<u8>>) -> Result<(), DeliveryError> {
         let folder = self.dir.join(&email.campaign);
         let fail = |path: &Path| {
             let path = path.to_path_buf();
@@ -31,7 +31,10 @@ impl FileDelivery {
         tokio::fs::create_dir_all(&folder)
             .await
             .map_err(fail(&folder))?;
-        let mime = email.to_mime()?;
+        let mime = match mime {
+            Some(m) => m,
+            None => email.to_mime()?,
+        };
         let eml = folder.join(format!("{}.eml", email.booking_id));
         tokio::fs::write(&eml, mime).await.map_err(fail(&eml))?;
         let html = self
@@ -46,6 +49,14 @@ impl FileDelivery {
 
 impl Delivery for FileDelivery {
     fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), DeliveryError>> {
-        Box::pin(self.write(email))
+        Box::pin(self.write(email, None))
+    }
+
+    fn deliver_built<'a>(
+        &'a self,
+        email: &'a OutgoingEmail,
+        mime: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        Box::pin(self.write(email, Some(mime)))
     }
 }

@@ -139,4 +139,15 @@ pub enum DeliveryError {
 pub trait Delivery: Send + Sync {
     /// Delivers one email; an error concerns this email only.
     fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), DeliveryError>>;
+
+    /// Delivers one email whose message (`email.to_mime()`) was built already, on the rendering
+    /// threads.
+    fn deliver_built<'a>(
+        &'a self,
+        email: &'a OutgoingEmail,
+        mime: Vec<u8>,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        drop(mime);
+        self.deliver(email)
+    }
 }
