@@ -24,4 +24,5 @@ pub mod render;
 pub mod report;
 mod retry;
 pub mod schedule;
+pub mod synth;
 pub mod unsubscribe;

@@ -12,5 +12,6 @@ mod runner;
 mod schedule;
 mod smtp;
 mod snapshots;
+mod synth;
 mod validate;
 mod yespo;
