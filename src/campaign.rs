@@ -162,6 +162,18 @@ pub struct RunOptions {
     /// Produce every due email to its last byte (the whole MIME message) and drop it: nothing is
     /// written, sent or recorded in the ledger; only the report is kept.
     pub dry_run: bool,
+    /// Make every email the straightforward way (Tera → mrml → lettre's own body encoding) instead
+    /// of the compiled shapes and the fast encoder: the same bytes, slower. For comparisons.
+    pub straight: bool,
+}
+
+/// How [`Campaigns::compose`] makes an email.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Make {
+    /// Also build the whole MIME message ([`Composed::mime`]).
+    pub mime: bool,
+    /// The straightforward way (see [`RunOptions::straight`]).
+    pub straight: bool,
 }
 
 /// Where a run's emails go.
@@ -615,8 +627,13 @@ impl Campaigns {
                 campaign.items,
             );
             // Per-customer exclusions are applied locally so that they do not defeat the cache; the
-            // engine is asked with them only when they left too few items.
-            if choice.dropped_held > 0 && choice.items.len() < campaign.items && exclude.is_empty()
+            // engine is asked with them only when they left too few items and its answer was full
+            // (a shorter answer holds everything the engine has for the query: asking again cannot
+            // add an item).
+            if choice.dropped_held > 0
+                && choice.items.len() < campaign.items
+                && exclude.is_empty()
+                && base.len() >= engine::MAX_ITEMS
             {
                 exclude = booking.other_product_ids.clone();
                 exclude.push(booking.product_id);
@@ -699,7 +716,7 @@ impl Campaigns {
         venue: &Venue,
         due: Due,
         now: DateTime<Utc>,
-        mime: bool,
+        make: Make,
     ) -> Result<Composed, RenderError> {
         let mut rules = Vec::new();
         let mut engine_error = None;
@@ -735,14 +752,18 @@ impl Campaigns {
         let booking = Arc::clone(booking);
         let from = self.settings.sender.from.clone();
         let made = on_render_threads(move || {
-            let content = renderer.render(EmailInput {
+            let input = EmailInput {
                 campaign: &campaign,
                 booking: &booking,
                 items: &items,
                 days_to_travel: due.days_to_travel,
                 city: &city,
                 unsubscribe_url: unsubscribe.as_deref(),
-            })?;
+            };
+            let content = match make.straight {
+                true => renderer.render_straight(input)?,
+                false => renderer.render(input)?,
+            };
             let to = lettre::message::Mailbox::new(
                 Some(booking.customer_first_name.clone()),
                 booking.customer_email.clone(),
@@ -764,14 +785,13 @@ impl Campaigns {
                 list_unsubscribe: unsubscribe,
                 original_to: None,
             };
-            let mime = match mime {
-                true => Some(
-                    email
-                        .to_mime()
-                        .map_err(|e| RenderError::Template(e.to_string()))?,
-                ),
-                false => None,
-            };
+            let mime = match (make.mime, make.straight) {
+                (false, _) => None,
+                (true, false) => Some(email.to_mime()),
+                (true, true) => Some(email.to_mime_straight()),
+            }
+            .transpose()
+            .map_err(|e| RenderError::Template(e.to_string()))?;
             Ok::<_, RenderError>((content, email, mime))
         })
         .await;
@@ -958,7 +978,17 @@ impl Campaigns {
         // The message is built with the email, on the rendering threads, when it goes out as it is.
         let built = opts.dry_run || (out.files.is_some() && opts.redirect_to.is_none());
         let mut composed = match self
-            .compose(campaign, booking, venue, d, opts.now, built)
+            .compose(
+                campaign,
+                booking,
+                venue,
+                d,
+                opts.now,
+                Make {
+                    mime: built,
+                    straight: opts.straight,
+                },
+            )
             .await
         {
             Ok(c) => c,
@@ -1107,7 +1137,7 @@ impl Campaigns {
         let d = Due::at(&booking, &venue, now);
         let booking = Arc::new(booking);
         let composed = self
-            .compose(campaign, &booking, &venue, d, now, false)
+            .compose(campaign, &booking, &venue, d, now, Make::default())
             .await?;
         Ok(Preview {
             composed,

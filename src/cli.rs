@@ -95,6 +95,11 @@ enum Command {
         /// report (`--report`) come out. For capacity planning and benchmarks.
         #[arg(long, conflicts_with_all = ["out", "smtp", "redirect_to", "state", "every"])]
         dry_run: bool,
+        /// Make every email the straightforward way (Tera → mrml → lettre's own encoder) instead of
+        /// the compiled templates and the fast encoder: the same bytes, several times slower. For
+        /// comparisons and benchmarks.
+        #[arg(long)]
+        straight: bool,
     },
     /// Foresee what each campaign will send, per day and locale, with the first recipients: the same
     /// due rules and windows as `run`, leaving out what the ledger says was sent.
@@ -179,6 +184,32 @@ enum Command {
         /// The config file (TOML).
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Write synthetic bookings for a catalog: one day's export of a large distributor at `--now`
+    /// (confirmations due, reminders due, cancellations, families, held products, six locales),
+    /// the same bytes for the same seed, streamed (any number of rows in constant memory). For
+    /// capacity planning and benchmarks: `tripmail run --bookings FILE --dry-run`.
+    Synth {
+        /// The catalog the bookings are for.
+        #[arg(long)]
+        catalog: PathBuf,
+        /// How many bookings.
+        #[arg(long, value_name = "N")]
+        bookings: u64,
+        /// The seed: the same seed gives the same file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// CSV (the bookings.csv columns) or JSON Lines.
+        #[arg(long, value_enum, default_value_t = crate::synth::SynthFormat::Csv)]
+        format: crate::synth::SynthFormat,
+        /// The instant the export is made for (RFC 3339): bookings made in the 48 hours before,
+        /// trips 3 days after. A fixed instant by default, so that the output depends only on the
+        /// flags.
+        #[arg(long, value_parser = parse_now, default_value = crate::synth::DEFAULT_NOW)]
+        now: DateTime<Utc>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "PATH")]
+        output: Option<PathBuf>,
     },
     /// Serve the embedded engine over HTTP: the cross-sell API and the contact-recommendations API.
     Engine {
@@ -340,6 +371,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             parallel,
             every,
             dry_run,
+            straight,
         } => {
             let settings = load(&sources, smtp, state)?;
             let sends = settings.smtp.url.is_some() && !dry_run;
@@ -380,6 +412,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 parallel,
                 cancel: stop.flag.clone(),
                 dry_run,
+                straight,
             };
             match every {
                 None => {
@@ -565,6 +598,41 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             );
             Ok(Outcome::Clean)
         }
+        Command::Synth {
+            catalog,
+            bookings,
+            seed,
+            format,
+            now,
+            output,
+        } => {
+            let catalog = Catalog::load(&catalog)?;
+            let opts = crate::synth::SynthOptions {
+                bookings,
+                seed,
+                format,
+                now,
+            };
+            let stats = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    crate::synth::write_bookings(&catalog, &opts, file)
+                        .with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => crate::synth::write_bookings(&catalog, &opts, std::io::stdout().lock())?,
+            };
+            eprintln!(
+                "tripmail: {} bookings ({} booked in the last 48 hours, {} travelling within 3 days, {} cancelled, {} families, {} with held products)",
+                stats.bookings,
+                stats.booked_recently,
+                stats.travelling_soon,
+                stats.cancelled,
+                stats.families,
+                stats.with_held
+            );
+            Ok(Outcome::Clean)
+        }
         Command::Engine {
             catalog,
             listen,
@@ -675,6 +743,7 @@ struct Job {
     parallel: usize,
     cancel: Arc<AtomicBool>,
     dry_run: bool,
+    straight: bool,
 }
 
 impl Job {
@@ -721,6 +790,7 @@ impl Job {
                     cancel: Some(self.cancel.clone()),
                     next_ticks,
                     dry_run: self.dry_run,
+                    straight: self.straight,
                 },
                 &outputs,
             )

@@ -64,6 +64,11 @@ impl OutgoingEmail {
 
     /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
     pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
+        self.to_mime_straight()
+    }
+
+    /// The same message, its bodies encoded by lettre itself.
+    pub fn to_mime_straight(&self) -> Result<Vec<u8>, DeliveryError> {
         let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
         let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
         let mut builder = Message::builder();

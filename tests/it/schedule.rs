@@ -171,6 +171,8 @@ fn simulate(config: &Path, server: &FaultServer) -> Vec<tripmail::report::Report
                 clock: epoch,
                 cancel: None,
                 next_ticks: None,
+                dry_run: false,
+                straight: false,
             };
             reports.push(campaigns.run(&opts, &out).await.unwrap());
         }
