@@ -35,8 +35,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let settings = Settings::load(&root().join("fixtures/campaign.toml"), &Overrides::default())
-        .expect("the shipped config loads");
+    let settings = Settings::load(
+        &root().join("fixtures/campaign.toml"),
+        &Overrides::default(),
+    )
+    .expect("the shipped config loads");
     let catalog = Arc::new(Catalog::load(&root().join("fixtures/catalog.json")).expect("catalog"));
     let bookings = BookingReader::open(&root().join("fixtures/bookings.csv"))
         .expect("bookings")
@@ -88,10 +91,8 @@ fn asked(f: &Fixture) -> Vec<Asked> {
         .map(|b| {
             let latitude = Venue::of(b, Some(&f.catalog)).latitude;
             let plan = heuristics::plan(b, latitude, &f.settings.heuristics);
-            let ask = |tags: &Option<Vec<u64>>| {
-                tags.as_ref()
-                    .map(|t| items(&f.catalog, b.product_id, t))
-            };
+            let ask =
+                |tags: &Option<Vec<u64>>| tags.as_ref().map(|t| items(&f.catalog, b.product_id, t));
             Asked {
                 booking: b.clone(),
                 latitude,
@@ -152,7 +153,9 @@ fn choose(c: &mut Criterion) {
                         preferred: a.preferred.as_deref(),
                         adults_only: a.adults_only.as_deref(),
                     };
-                    heuristics::choose(&a.booking, &plan, answers, 3).items.len()
+                    heuristics::choose(&a.booking, &plan, answers, 3)
+                        .items
+                        .len()
                 })
                 .sum::<usize>()
         })
@@ -179,7 +182,11 @@ fn emails(f: &Fixture) -> Vec<Email> {
             adults_only: a.adults_only.as_deref(),
         };
         let chosen = heuristics::choose(&a.booking, &plan, answers, 3).items;
-        let items = if chosen.len() >= 2 { chosen } else { Vec::new() };
+        let items = if chosen.len() >= 2 {
+            chosen
+        } else {
+            Vec::new()
+        };
         let city = f
             .catalog
             .city_named(&a.booking.city)
@@ -192,9 +199,12 @@ fn emails(f: &Fixture) -> Vec<Email> {
                 booking: a.booking.clone(),
                 items: items.clone(),
                 city: city.clone(),
-                unsubscribe: campaign
-                    .wants_unsubscribe()
-                    .then(|| format!("https://www.wanderly.example/unsubscribe?booking={}&sig=x", a.booking.booking_id)),
+                unsubscribe: campaign.wants_unsubscribe().then(|| {
+                    format!(
+                        "https://www.wanderly.example/unsubscribe?booking={}&sig=x",
+                        a.booking.booking_id
+                    )
+                }),
             });
         }
     }
@@ -206,7 +216,13 @@ fn input<'a>(f: &'a Fixture, e: &'a Email) -> EmailInput<'a> {
         campaign: &f.settings.campaigns[e.campaign],
         booking: &e.booking,
         items: &e.items,
-        days_to_travel: Due::at(&e.booking, &Venue::of(&e.booking, Some(&f.catalog)), chrono::DateTime::UNIX_EPOCH).days_to_travel.clamp(0, 30),
+        days_to_travel: Due::at(
+            &e.booking,
+            &Venue::of(&e.booking, Some(&f.catalog)),
+            chrono::DateTime::UNIX_EPOCH,
+        )
+        .days_to_travel
+        .clamp(0, 30),
         city: &e.city,
         unsubscribe_url: e.unsubscribe.as_deref(),
     }

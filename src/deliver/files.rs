@@ -22,7 +22,11 @@ impl FileDelivery {
         Path::new(campaign).join(format!("{booking_id}.html"))
     }
 
-    async fn write(&self, email: &OutgoingEmail, mime: Option<Vec<u8>>) -> Result<(), DeliveryError> {
+    async fn write(
+        &self,
+        email: &OutgoingEmail,
+        mime: Option<Vec<u8>>,
+    ) -> Result<(), DeliveryError> {
         let folder = self.dir.join(&email.campaign);
         let fail = |path: &Path| {
             let path = path.to_path_buf();

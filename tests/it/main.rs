@@ -6,6 +6,7 @@ mod util;
 
 mod client;
 mod engine;
+mod fast;
 mod plan;
 mod run;
 mod runner;
