@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{IntoBody, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
+mod encode;
 mod files;
 mod smtp;
 mod stub;
@@ -63,7 +64,20 @@ impl OutgoingEmail {
     }
 
     /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
+    ///
+    /// The parts are encoded by `encode::body`, byte for byte as lettre encodes a `String`.
     pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
+        self.mime(encode::body(&self.text), encode::body(&self.html))
+    }
+
+    /// [`to_mime`](Self::to_mime) with the parts encoded by lettre, as it was before
+    /// `encode::body`: what its output is compared with.
+    #[cfg(test)]
+    fn to_mime_by_lettre(&self) -> Result<Vec<u8>, DeliveryError> {
+        self.mime(self.text.clone(), self.html.clone())
+    }
+
+    fn mime(&self, text: impl IntoBody, html: impl IntoBody) -> Result<Vec<u8>, DeliveryError> {
         let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
         let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
         let mut builder = Message::builder();
@@ -96,12 +110,12 @@ impl OutgoingEmail {
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_PLAIN)
-                            .body(self.text.clone()),
+                            .body(text),
                     )
                     .singlepart(
                         SinglePart::builder()
                             .header(ContentType::TEXT_HTML)
-                            .body(self.html.clone()),
+                            .body(html),
                     ),
             )
             .map_err(|e| DeliveryError::Build(e.to_string()))?;
