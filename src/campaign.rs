@@ -174,6 +174,9 @@ pub struct Make {
     pub mime: bool,
     /// The straightforward way (see [`RunOptions::straight`]).
     pub straight: bool,
+    /// The email alone, as a run needs it: [`Composed::content`] keeps the subject and preheader
+    /// only (no MJML is made; the HTML and text are in [`Composed::email`], not copied).
+    pub lean: bool,
 }
 
 /// Where a run's emails go.
@@ -760,9 +763,9 @@ impl Campaigns {
                 city: &city,
                 unsubscribe_url: unsubscribe.as_deref(),
             };
-            let content = match make.straight {
+            let mut content = match make.straight {
                 true => renderer.render_straight(input)?,
-                false => renderer.render(input)?,
+                false => renderer.render_with(input, !make.lean)?,
             };
             let to = lettre::message::Mailbox::new(
                 Some(booking.customer_first_name.clone()),
@@ -780,8 +783,14 @@ impl Campaigns {
                 to,
                 subject: content.subject.clone(),
                 date: now,
-                html: content.html.clone(),
-                text: content.text.clone(),
+                html: match make.lean {
+                    true => std::mem::take(&mut content.html),
+                    false => content.html.clone(),
+                },
+                text: match make.lean {
+                    true => std::mem::take(&mut content.text),
+                    false => content.text.clone(),
+                },
                 list_unsubscribe: unsubscribe,
                 original_to: None,
             };
@@ -987,6 +996,7 @@ impl Campaigns {
                 Make {
                     mime: built,
                     straight: opts.straight,
+                    lean: true,
                 },
             )
             .await

@@ -424,6 +424,16 @@ impl Renderer {
     /// [`compiled`]), compiled at the shape's first email and checked against the straightforward
     /// render for the first few.
     pub fn render(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        self.render_with(input, true)
+    }
+
+    /// [`Renderer::render`], with the MJML only when `mjml` (a run sends HTML and text; previews
+    /// and snapshots show the MJML).
+    pub fn render_with(
+        &self,
+        input: EmailInput<'_>,
+        mjml: bool,
+    ) -> Result<EmailContent, RenderError> {
         let Some(key) = ShapeKey::of(&input) else {
             return self.render_straight(input);
         };
@@ -435,8 +445,9 @@ impl Renderer {
         let Shape::Compiled(c) = &*shape else {
             return self.render_straight(input);
         };
-        let content = self.fill(c, &input)?;
-        if c.wants_check() {
+        let checking = c.wants_check();
+        let content = self.fill(c, &input, mjml || checking)?;
+        if checking {
             let straight = self.render_straight(input)?;
             if straight != content {
                 tracing::warn!(
@@ -548,7 +559,12 @@ impl Renderer {
     }
 
     /// One email filled into a compiled shape.
-    fn fill(&self, c: &Compiled, input: &EmailInput<'_>) -> Result<EmailContent, RenderError> {
+    fn fill(
+        &self,
+        c: &Compiled,
+        input: &EmailInput<'_>,
+        with_mjml: bool,
+    ) -> Result<EmailContent, RenderError> {
         let b = input.booking;
         let locale = b.locale;
         let date = self.translations.date(locale, b.travel_date);
@@ -599,7 +615,10 @@ impl Renderer {
         Ok(EmailContent {
             subject,
             preheader,
-            mjml: mjml.fill(&values, true),
+            mjml: match with_mjml {
+                true => mjml.fill(&values, true),
+                false => String::new(),
+            },
             html: html.fill(&values, true),
             text: tidy_text(&text.fill(&values, false)),
         })
