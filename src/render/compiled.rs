@@ -295,7 +295,7 @@ impl Compiled {
 
 /// A shape's way of rendering.
 pub(crate) enum Shape {
-    Compiled(Compiled),
+    Compiled(Box<Compiled>),
     /// The compiled form differed from the straightforward render (or could not be made).
     Straight,
 }

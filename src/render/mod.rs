@@ -547,7 +547,7 @@ impl Renderer {
         let (mjml, text) = self.render_view(input.campaign, &view).ok()?;
         let html = mjml_to_html(&mjml, &self.mjml_template(input.campaign)).ok()?;
         let n = slots.len();
-        Some(Shape::Compiled(Compiled::new(
+        Some(Shape::Compiled(Box::new(Compiled::new(
             slots,
             messages,
             [
@@ -555,7 +555,7 @@ impl Renderer {
                 Template::split(mjml, n)?,
                 Template::split(text, n)?,
             ],
-        )))
+        ))))
     }
 
     /// One email filled into a compiled shape.
