@@ -230,3 +230,137 @@ fn a_dry_run_refuses_outputs_it_would_not_write() {
         );
     }
 }
+
+/// The engine queries a run needs: for each email that asked the engine, its (product, tags) pairs
+/// as the heuristics ask them, read from the report's rules and the bookings file.
+fn distinct_queries(report: &serde_json::Value, bookings: &Path) -> (usize, usize) {
+    let mut product_of = BTreeMap::new();
+    for b in tripmail::bookings::BookingReader::open(bookings).unwrap() {
+        let b = b.unwrap();
+        product_of.insert(b.booking_id.clone(), b.product_id);
+    }
+    let mut pairs = BTreeSet::new();
+    let mut queries = BTreeSet::new();
+    for e in report["emails"].as_array().unwrap() {
+        let rules: Vec<&str> = e["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        if rules.contains(&"no_opt_in") {
+            continue;
+        }
+        let product = product_of[e["booking_id"].as_str().unwrap()];
+        let prefer = rules.iter().find(|r| r.starts_with("prefer:")).copied();
+        let family = rules.contains(&"family");
+        pairs.insert((product, prefer, family));
+        queries.insert((product, if family { "family" } else { "none" }));
+        if let Some(p) = prefer {
+            queries.insert((product, p));
+        }
+        if family {
+            queries.insert((product, "adults_only"));
+        }
+    }
+    (pairs.len(), queries.len())
+}
+
+#[test]
+fn engine_requests_are_the_distinct_product_and_preference_queries_whatever_the_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for n in [2_000, 8_000] {
+        let bookings = synth(dir.path(), n, 11);
+        let report_path = dir.path().join(format!("report-{n}.json"));
+        let o = tripmail()
+            .current_dir(root())
+            .args([
+                "run",
+                "--config",
+                "fixtures/campaign.toml",
+                "--now",
+                NOW,
+                "--dry-run",
+            ])
+            .arg("--bookings")
+            .arg(&bookings)
+            .arg("--report")
+            .arg(&report_path)
+            .output()
+            .unwrap();
+        succeeds(&o);
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+        let (pairs, queries) = distinct_queries(&report, &bookings);
+        let requests = report["engine_requests"].as_u64().unwrap() as usize;
+        assert_eq!(requests, queries, "{n} bookings: {pairs} pairs");
+        assert!(report["cache_hits"].as_u64().unwrap() > (n as u64), "{n}");
+        seen.push((n, pairs, requests));
+    }
+    // Four times the bookings: more pairs seen, but far fewer than the emails (the catalog has 116
+    // products), and one request per query still.
+    assert!(seen[1].2 < 1_000, "{seen:?}");
+}
+
+#[test]
+fn synth_writes_the_same_bookings_for_a_seed_to_a_file_or_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("b.csv");
+    let synth = |extra: &[&str]| {
+        tripmail()
+            .current_dir(root())
+            .args([
+                "synth",
+                "--catalog",
+                "fixtures/catalog.json",
+                "--bookings",
+                "300",
+                "--seed",
+                "5",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let to_file = synth(&["--output", file.to_str().unwrap()]);
+    succeeds(&to_file);
+    assert!(
+        stderr(&to_file).contains("300 bookings ("),
+        "{}",
+        stderr(&to_file)
+    );
+    let to_stdout = synth(&[]);
+    succeeds(&to_stdout);
+    assert_eq!(std::fs::read(&file).unwrap(), to_stdout.stdout);
+    let library = {
+        let mut out = Vec::new();
+        let catalog = Catalog::load(&root().join("fixtures/catalog.json")).unwrap();
+        tripmail::synth::write_bookings(
+            &catalog,
+            &SynthOptions {
+                bookings: 300,
+                seed: 5,
+                format: SynthFormat::Csv,
+                now: tripmail::synth::DEFAULT_NOW.parse().unwrap(),
+            },
+            &mut out,
+        )
+        .unwrap();
+        out
+    };
+    assert_eq!(library, to_stdout.stdout);
+    let jsonl = synth(&["--format", "jsonl"]);
+    succeeds(&jsonl);
+    let lines: Vec<&[u8]> = jsonl
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 300);
+    assert!(lines
+        .iter()
+        .all(|l| serde_json::from_slice::<serde_json::Value>(l).is_ok()));
+    let bad = synth(&["--now", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
