@@ -798,8 +798,11 @@ impl Job {
         progress.finish();
         if self.dry_run {
             let secs = started.elapsed().as_secs_f64();
+            let peak = peak_memory_kb()
+                .map(|kb| format!(", peak memory {:.1} MB", kb as f64 / 1024.0))
+                .unwrap_or_default();
             eprintln!(
-                "tripmail: dry run: {} emails produced and dropped in {secs:.2} s ({:.0} emails/s); nothing written or sent",
+                "tripmail: dry run: {} emails produced and dropped in {secs:.2} s ({:.0} emails/s{peak}); nothing written or sent",
                 report.rendered,
                 report.rendered as f64 / secs.max(1e-9),
             );
@@ -862,6 +865,14 @@ impl Job {
         }
         eprintln!("tripmail: stopped by signal; the ledger is up to date");
     }
+}
+
+/// The process's peak resident memory so far (`VmHWM` in `/proc/self/status`), where the system
+/// tells it.
+fn peak_memory_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn write_plan_csv(w: &mut impl Write, plan: &Plan) -> anyhow::Result<()> {
