@@ -5,7 +5,8 @@
 //!   the per-run cache holds them), per email;
 //! - `render`: MJML → HTML and text, compiled shapes (the default) against the straightforward
 //!   Tera → mrml render, per email;
-//! - `mime`: the whole RFC 5322 message of a rendered email, per email.
+//! - `mime`: the whole RFC 5322 message of a rendered email, per email, with the fast body encoder
+//!   (the default) and with lettre's own.
 //!
 //! `cargo bench --bench stages` (add `-- render` for one group). Figures: README, "Speed".
 
@@ -295,6 +296,14 @@ fn mime(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("mime");
     group.throughput(Throughput::Elements(outgoing.len() as u64));
+    group.bench_function("to_mime_straight", |b| {
+        b.iter(|| {
+            outgoing
+                .iter()
+                .map(|e| e.to_mime_straight().expect("builds").len())
+                .sum::<usize>()
+        })
+    });
     group.bench_function("to_mime", |b| {
         b.iter_batched(
             || (),
