@@ -65,15 +65,7 @@ fn items(catalog: &Catalog, product_id: u64, tag_ids: &[u64]) -> Vec<Recommendat
     engine::recommend(catalog, product_id, &params)
         .unwrap_or_default()
         .into_iter()
-        .map(|p| Recommendation {
-            product_id: p.product_id,
-            title: p.title.clone(),
-            image_url: p.image_url.clone(),
-            from_price: p.from_price.clone(),
-            url: None,
-            in_stock: true,
-            traits: Default::default(),
-        })
+        .map(Recommendation::from)
         .collect()
 }
 

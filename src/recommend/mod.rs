@@ -44,6 +44,21 @@ pub struct Recommendation {
     pub traits: Traits,
 }
 
+impl From<&crate::catalog::Product> for Recommendation {
+    /// A catalog product as the cross-sell API would give it (in stock; the catalog's own link).
+    fn from(p: &crate::catalog::Product) -> Recommendation {
+        Recommendation {
+            product_id: p.product_id,
+            title: p.title.clone(),
+            image_url: p.image_url.clone(),
+            from_price: p.from_price.clone(),
+            url: None,
+            in_stock: true,
+            traits: Traits::default(),
+        }
+    }
+}
+
 fn in_stock() -> bool {
     true
 }

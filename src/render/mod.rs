@@ -767,15 +767,7 @@ fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
             c.products()
                 .iter()
                 .take(4)
-                .map(|p| Recommendation {
-                    product_id: p.product_id,
-                    title: p.title.clone(),
-                    image_url: p.image_url.clone(),
-                    from_price: p.from_price.clone(),
-                    url: None,
-                    in_stock: true,
-                    traits: Default::default(),
-                })
+                .map(Recommendation::from)
                 .collect()
         })
         .unwrap_or_default();

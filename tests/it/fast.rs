@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Mutex;
 
+use assert_cmd::Command;
 use futures::future::BoxFuture;
 use tripmail::campaign::{Campaigns, Outputs, RunOptions};
 use tripmail::catalog::Catalog;
@@ -18,6 +19,20 @@ use crate::util::{config_with, root, stderr, succeeds, tripmail, NOW};
 
 /// How many synthetic bookings the comparison runs over.
 const BOOKINGS: u64 = 3_000;
+
+/// `tripmail run --dry-run` on the shipped config, from the repository root.
+fn dry_run_cmd() -> Command {
+    let mut cmd = tripmail();
+    cmd.current_dir(root()).args([
+        "run",
+        "--config",
+        "fixtures/campaign.toml",
+        "--now",
+        NOW,
+        "--dry-run",
+    ]);
+    cmd
+}
 
 fn synth(dir: &Path, bookings: u64, seed: u64) -> std::path::PathBuf {
     let catalog = Catalog::load(&root().join("fixtures/catalog.json")).unwrap();
@@ -209,19 +224,7 @@ fn a_dry_run_refuses_outputs_it_would_not_write() {
         ["--smtp", "smtp://127.0.0.1:1"],
         ["--state", "x.sqlite"],
     ] {
-        let o = tripmail()
-            .current_dir(root())
-            .args([
-                "run",
-                "--config",
-                "fixtures/campaign.toml",
-                "--now",
-                NOW,
-                "--dry-run",
-            ])
-            .args(flag)
-            .output()
-            .unwrap();
+        let o = dry_run_cmd().args(flag).output().unwrap();
         assert_eq!(o.status.code(), Some(2), "{flag:?}");
         assert!(
             stderr(&o).contains("cannot be used with"),
@@ -273,16 +276,7 @@ fn engine_requests_are_the_distinct_product_and_preference_queries_whatever_the_
     for n in [2_000, 8_000] {
         let bookings = synth(dir.path(), n, 11);
         let report_path = dir.path().join(format!("report-{n}.json"));
-        let o = tripmail()
-            .current_dir(root())
-            .args([
-                "run",
-                "--config",
-                "fixtures/campaign.toml",
-                "--now",
-                NOW,
-                "--dry-run",
-            ])
+        let o = dry_run_cmd()
             .arg("--bookings")
             .arg(&bookings)
             .arg("--report")
