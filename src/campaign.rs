@@ -354,11 +354,28 @@ async fn on_render_threads<T: Send + 'static>(
 ) -> Result<T, RenderError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
+        // A panic (a bug, in a template engine or ours) fails this email only; uncaught, rayon
+        // would abort the whole run.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
         // The receiver is gone only when the run was dropped; nothing to tell then.
-        let _ = tx.send(work());
+        let _ = tx.send(done);
     });
-    rx.await
-        .map_err(|_| RenderError::Template("the rendering thread failed".into()))
+    match rx.await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(panic)) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(RenderError::Template(format!(
+                "rendering this email failed unexpectedly (a bug; please report it): {why}"
+            )))
+        }
+        Err(_) => Err(RenderError::Template(
+            "the rendering thread went away".into(),
+        )),
+    }
 }
 
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for

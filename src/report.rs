@@ -127,6 +127,8 @@ pub struct EmailLog {
     kept: Vec<EmailRecord>,
     spill: Option<Spill>,
     len: u64,
+    /// Why the temporary file could not take every record: the report cannot be written whole.
+    broken: Option<String>,
 }
 
 #[derive(Debug)]
@@ -150,31 +152,38 @@ impl EmailLog {
     /// Adds a record.
     pub fn push(&mut self, record: EmailRecord) {
         self.len += 1;
-        if self.spill.is_none() && self.kept.len() >= Self::KEEP {
+        if self.spill.is_none() && self.broken.is_none() && self.kept.len() >= Self::KEEP {
             match Self::open_spill() {
-                Ok(spill) => self.spill = Some(spill),
-                Err(e) => {
-                    tracing::warn!("cannot open a temporary file for the report's records ({e}); keeping them in memory");
-                }
-            }
-            if let Some(spill) = &mut self.spill {
-                for r in std::mem::take(&mut self.kept) {
-                    if let Err(e) = Self::write(spill, r) {
-                        tracing::warn!(
-                            "cannot write the report's records to a temporary file: {e}"
-                        );
+                Ok(mut spill) => {
+                    let kept = std::mem::take(&mut self.kept);
+                    match kept.into_iter().try_for_each(|r| Self::write(&mut spill, r)) {
+                        Ok(()) => self.spill = Some(spill),
+                        Err(e) => self.broke(&e),
                     }
                 }
+                // Memory it is, then.
+                Err(e) => tracing::warn!(
+                    "cannot open a temporary file for the report's records ({e}); keeping them in memory"
+                ),
             }
         }
         match &mut self.spill {
             Some(spill) => {
                 if let Err(e) = Self::write(spill, record) {
-                    tracing::warn!("cannot write the report's records to a temporary file: {e}");
+                    self.broke(&e);
                 }
             }
-            None => self.kept.push(record),
+            None if self.broken.is_none() => self.kept.push(record),
+            None => {}
         }
+    }
+
+    /// The temporary file failed: no more records are kept, and the report will say so.
+    fn broke(&mut self, e: &std::io::Error) {
+        tracing::warn!("cannot write the report's records to a temporary file: {e}");
+        self.broken.get_or_insert_with(|| e.to_string());
+        self.spill = None;
+        self.kept = Vec::new();
     }
 
     fn open_spill() -> std::io::Result<Spill> {
@@ -206,6 +215,13 @@ impl EmailLog {
     pub fn iter(
         &self,
     ) -> std::io::Result<Box<dyn Iterator<Item = std::io::Result<EmailRecord>> + '_>> {
+        if let Some(why) = &self.broken {
+            return Err(std::io::Error::other(format!(
+                "the report's {} email records could not be kept in a temporary file in {}: {why}",
+                self.len,
+                std::env::temp_dir().display()
+            )));
+        }
         let Some(spill) = &self.spill else {
             return Ok(Box::new(self.kept.iter().cloned().map(Ok)));
         };
@@ -221,10 +237,14 @@ impl EmailLog {
 
     /// Writes what is buffered to the temporary file, so that [`EmailLog::iter`] sees everything.
     pub fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.spill {
+        let flushed = match &mut self.spill {
             Some(spill) => spill.out.flush(),
             None => Ok(()),
+        };
+        if let Err(e) = &flushed {
+            self.broke(e);
         }
+        flushed
     }
 }
 
@@ -345,3 +365,54 @@ impl Report {
 const STYLE: &str = "body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#1f2933}\
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e3e7ec;padding:6px 8px;\
 text-align:left;vertical-align:top;font-size:14px}th{background:#f6f8fa}.muted{color:#5f6b7a;font-size:12px}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: usize) -> EmailRecord {
+        EmailRecord {
+            campaign: "reminder".into(),
+            booking_id: format!("B{i}"),
+            to: format!("c{i}@example.com"),
+            subject: format!("Trip \"{i}\" ✈"),
+            provider: Provider::Tiqets,
+            items: vec![i as u64, 7],
+            rules: vec!["season:winter".into()],
+            without_block: (i % 3 == 0).then(|| "no_opt_in".to_string()),
+            engine_error: None,
+            item_titles: vec![format!("Title {i}")],
+        }
+    }
+
+    #[test]
+    fn records_past_the_kept_number_come_back_whole_and_in_order() {
+        let n = EmailLog::KEEP * 2 + 17;
+        let mut log = EmailLog::default();
+        for i in 0..n {
+            log.push(record(i));
+        }
+        log.flush().unwrap();
+        assert!(log.spill.is_some() && log.kept.is_empty());
+        assert_eq!(log.len(), n as u64);
+        let back: Vec<EmailRecord> = log.iter().unwrap().map(Result::unwrap).collect();
+        assert_eq!(back, (0..n).map(record).collect::<Vec<_>>());
+        // The JSON is that of the list itself (titles left out).
+        let list: Vec<EmailRecord> = (0..n).map(record).collect();
+        assert_eq!(
+            serde_json::to_string(&log).unwrap(),
+            serde_json::to_string(&list).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_few_records_stay_in_memory() {
+        let mut log = EmailLog::default();
+        for i in 0..3 {
+            log.push(record(i));
+        }
+        assert!(log.spill.is_none());
+        let back: Vec<EmailRecord> = log.iter().unwrap().map(Result::unwrap).collect();
+        assert_eq!(back, (0..3).map(record).collect::<Vec<_>>());
+    }
+}
