@@ -379,7 +379,7 @@ mod tests {
             provider: Provider::Tiqets,
             items: vec![i as u64, 7],
             rules: vec!["season:winter".into()],
-            without_block: (i % 3 == 0).then(|| "no_opt_in".to_string()),
+            without_block: i.is_multiple_of(3).then(|| "no_opt_in".to_string()),
             engine_error: None,
             item_titles: vec![format!("Title {i}")],
         }
