@@ -22,7 +22,7 @@ use crate::recommend::{
     ItemFormat, Limits, Query, Recommendation, YespoClient, YespoOptions,
 };
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
-use crate::report::{EmailRecord, FailedEmail, Report};
+use crate::report::{EmailLog, EmailRecord, FailedEmail, Report};
 
 /// Why nothing could be produced (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +165,9 @@ pub struct RunOptions {
     /// Make every email the straightforward way (Tera → mrml → lettre's own body encoding) instead
     /// of the compiled shapes and the fast encoder: the same bytes, slower. For comparisons.
     pub straight: bool,
+    /// Keep each email's record for the report (`report.emails`); without, they are only counted
+    /// (a dry run that writes no report).
+    pub keep_records: bool,
 }
 
 /// How [`Campaigns::compose`] makes an email.
@@ -648,8 +651,10 @@ impl Campaigns {
             );
             // Per-customer exclusions are applied locally so that they do not defeat the cache; the
             // engine is asked with them only when they left too few items and its answer was full
-            // (a shorter answer holds everything the engine has for the query: asking again cannot
-            // add an item).
+            // (a page: more may lie beyond it). A shorter answer already has one product of every
+            // experience the engine has for the query; asking again without the held products
+            // could only bring back another variant of an experience the customer holds, which the
+            // block should not offer.
             if choice.dropped_held > 0
                 && choice.items.len() < campaign.items
                 && exclude.is_empty()
@@ -913,6 +918,10 @@ impl Campaigns {
             })
             .buffered(opts.parallel.max(1));
         let mut report = Report {
+            emails: match opts.keep_records {
+                true => EmailLog::default(),
+                false => EmailLog::counting(),
+            },
             now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
             smtp: out.send.as_ref().map(|s| s.smtp.server().to_string()),
             redirected_to: opts.redirect_to.as_ref().map(|m| m.email.to_string()),

@@ -791,6 +791,7 @@ impl Job {
                     next_ticks,
                     dry_run: self.dry_run,
                     straight: self.straight,
+                    keep_records: !self.dry_run || self.report_path.is_some(),
                 },
                 &outputs,
             )

@@ -1,4 +1,5 @@
-//! The `tripmail` binary: see [`tripmail::cli`].
+//! The `tripmail` binary: all the work is in the library.
+#![forbid(unsafe_code)]
 
 /// mimalloc: the rendering threads allocate and free many short strings at once, which the system
 /// allocator serialises (README, "Speed").

@@ -121,9 +121,11 @@ pub struct Report {
 
 /// The produced emails' records, in order: in memory up to [`EmailLog::KEEP`] of them, then all in
 /// an unnamed temporary file (JSON Lines) written as they come, so that memory stays flat however
-/// many emails a run makes.
+/// many emails a run makes; or only counted ([`EmailLog::counting`]), when no report is written.
 #[derive(Debug, Default)]
 pub struct EmailLog {
+    /// Count the records, keep none.
+    counting: bool,
     kept: Vec<EmailRecord>,
     spill: Option<Spill>,
     len: u64,
@@ -131,9 +133,9 @@ pub struct EmailLog {
     broken: Option<String>,
 }
 
+/// An unnamed temporary file (gone with the process, however it ends), written through a buffer.
 #[derive(Debug)]
 struct Spill {
-    file: tempfile::NamedTempFile,
     out: BufWriter<File>,
 }
 
@@ -149,9 +151,20 @@ impl EmailLog {
     /// Records kept in memory before they all go to a temporary file.
     pub const KEEP: usize = 10_000;
 
+    /// A log that counts records and keeps none (a dry run without a report).
+    pub fn counting() -> EmailLog {
+        EmailLog {
+            counting: true,
+            ..EmailLog::default()
+        }
+    }
+
     /// Adds a record.
     pub fn push(&mut self, record: EmailRecord) {
         self.len += 1;
+        if self.counting {
+            return;
+        }
         if self.spill.is_none() && self.broken.is_none() && self.kept.len() >= Self::KEEP {
             match Self::open_spill() {
                 Ok(mut spill) => {
@@ -187,11 +200,9 @@ impl EmailLog {
     }
 
     fn open_spill() -> std::io::Result<Spill> {
-        let file = tempfile::Builder::new()
-            .prefix("tripmail-report-")
-            .tempfile()?;
-        let out = BufWriter::new(file.reopen()?);
-        Ok(Spill { file, out })
+        Ok(Spill {
+            out: BufWriter::new(tempfile::tempfile()?),
+        })
     }
 
     fn write(spill: &mut Spill, mut record: EmailRecord) -> std::io::Result<()> {
@@ -211,7 +222,7 @@ impl EmailLog {
     }
 
     /// The records, in order, read back from the temporary file when they went there (as far as
-    /// [`EmailLog::flush`] wrote them).
+    /// [`EmailLog::flush`] wrote them; read each time to the end before pushing more).
     pub fn iter(
         &self,
     ) -> std::io::Result<Box<dyn Iterator<Item = std::io::Result<EmailRecord>> + '_>> {
@@ -225,7 +236,11 @@ impl EmailLog {
         let Some(spill) = &self.spill else {
             return Ok(Box::new(self.kept.iter().cloned().map(Ok)));
         };
-        let reader = std::io::BufReader::new(spill.file.reopen()?);
+        // A second handle on the same open file, sharing its position: read from the start, it
+        // ends where the next record would be written.
+        let mut file = spill.out.get_ref().try_clone()?;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0))?;
+        let reader = std::io::BufReader::new(file);
         Ok(Box::new(std::io::BufRead::lines(reader).map(|line| {
             let s: Spilled = serde_json::from_str(&line?).map_err(std::io::Error::other)?;
             Ok(EmailRecord {
@@ -403,6 +418,16 @@ mod tests {
             serde_json::to_string(&log).unwrap(),
             serde_json::to_string(&list).unwrap()
         );
+    }
+
+    #[test]
+    fn a_counting_log_keeps_nothing() {
+        let mut log = EmailLog::counting();
+        for i in 0..EmailLog::KEEP + 5 {
+            log.push(record(i));
+        }
+        assert_eq!(log.len(), EmailLog::KEEP as u64 + 5);
+        assert!(log.spill.is_none() && log.kept.is_empty());
     }
 
     #[test]

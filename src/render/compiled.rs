@@ -4,19 +4,35 @@
 //! Tera and mrml for each one.
 //!
 //! A placeholder is `U+E000 <slot number> U+E001` (private-use characters, which no escaping and no
-//! MJML rule touches). A template that does more with a value than print it (a filter, a
-//! comparison) would make a compiled shape differ from the straightforward render, so the first
-//! emails of each shape are rendered both ways and compared ([`VERIFY_PER_SHAPE`]); a shape that
-//! differs is rendered the straightforward way from then on.
+//! MJML rule touches). A template that does more with a value than print it (a filter, a test)
+//! would make a compiled shape differ from the straightforward render, so each shape is checked
+//! when compiled against sample emails whose values differ in every way a template could tell
+//! apart ([`SAMPLES`]); a shape that differs is rendered the straightforward way. A value the
+//! compiled form cannot hold as Tera and mrml would (see [`fits`]) sends its email the
+//! straightforward way.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crate::bookings::Locale;
 
-/// Emails of each shape rendered both ways and compared before the compiled shape is trusted alone.
-pub const VERIFY_PER_SHAPE: u32 = 2;
+/// The values of the sample emails a compiled shape is checked against: long and short, upper and
+/// lower case, quotes, `&`, `<`, accents and symbols, so that a filter or test on a value
+/// (`truncate`, `upper`, `length`, `==` with either) gives a different render.
+pub(crate) const SAMPLES: [&str; 2] = [
+    "Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈",
+    "zq",
+];
+
+/// Whether a value goes into a compiled shape as it would into the template: not empty or blank
+/// (mrml drops a text node that is only white space, and an empty attribute may change what it
+/// writes) and without a control character other than tab, CR and LF (which mrml refuses in MJML).
+pub(crate) fn fits(value: &str) -> bool {
+    !value.trim().is_empty()
+        && !value
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
 
 const OPEN: char = '\u{E000}';
 const CLOSE: char = '\u{E001}';
@@ -265,7 +281,6 @@ pub(crate) struct Compiled {
     pub parts: [Template; 3],
     /// Slots any of the three uses.
     pub used: Vec<bool>,
-    verified: AtomicU32,
 }
 
 impl Compiled {
@@ -279,17 +294,7 @@ impl Compiled {
             messages,
             parts,
             used,
-            verified: AtomicU32::new(0),
         }
-    }
-
-    /// Whether this email should also be rendered the straightforward way and compared.
-    pub(crate) fn wants_check(&self) -> bool {
-        self.verified.load(Ordering::Relaxed) < VERIFY_PER_SHAPE
-    }
-
-    pub(crate) fn checked(&self) {
-        self.verified.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -319,15 +324,6 @@ impl Shapes {
             .entry(key)
             .or_insert_with(|| Arc::new(shape))
             .clone()
-    }
-
-    /// Replaces a shape found wrong.
-    pub(crate) fn set(&self, campaign: &str, key: ShapeKey, shape: Shape) {
-        let mut shapes = self.0.write().unwrap_or_else(|p| p.into_inner());
-        shapes
-            .entry(campaign.to_string())
-            .or_default()
-            .insert(key, Arc::new(shape));
     }
 }
 

@@ -445,34 +445,85 @@ impl Renderer {
         let Shape::Compiled(c) = &*shape else {
             return self.render_straight(input);
         };
-        let checking = c.wants_check();
-        let content = self.fill(c, &input, mjml || checking)?;
-        if checking {
-            let straight = self.render_straight(input)?;
-            if straight != content {
-                tracing::warn!(
-                    campaign = name,
-                    locale = key.locale.as_str(),
-                    items = key.items,
-                    "{}: the compiled form of this shape of email differs from the template's own render (the template does more with a value than print it); rendering it the straightforward way",
-                    self.mjml_template(input.campaign).display()
-                );
-                self.shapes.set(name, key, Shape::Straight);
-                return Ok(straight);
-            }
-            c.checked();
+        match self.fill(c, &input, mjml)? {
+            Some(content) => Ok(content),
+            // A value the compiled form cannot hold as Tera and mrml would: this email alone the
+            // straightforward way.
+            None => self.render_straight(input),
         }
-        Ok(content)
     }
 
     /// The compiled form of `input`'s shape: the templates rendered with a placeholder for every
     /// value that changes from one email to the next (messages that read the same for everyone
-    /// are written in), and the MJML turned into HTML once.
+    /// are written in), and the MJML turned into HTML once. It is trusted only when it gives the
+    /// straightforward render's bytes for sample emails of the shape whose values differ in every
+    /// way a template could tell apart (long and short, case, quotes, `&`, `<`, accents): a
+    /// template that filters or tests a value (`truncate`, `upper`, `length`) fails that, and the
+    /// shape is rendered the straightforward way. The samples depend on the shape alone, so the
+    /// outcome does not depend on which email came first.
     fn compile(&self, input: &EmailInput<'_>) -> Shape {
-        self.try_compile(input).unwrap_or(Shape::Straight)
+        let Some(compiled) = self.try_compile(input) else {
+            return Shape::Straight;
+        };
+        for sample in compiled::SAMPLES {
+            let booking = Booking {
+                booking_id: format!("SAMPLE-{}", sample.len()),
+                customer_first_name: sample.to_string(),
+                product_title: sample.to_string(),
+                ..sample_booking(input.booking.locale)
+            };
+            let items: Vec<Recommendation> = input
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Recommendation {
+                    product_id: 1000 + i as u64,
+                    title: format!("{sample} {i}"),
+                    image_url: match r.image_url.is_empty() {
+                        true => String::new(),
+                        false => format!("https://images.example/{i}/{}.jpg", sample.len()),
+                    },
+                    from_price: Money {
+                        amount: 12.5 * (i + 1) as f64,
+                        currency: "EUR".into(),
+                    },
+                    url: (i % 2 == 0)
+                        .then(|| format!("https://s.example/p/{i}?v={}&w=1", sample.len())),
+                    in_stock: true,
+                    traits: Default::default(),
+                })
+                .collect();
+            let unsubscribe = format!("https://u.example/unsubscribe?v={}&w=1", sample.len());
+            let sample_input = EmailInput {
+                campaign: input.campaign,
+                booking: &booking,
+                items: &items,
+                days_to_travel: 3,
+                city: sample,
+                unsubscribe_url: input.unsubscribe_url.map(|_| unsubscribe.as_str()),
+            };
+            let same = match (
+                self.fill(&compiled, &sample_input, true),
+                self.render_straight(sample_input),
+            ) {
+                (Ok(Some(fast)), Ok(straight)) => fast == straight,
+                _ => false,
+            };
+            if !same {
+                tracing::warn!(
+                    campaign = input.campaign.name.as_str(),
+                    locale = input.booking.locale.as_str(),
+                    items = input.items.len(),
+                    "{}: this shape of email cannot be compiled (the template does more with a value than print it); rendering it the straightforward way",
+                    self.mjml_template(input.campaign).display()
+                );
+                return Shape::Straight;
+            }
+        }
+        Shape::Compiled(Box::new(compiled))
     }
 
-    fn try_compile(&self, input: &EmailInput<'_>) -> Option<Shape> {
+    fn try_compile(&self, input: &EmailInput<'_>) -> Option<Compiled> {
         let locale = input.booking.locale;
         let ids = self.translations.ids();
         let index = |key: &str| {
@@ -547,7 +598,7 @@ impl Renderer {
         let (mjml, text) = self.render_view(input.campaign, &view).ok()?;
         let html = mjml_to_html(&mjml, &self.mjml_template(input.campaign)).ok()?;
         let n = slots.len();
-        Some(Shape::Compiled(Box::new(Compiled::new(
+        Some(Compiled::new(
             slots,
             messages,
             [
@@ -555,7 +606,7 @@ impl Renderer {
                 Template::split(mjml, n)?,
                 Template::split(text, n)?,
             ],
-        ))))
+        ))
     }
 
     /// One email filled into a compiled shape.
@@ -564,7 +615,7 @@ impl Renderer {
         c: &Compiled,
         input: &EmailInput<'_>,
         with_mjml: bool,
-    ) -> Result<EmailContent, RenderError> {
+    ) -> Result<Option<EmailContent>, RenderError> {
         let b = input.booking;
         let locale = b.locale;
         let date = self.translations.date(locale, b.travel_date);
@@ -611,8 +662,15 @@ impl Renderer {
             };
             values.push(value);
         }
+        if values
+            .iter()
+            .zip(&c.used)
+            .any(|(v, used)| *used && !compiled::fits(v))
+        {
+            return Ok(None);
+        }
         let [html, mjml, text] = &c.parts;
-        Ok(EmailContent {
+        Ok(Some(EmailContent {
             subject,
             preheader,
             mjml: match with_mjml {
@@ -621,7 +679,7 @@ impl Renderer {
             },
             html: html.fill(&values, true),
             text: tidy_text(&text.fill(&values, false)),
-        })
+        }))
     }
 
     fn item_view(

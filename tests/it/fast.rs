@@ -108,6 +108,7 @@ fn run(bookings: &Path, straight: bool) -> (BTreeMap<(String, String), Vec<u8>>,
                     next_ticks: None,
                     dry_run: false,
                     straight,
+                    keep_records: true,
                 },
                 &Outputs {
                     files: Some(&messages),

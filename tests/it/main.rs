@@ -7,6 +7,7 @@ mod util;
 mod client;
 mod engine;
 mod fast;
+mod odd_values;
 mod plan;
 mod run;
 mod runner;

@@ -173,6 +173,7 @@ fn simulate(config: &Path, server: &FaultServer) -> Vec<tripmail::report::Report
                 next_ticks: None,
                 dry_run: false,
                 straight: false,
+                keep_records: true,
             };
             reports.push(campaigns.run(&opts, &out).await.unwrap());
         }
