@@ -18,7 +18,7 @@ use crate::bookings::Locale;
 
 /// The values of the sample emails a compiled shape is checked against: long and short, upper and
 /// lower case, quotes, `&`, `<`, accents and symbols, so that a filter or test on a value
-/// (`truncate`, `upper`, `length`, `==` with either) gives a different render.
+/// (`truncate`, `upper`, `length`) gives a different render.
 pub(crate) const SAMPLES: [&str; 2] = [
     "Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈ Ab \"Quoted\" & <Tagged> 'Single' Éñü ✈",
     "zq",
