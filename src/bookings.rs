@@ -121,6 +121,34 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// A made-up booking (Rome, 2026-12-12, two adults and a child, a title with `&`, quotes and
+    /// `<>`) in `locale`, for checking templates.
+    pub fn sample(locale: Locale) -> Booking {
+        Booking {
+            booking_id: "SAMPLE-1".into(),
+            customer_email: lettre::Address::new("sample", "example.com")
+                .unwrap_or_else(|_| unreachable!("a valid literal address")),
+            customer_first_name: "Alex".into(),
+            locale,
+            product_id: 1,
+            product_title: "Sample & \"Quoted\" <Experience>".into(),
+            city: "Rome".into(),
+            travel_date: NaiveDate::from_ymd_opt(2026, 12, 12).unwrap_or_default(),
+            booked_at: chrono::DateTime::UNIX_EPOCH.fixed_offset(),
+            adults: 2,
+            children: 1,
+            status: Status::Confirmed,
+            marketing_opt_in: true,
+            latitude: None,
+            timezone: None,
+            other_product_ids: Vec::new(),
+            customer_id: None,
+            customer_phone: None,
+            contact_id: None,
+            web_id: None,
+        }
+    }
+
     /// The value identifying the customer the way `by` wants (the field [`IdentifyBy::field`]
     /// names), if the booking has it.
     pub fn identity(&self, by: IdentifyBy) -> Option<String> {
@@ -178,7 +206,8 @@ pub enum BookingsError {
     },
 }
 
-const REQUIRED: [&str; 13] = [
+/// The columns every bookings file has (a CSV header must name them all).
+pub const REQUIRED: [&str; 13] = [
     "booking_id",
     "customer_email",
     "customer_first_name",
@@ -192,6 +221,17 @@ const REQUIRED: [&str; 13] = [
     "children",
     "status",
     "marketing_opt_in",
+];
+
+/// The columns a bookings file may have besides [`REQUIRED`], in the order tripmail writes them.
+pub const OPTIONAL: [&str; 7] = [
+    "latitude",
+    "timezone",
+    "other_product_ids",
+    "customer_id",
+    "customer_phone",
+    "contact_id",
+    "web_id",
 ];
 
 /// A field as it came in: text from CSV, or any JSON value from JSON Lines.

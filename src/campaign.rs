@@ -767,7 +767,8 @@ impl Campaigns {
         let city = self
             .catalog
             .as_deref()
-            .and_then(|c| c.city_named(&booking.city))
+            .zip(venue.city)
+            .and_then(|(c, id)| c.city(id))
             .and_then(|c| c.names.get(booking.locale.as_str()))
             .map_or(booking.city.as_str(), String::as_str)
             .to_string();

@@ -24,6 +24,8 @@ pub struct Venue {
     /// The customer's time zone, in which send windows are read: the booking's `timezone`, else the
     /// venue's.
     pub customer: Tz,
+    /// The catalog's id of the city, when the catalog knows it.
+    pub city: Option<u64>,
 }
 
 impl Venue {
@@ -39,6 +41,7 @@ impl Venue {
             latitude: booking.latitude.or(city.map(|c| c.latitude)),
             timezone,
             customer: booking.timezone.unwrap_or(timezone),
+            city: city.map(|c| c.id),
         }
     }
 
@@ -264,6 +267,7 @@ mod tests {
             latitude: None,
             timezone: tz,
             customer: tz,
+            city: None,
         }
     }
 
@@ -340,6 +344,7 @@ mod tests {
                 latitude: Some(-33.87),
                 timezone: sydney,
                 customer: sydney,
+                city: Some(1),
             }
         );
         // A customer in Perth booking in Sydney: Sydney dates, Perth hours.
@@ -363,6 +368,7 @@ mod tests {
                 latitude: None,
                 timezone: Tz::UTC,
                 customer: Tz::UTC,
+                city: None,
             }
         );
     }
@@ -412,6 +418,7 @@ mod tests {
             latitude: None,
             timezone: chrono_tz::Europe::Rome,
             customer: chrono_tz::America::New_York,
+            city: None,
         };
         let c = windowed(Trigger::Reminder, "09:00-17:00");
         let b = booking("2026-12-13", "2026-11-01T10:00:00Z");

@@ -124,7 +124,7 @@ pub fn write_bookings(
             let mut w = csv::WriterBuilder::new()
                 .buffer_capacity(1 << 16)
                 .from_writer(out);
-            w.write_record(HEADER)?;
+            w.write_record(header())?;
             for i in 0..opts.bookings {
                 world.fill(i, &mut row, &mut tally)?;
                 row.write_csv(&mut w)?;
@@ -144,26 +144,13 @@ pub fn write_bookings(
     Ok(tally.into_stats(opts.bookings))
 }
 
-/// The columns of `fixtures/bookings.csv`, and `customer_id`.
-const HEADER: [&str; 17] = [
-    "booking_id",
-    "customer_email",
-    "customer_first_name",
-    "locale",
-    "product_id",
-    "product_title",
-    "city",
-    "travel_date",
-    "booked_at",
-    "adults",
-    "children",
-    "status",
-    "marketing_opt_in",
-    "latitude",
-    "timezone",
-    "other_product_ids",
-    "customer_id",
-];
+/// The columns written: the required ones, then `latitude`, `timezone`, `other_product_ids` and
+/// `customer_id` (the columns of `fixtures/bookings.csv`, and `customer_id`).
+fn header() -> impl Iterator<Item = &'static str> {
+    crate::bookings::REQUIRED
+        .into_iter()
+        .chain(crate::bookings::OPTIONAL.into_iter().take(4))
+}
 
 /// The confirmation campaign's lookback, in seconds.
 const LOOKBACK_SECS: u64 = 48 * 3600;

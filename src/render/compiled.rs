@@ -170,12 +170,14 @@ impl Template {
     }
 
     /// The text with `values` (by slot number) in place, escaped for MJML/HTML when `escape`.
-    pub(crate) fn fill(&self, values: &[String], escape: bool) -> String {
+    pub(crate) fn fill<S: AsRef<str>>(&self, values: &[S], escape: bool) -> String {
         let extra: usize = self
             .pieces
             .iter()
             .map(|p| match p {
-                Piece::Value(n, _) => values.get(*n).map_or(0, |v| v.len() + v.len() / 8),
+                Piece::Value(n, _) => values
+                    .get(*n)
+                    .map_or(0, |v| v.as_ref().len() + v.as_ref().len() / 8),
                 Piece::Text(..) => 0,
             })
             .sum();
@@ -185,7 +187,7 @@ impl Template {
             match p {
                 Piece::Text(a, b) => out.push_str(&self.text[*a..*b]),
                 Piece::Value(n, form) => {
-                    let v = values.get(*n).map_or("", String::as_str);
+                    let v = values.get(*n).map_or("", AsRef::as_ref);
                     match (escape, form) {
                         (false, _) => out.push_str(v),
                         (true, Form::Plain) => push_escaped(&mut out, v),

@@ -2,14 +2,14 @@
 //! comes from the Fluent files, prices from ICU. Everything that comes from bookings or the engine is
 //! escaped in the MJML.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use chrono::NaiveDate;
 use fluent_bundle::FluentArgs;
 use serde::Serialize;
 use tera::Tera;
 
-use crate::bookings::{Booking, Locale, Status};
+use crate::bookings::{Booking, Locale};
 use crate::catalog::{Catalog, Money};
 use crate::config::{CampaignSettings, Settings};
 use crate::recommend::Recommendation;
@@ -470,7 +470,7 @@ impl Renderer {
                 booking_id: format!("SAMPLE-{}", sample.len()),
                 customer_first_name: sample.to_string(),
                 product_title: sample.to_string(),
-                ..sample_booking(input.booking.locale)
+                ..Booking::sample(input.booking.locale)
             };
             let items: Vec<Recommendation> = input
                 .items
@@ -634,30 +634,31 @@ impl Renderer {
             .iter()
             .map(|r| self.item_view(locale, input.campaign, r))
             .collect::<Result<_, _>>()?;
-        let mut values = Vec::with_capacity(c.slots.len());
+        // Borrowed where the value exists already; only messages are made per email.
+        let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(c.slots.len());
         for n in 0..c.slots.len() {
             let value = match c.slots.get(n).filter(|_| c.used[n]) {
-                None => String::new(),
-                Some(Slot::Subject) => subject.clone(),
-                Some(Slot::Preheader) => preheader.clone(),
-                Some(Slot::BookingId) => b.booking_id.clone(),
-                Some(Slot::FirstName) => b.customer_first_name.clone(),
-                Some(Slot::ProductTitle) => b.product_title.clone(),
-                Some(Slot::City) => input.city.to_string(),
-                Some(Slot::Date) => date.clone(),
-                Some(Slot::Travellers) => message(c.messages.travellers)?,
-                Some(Slot::Unsubscribe) => input.unsubscribe_url.unwrap_or("").to_string(),
-                Some(Slot::Message(i)) => message(Some(i))?,
+                None => Cow::Borrowed(""),
+                Some(Slot::Subject) => Cow::Borrowed(subject.as_str()),
+                Some(Slot::Preheader) => Cow::Borrowed(preheader.as_str()),
+                Some(Slot::BookingId) => Cow::Borrowed(b.booking_id.as_str()),
+                Some(Slot::FirstName) => Cow::Borrowed(b.customer_first_name.as_str()),
+                Some(Slot::ProductTitle) => Cow::Borrowed(b.product_title.as_str()),
+                Some(Slot::City) => Cow::Borrowed(input.city),
+                Some(Slot::Date) => Cow::Borrowed(date.as_str()),
+                Some(Slot::Travellers) => Cow::Owned(message(c.messages.travellers)?),
+                Some(Slot::Unsubscribe) => Cow::Borrowed(input.unsubscribe_url.unwrap_or("")),
+                Some(Slot::Message(i)) => Cow::Owned(message(Some(i))?),
                 Some(Slot::Item(i, field)) => match items.get(usize::from(i)) {
-                    None => String::new(),
-                    Some(item) => match field {
-                        ItemField::Title => item.title.clone(),
-                        ItemField::ImageUrl => item.image_url.clone(),
-                        ItemField::Url => item.url.clone(),
-                        ItemField::Price => item.price.clone(),
-                        ItemField::FromLabel => item.from_label.clone(),
-                        ItemField::Alt => item.alt.clone(),
-                    },
+                    None => Cow::Borrowed(""),
+                    Some(item) => Cow::Borrowed(match field {
+                        ItemField::Title => item.title.as_str(),
+                        ItemField::ImageUrl => item.image_url.as_str(),
+                        ItemField::Url => item.url.as_str(),
+                        ItemField::Price => item.price.as_str(),
+                        ItemField::FromLabel => item.from_label.as_str(),
+                        ItemField::Alt => item.alt.as_str(),
+                    }),
                 },
             };
             values.push(value);
@@ -670,15 +671,21 @@ impl Renderer {
             return Ok(None);
         }
         let [html, mjml, text] = &c.parts;
-        Ok(Some(EmailContent {
-            subject,
-            preheader,
-            mjml: match with_mjml {
+        let (html, text, mjml) = (
+            html.fill(&values, true),
+            tidy_text(&text.fill(&values, false)),
+            match with_mjml {
                 true => mjml.fill(&values, true),
                 false => String::new(),
             },
-            html: html.fill(&values, true),
-            text: tidy_text(&text.fill(&values, false)),
+        );
+        drop(values);
+        Ok(Some(EmailContent {
+            subject,
+            preheader,
+            mjml,
+            html,
+            text,
         }))
     }
 
@@ -715,7 +722,7 @@ impl Renderer {
         for campaign in &settings.campaigns {
             for locale in Locale::ALL {
                 for n in [0, 2, 3, 4] {
-                    let booking = sample_booking(locale);
+                    let booking = Booking::sample(locale);
                     self.render(EmailInput {
                         campaign,
                         booking: &booking,
@@ -791,32 +798,6 @@ pub fn mjml_to_html(mjml: &str, template: &Path) -> Result<String, RenderError> 
         .element
         .render(&mrml::prelude::render::RenderOptions::default())
         .map_err(|e| fail(e.to_string(), None))
-}
-
-fn sample_booking(locale: Locale) -> Booking {
-    Booking {
-        booking_id: "SAMPLE-1".into(),
-        customer_email: lettre::Address::new("sample", "example.com")
-            .unwrap_or_else(|_| unreachable!("a valid literal address")),
-        customer_first_name: "Alex".into(),
-        locale,
-        product_id: 1,
-        product_title: "Sample & \"Quoted\" <Experience>".into(),
-        city: "Rome".into(),
-        travel_date: NaiveDate::from_ymd_opt(2026, 12, 12).unwrap_or_default(),
-        booked_at: chrono::DateTime::UNIX_EPOCH.fixed_offset(),
-        adults: 2,
-        children: 1,
-        status: Status::Confirmed,
-        marketing_opt_in: true,
-        latitude: None,
-        timezone: None,
-        other_product_ids: Vec::new(),
-        customer_id: None,
-        customer_phone: None,
-        contact_id: None,
-        web_id: None,
-    }
 }
 
 fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {

@@ -80,12 +80,7 @@ impl Messages {
 }
 
 fn run(bookings: &Path, straight: bool) -> (BTreeMap<(String, String), Vec<u8>>, u64) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    crate::util::runtime().block_on(async {
         let overrides = Overrides {
             bookings_path: Some(bookings.to_path_buf()),
             ..Overrides::default()

@@ -3,7 +3,7 @@
 //! a template that filters a value: every email must come out as the straightforward render makes
 //! it, whatever emails of the same shape came before.
 
-use tripmail::bookings::{Booking, Locale, Status};
+use tripmail::bookings::{Booking, Locale};
 use tripmail::catalog::Money;
 use tripmail::config::{Overrides, Settings};
 use tripmail::recommend::Recommendation;
@@ -23,23 +23,9 @@ fn booking(first: &str, product: &str) -> Booking {
         booking_id: "B-1".into(),
         customer_email: lettre::Address::new("a", "example.com").unwrap(),
         customer_first_name: first.into(),
-        locale: Locale::En,
-        product_id: 1,
         product_title: product.into(),
-        city: "Rome".into(),
-        travel_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 12).unwrap(),
-        booked_at: chrono::DateTime::UNIX_EPOCH.fixed_offset(),
-        adults: 2,
         children: 0,
-        status: Status::Confirmed,
-        marketing_opt_in: true,
-        latitude: None,
-        timezone: None,
-        other_product_ids: Vec::new(),
-        customer_id: None,
-        customer_phone: None,
-        contact_id: None,
-        web_id: None,
+        ..Booking::sample(Locale::En)
     }
 }
 

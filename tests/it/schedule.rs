@@ -139,12 +139,7 @@ fn epoch() -> DateTime<Utc> {
 /// Runs one tick at each `TICK_MINUTES` of the fortnight through the library, as `run --every 30m`
 /// does, sending to `server` with the ledger.
 fn simulate(config: &Path, server: &FaultServer) -> Vec<tripmail::report::Report> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    crate::util::runtime().block_on(async {
         let settings = Settings::load_with_env(config, &Overrides::default(), Vec::new()).unwrap();
         let ledger = Arc::new(Ledger::open(&settings.state.path).unwrap());
         let smtp =

@@ -94,6 +94,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A runtime like the binary's (two worker threads), for tests that drive the library.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// A config file like the shipped one, with `replace` pairs applied, written into `dir`.
 pub fn config_with(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
     config_from("fixtures/campaign.toml", dir, replace)
