@@ -20,6 +20,7 @@ use tripmail::catalog::Catalog;
 use tripmail::config::{Overrides, Settings};
 use tripmail::deliver::OutgoingEmail;
 use tripmail::due::{Due, Venue};
+use tripmail::fit::Trip;
 use tripmail::heuristics::{self, Answers};
 use tripmail::recommend::engine::{self, Params};
 use tripmail::recommend::Recommendation;
@@ -146,7 +147,8 @@ fn choose(c: &mut Criterion) {
                         preferred: a.preferred.as_deref(),
                         adults_only: a.adults_only.as_deref(),
                     };
-                    heuristics::choose(&a.booking, &plan, answers, 3)
+                    let trip = Trip::of(&a.booking, Some(&f.catalog));
+                    heuristics::choose(&a.booking, &trip, &plan, answers, 3)
                         .items
                         .len()
                 })
@@ -174,7 +176,8 @@ fn emails(f: &Fixture) -> Vec<Email> {
             preferred: a.preferred.as_deref(),
             adults_only: a.adults_only.as_deref(),
         };
-        let chosen = heuristics::choose(&a.booking, &plan, answers, 3).items;
+        let trip = Trip::of(&a.booking, Some(&f.catalog));
+        let chosen = heuristics::choose(&a.booking, &trip, &plan, answers, 3).items;
         let items = if chosen.len() >= 2 {
             chosen
         } else {
@@ -217,6 +220,7 @@ fn input<'a>(f: &'a Fixture, e: &'a Email) -> EmailInput<'a> {
         .days_to_travel
         .clamp(0, 30),
         city: &e.city,
+        block_names_city: true,
         unsubscribe_url: e.unsubscribe.as_deref(),
     }
 }

@@ -15,6 +15,7 @@ use crate::config::{
 };
 use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
 use crate::due::{next_send, when, Due, Venue, When};
+use crate::fit::Trip;
 use crate::heuristics::{self, Answers, Choice};
 use crate::ledger::{Claim, Ledger, LedgerError, SendState};
 use crate::recommend::{
@@ -474,6 +475,7 @@ impl Campaigns {
                         currency: y.currency.clone(),
                         currency_field: y.currency_field.clone(),
                         image_field: y.image_field.clone(),
+                        city_field: y.city_field.clone(),
                         tags: y.tags.clone(),
                     },
                 })
@@ -568,7 +570,7 @@ impl Campaigns {
         venue: &Venue,
         rules: &mut Vec<String>,
         engine_error: &mut Option<(String, bool)>,
-    ) -> Result<Vec<Recommendation>, String> {
+    ) -> Result<Choice, String> {
         if !booking.marketing_opt_in {
             rules.push("no_opt_in".into());
             return Err("no_opt_in".into());
@@ -601,11 +603,20 @@ impl Campaigns {
         if choice.dropped_adults_only > 0 {
             rules.push("excluded:adults_only".into());
         }
+        if choice.dropped_same_experience > 0 {
+            rules.push("excluded:same_experience".into());
+        }
+        if choice.dropped_other_city > 0 {
+            rules.push("excluded:other_city".into());
+        }
         if choice.items.len() < 2 {
             rules.push("too_few_items".into());
             return Err("too_few_items".into());
         }
-        Ok(choice.items)
+        if !choice.city_known {
+            rules.push("heading:city_unknown".into());
+        }
+        Ok(choice)
     }
 
     /// The cross-sell API: one request per tag filter the plan needs, cached per product.
@@ -641,6 +652,7 @@ impl Campaigns {
             let (base, preferred, adults_only) = (base?, preferred?, adults_only?);
             let choice = heuristics::choose(
                 booking,
+                &Trip::of(booking, self.catalog.as_deref()),
                 &plan,
                 Answers {
                     base: &base,
@@ -655,7 +667,7 @@ impl Campaigns {
             // experience the engine has for the query; asking again without the held products
             // could only bring back another variant of an experience the customer holds, which the
             // block should not offer.
-            if choice.dropped_held > 0
+            if choice.dropped_held + choice.dropped_same_experience > 0
                 && choice.items.len() < campaign.items
                 && exclude.is_empty()
                 && base.len() >= engine::MAX_ITEMS
@@ -714,6 +726,7 @@ impl Campaigns {
         rules.extend(split.plan.rules.iter().cloned());
         Ok(Ok(heuristics::choose(
             booking,
+            &Trip::of(booking, self.catalog.as_deref()),
             &split.plan,
             split.answers(),
             campaign.items,
@@ -748,9 +761,9 @@ impl Campaigns {
         let chosen = self
             .choose(campaign, booking, venue, &mut rules, &mut engine_error)
             .await;
-        let (items, without_block) = match chosen {
-            Ok(items) => (items, None),
-            Err(reason) => (Vec::new(), Some(reason)),
+        let (items, names_city, without_block) = match chosen {
+            Ok(choice) => (choice.items, choice.city_known, None),
+            Err(reason) => (Vec::new(), false, Some(reason)),
         };
         let record = EmailRecord {
             campaign: campaign.name.clone(),
@@ -758,7 +771,7 @@ impl Campaigns {
             to: booking.customer_email.to_string(),
             subject: String::new(),
             provider: campaign.provider(&self.settings.engine),
-            items: items.iter().map(|r| r.product_id).collect(),
+            items: items.iter().map(|r| r.product_id.clone()).collect(),
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,
             without_block,
@@ -784,6 +797,7 @@ impl Campaigns {
                 items: &items,
                 days_to_travel: due.days_to_travel,
                 city: &city,
+                block_names_city: names_city,
                 unsubscribe_url: unsubscribe.as_deref(),
             };
             let mut content = match make.straight {

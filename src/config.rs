@@ -290,6 +290,9 @@ pub struct YespoSettings {
     pub currency_field: Option<String>,
     /// A `tags_*` field holding the item's picture URL, if the feed has one (else no picture).
     pub image_field: Option<String>,
+    /// A `tags_*` field holding the item's city, if the feed has one: an item of another city than
+    /// the trip's is not shown. Items the catalog knows are judged by the catalog.
+    pub city_field: Option<String>,
     /// Which `tags_*` fields carry the meanings the heuristics need.
     #[serde(default)]
     pub tags: YespoTags,
@@ -1120,6 +1123,7 @@ impl Settings {
         for (key, field) in [
             ("engine.yespo.currency_field", &y.currency_field),
             ("engine.yespo.image_field", &y.image_field),
+            ("engine.yespo.city_field", &y.city_field),
         ] {
             if let Some(f) = field {
                 tags_field(key, f)?;

@@ -10,7 +10,8 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::bookings::Booking;
 use crate::config::HeuristicsSettings;
-use crate::recommend::{Recommendation, Traits};
+use crate::fit::{Fit, Trip};
+use crate::recommend::{ProductId, Recommendation, Traits};
 
 /// Latitude of the tropics: within it there is no winter or summer.
 pub const TROPIC_LATITUDE: f64 = 23.44;
@@ -284,12 +285,25 @@ pub struct Choice {
     pub dropped_adults_only: usize,
     /// Items dropped because they cannot be bought now.
     pub dropped_out_of_stock: usize,
+    /// Items dropped because they are known to be in another city than the trip's.
+    pub dropped_other_city: usize,
+    /// Items dropped because they are products of the main product's or a held one's experience.
+    pub dropped_same_experience: usize,
+    /// Whether every item chosen is known to be in the trip's city (so the heading may name it).
+    pub city_known: bool,
 }
 
 /// Combines the answers: preferred first, then the base answer, each in the engine's order, without
-/// duplicates, never an out-of-stock item, never the main product nor a held one, never adults-only
-/// for a family; at most `max`.
-pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) -> Choice {
+/// duplicates, never an out-of-stock item, never the main product nor a held one (ids compared as
+/// text), never one of their experiences nor of another city than the trip's (as far as `trip`
+/// knows), never adults-only for a family; at most `max`.
+pub fn choose(
+    booking: &Booking,
+    trip: &Trip<'_>,
+    plan: &Plan,
+    answers: Answers<'_>,
+    max: usize,
+) -> Choice {
     let family = plan.family.is_some();
     let mut ordered: Vec<&Recommendation> = Vec::new();
     if let Some(pref) = answers.preferred {
@@ -312,21 +326,38 @@ pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) 
         dropped_held: 0,
         dropped_adults_only: 0,
         dropped_out_of_stock: 0,
+        dropped_other_city: 0,
+        dropped_same_experience: 0,
+        city_known: true,
     };
-    let mut seen = Vec::new();
+    let mut seen: Vec<&ProductId> = Vec::new();
     for r in ordered {
-        if seen.contains(&r.product_id) {
+        if seen.contains(&&r.product_id) {
             continue;
         }
-        seen.push(r.product_id);
+        seen.push(&r.product_id);
         if !r.in_stock {
             choice.dropped_out_of_stock += 1;
             continue;
         }
-        if r.product_id == booking.product_id || booking.other_product_ids.contains(&r.product_id) {
+        let held = std::iter::once(&booking.product_id)
+            .chain(&booking.other_product_ids)
+            .any(|id| r.product_id.is(*id));
+        if held {
             choice.dropped_held += 1;
             continue;
         }
+        let city_known = match trip.judge(r) {
+            Fit::OtherCity => {
+                choice.dropped_other_city += 1;
+                continue;
+            }
+            Fit::SameExperience => {
+                choice.dropped_same_experience += 1;
+                continue;
+            }
+            Fit::Fits { city_known } => city_known,
+        };
         let adults_only = answers
             .adults_only
             .is_some_and(|a| a.iter().any(|x| x.product_id == r.product_id));
@@ -335,6 +366,7 @@ pub fn choose(booking: &Booking, plan: &Plan, answers: Answers<'_>, max: usize) 
             continue;
         }
         if choice.items.len() < max {
+            choice.city_known &= city_known;
             choice.items.push(r.clone());
         }
     }
@@ -353,7 +385,7 @@ mod tests {
 
     fn rec(id: u64) -> Recommendation {
         Recommendation {
-            product_id: id,
+            product_id: ProductId::Number(id),
             title: format!("P{id}"),
             image_url: String::new(),
             from_price: Money {
@@ -363,6 +395,7 @@ mod tests {
             url: None,
             in_stock: true,
             traits: Default::default(),
+            city: None,
         }
     }
 
@@ -371,7 +404,10 @@ mod tests {
     }
 
     fn ids(c: &Choice) -> Vec<u64> {
-        c.items.iter().map(|r| r.product_id).collect()
+        c.items
+            .iter()
+            .filter_map(|r| r.product_id.as_u64())
+            .collect()
     }
 
     fn booking(children: u32, held: &[u64]) -> Booking {
@@ -454,6 +490,7 @@ mod tests {
         let pref = recs(&[12, 14]);
         let c = choose(
             &b,
+            &Trip::of(&b, None),
             &p,
             Answers {
                 base: &base,
@@ -472,6 +509,7 @@ mod tests {
         let base = recs(&[1, 10, 11, 12]);
         let c = choose(
             &b,
+            &Trip::of(&b, None),
             &p,
             Answers {
                 base: &base,
@@ -494,6 +532,7 @@ mod tests {
         let adults = recs(&[23, 31]);
         let c = choose(
             &b,
+            &Trip::of(&b, None),
             &p,
             Answers {
                 base: &family,
@@ -515,6 +554,7 @@ mod tests {
         let base = recs(&[10, 11, 12, 13, 14]);
         let c = choose(
             &b,
+            &Trip::of(&b, None),
             &p,
             Answers {
                 base: &base,

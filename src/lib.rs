@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod due;
+pub mod fit;
 pub mod heuristics;
 pub mod ledger;
 pub mod plan;

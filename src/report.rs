@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::bookings::RowError;
 use crate::config::Provider;
 use crate::deliver::FileDelivery;
+use crate::recommend::ProductId;
 use crate::render::escape_xml;
 
 /// One produced email.
@@ -25,8 +26,9 @@ pub struct EmailRecord {
     pub subject: String,
     /// The recommendation API asked (`tiqets` or `yespo`).
     pub provider: Provider,
-    /// Product ids shown in the block, in order.
-    pub items: Vec<u64>,
+    /// Product ids shown in the block, in order, as the recommendation API wrote them (numbers,
+    /// or strings for a contact-recommendations feed).
+    pub items: Vec<ProductId>,
     /// Which rules fired.
     pub rules: Vec<String>,
     /// Why there is no block, when there is none.
@@ -392,7 +394,7 @@ mod tests {
             to: format!("c{i}@example.com"),
             subject: format!("Trip \"{i}\" ✈"),
             provider: Provider::Tiqets,
-            items: vec![i as u64, 7],
+            items: vec![ProductId::Number(i as u64), ProductId::Text("Y7".into())],
             rules: vec!["season:winter".into()],
             without_block: i.is_multiple_of(3).then(|| "no_opt_in".to_string()),
             engine_error: None,

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::http::{Auth, Http, Limits};
-use super::{EngineError, Query, Recommendation, RecommendationSource};
+use super::{check_items, EngineError, Query, Recommendation, RecommendationSource};
 use crate::config::{ListFormat, Secret};
 
 /// How to reach a cross-sell engine.
@@ -57,7 +57,11 @@ impl CrossSellClient {
         let body = self.http.get_json(&url).await?;
         let answer: Answer =
             serde_json::from_slice(&body).map_err(|e| EngineError::BadJson(e.to_string()))?;
-        Ok(answer.recommendations)
+        let (items, notes) = check_items(answer.recommendations);
+        for note in notes {
+            tracing::warn!(product = query.product_id, "cross-sell: {note}");
+        }
+        Ok(items)
     }
 }
 

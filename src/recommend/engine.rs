@@ -2,7 +2,9 @@
 //! semantics, so anyone can check what a campaign should contain.
 //!
 //! **Cross-sell**, `GET /v2/products/{id}/recommendations/cross-sell`: recommendations for product P
-//! are the other in-stock products of P's city, minus `exclude_product_ids`; with `product_tag_ids`,
+//! are the other in-stock products of P's city, minus `exclude_product_ids`, and never one of P's
+//! experience (another ticket to the museum the customer is visiting completes nothing, as a real
+//! cross-sell engine knows); with `product_tag_ids`,
 //! only products carrying at least one of them; at most `max_per_experience` per experience; ordered
 //! by the `sort_by` key descending, ties by product id ascending; at most [`MAX_ITEMS`].
 //!
@@ -113,6 +115,7 @@ pub fn recommend<'c>(
         .iter()
         .filter(|p| p.city_id == main.city_id && p.product_id != product_id && p.in_stock)
         .filter(|p| !params.exclude_ids.contains(&p.product_id))
+        .filter(|p| p.experience_id != main.experience_id)
         .filter(|p| {
             params.tag_ids.is_empty() || p.tag_ids.iter().any(|t| params.tag_ids.contains(t))
         })
@@ -215,7 +218,8 @@ pub struct ContactItem<'c> {
 
 /// The contact-recommendations answer of data source `data_source` for `params`:
 /// - the candidates are the products of the cities of the known `products` (else of the cities
-///   named by `category`, else of every city), minus the `products` themselves;
+///   named by `category`, else of every city), minus the `products` themselves and any product of
+///   their experiences;
 /// - ranked by commission times a personal factor between 0.75 and 1.25 drawn from the contact's
 ///   identity, the data source and the product (so each contact and data source has its own order),
 ///   ties by product id; at most one per experience; at most [`MAX_CONTACT_ITEMS`];
@@ -240,6 +244,12 @@ pub fn contact_recommend<'c>(
             .map(|c| c.id)
             .collect();
     }
+    let held: Vec<u64> = params
+        .products
+        .iter()
+        .filter_map(|id| catalog.product(*id))
+        .map(|p| p.experience_id)
+        .collect();
     let identity = format!("{}={}", params.identity.0.param(), params.identity.1);
     let source = data_source.to_le_bytes();
     let passed: Vec<u8> = params
@@ -256,6 +266,7 @@ pub fn contact_recommend<'c>(
         .iter()
         .filter(|p| cities.is_empty() || cities.contains(&p.city_id))
         .filter(|p| !params.products.contains(&p.product_id))
+        .filter(|p| !held.contains(&p.experience_id))
         .map(|p| (p, p.commission() * factor(p)))
         .collect();
     candidates.sort_by(|(a, ka), (b, kb)| kb.total_cmp(ka).then(a.product_id.cmp(&b.product_id)));

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 
 use super::client::push_list;
 use super::http::{Auth, Http, Limits};
-use super::{ContactQuery, EngineError, Recommendation, RecommendationSource, Traits};
+use super::{
+    check_items, ContactQuery, EngineError, ProductId, Recommendation, RecommendationSource, Traits,
+};
 use crate::catalog::Money;
 use crate::config::{ListFormat, Matches, Secret, TagMatch, YespoTags};
 
@@ -38,6 +40,8 @@ pub struct ItemFormat {
     pub currency_field: Option<String>,
     /// A field with the item's picture URL.
     pub image_field: Option<String>,
+    /// A field with the item's city, so that an item of another city than the trip's is not shown.
+    pub city_field: Option<String>,
     /// Fields carrying the heuristics' meanings.
     pub tags: YespoTags,
 }
@@ -138,6 +142,8 @@ pub fn parse_items(
             Err(why) => skipped.push(format!("item {i} left out: {why}")),
         }
     }
+    let (items, notes) = check_items(items);
+    skipped.extend(notes);
     Ok((items, skipped))
 }
 
@@ -165,27 +171,24 @@ fn item(v: &Value, format: &ItemFormat) -> Result<Recommendation, String> {
     let Value::Object(o) = v else {
         return Err(format!("{}, not an object", kind(v)));
     };
-    // `id` is documented as a string; a feed of our products carries our numeric ids in it.
-    let id = match o.get("id") {
-        Some(Value::Number(n)) => n.to_string(),
-        _ => text(o, "id")?.to_string(),
+    // `id` is documented as a string: a feed of our products carries our ids in it, another feed its
+    // own SKUs; both are products (compared with the booking's as text).
+    let product_id = match o.get("id") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n) => ProductId::Number(n),
+            None => return Err(format!("id {n} is not a whole number")),
+        },
+        _ => ProductId::Text(text(o, "id")?.to_string()),
     };
-    let product_id = id
-        .parse::<u64>()
-        .map_err(|_| format!("id {id:?} is not one of our product ids (whole numbers)"))?;
+    let id = &product_id;
     let title = text(o, "name")?.to_string();
     let url = text(o, "url")?;
-    match url::Url::parse(url) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-        _ => return Err(format!("id {id}: url {url:?} is not an http(s) URL")),
-    }
     let amount = match o.get("price") {
         Some(Value::Number(n)) => n.as_f64(),
         Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
-    .filter(|a| a.is_finite() && *a >= 0.0)
-    .ok_or_else(|| format!("id {id}: `price` is not a price"))?;
+    .ok_or_else(|| format!("id {id}: `price` is not a number"))?;
     // Documented as an int, 1 or 0; whatever does not clearly say "in stock" is not known to be
     // buyable, and is not shown.
     let in_stock = match o.get("isInStock") {
@@ -205,18 +208,23 @@ fn item(v: &Value, format: &ItemFormat) -> Result<Recommendation, String> {
         .map(str::trim)
         .filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()))
         .map_or_else(|| format.currency.clone(), str::to_ascii_uppercase);
-    let image_url = format
-        .image_field
-        .as_deref()
-        .and_then(|f| o.get(f))
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-        .unwrap_or_default()
-        .to_string();
+    let field = |f: &Option<String>| {
+        f.as_deref()
+            .and_then(|f| o.get(f))
+            .and_then(|v| match v {
+                // A list (as `category` is) names its first element.
+                Value::Array(list) => list.first(),
+                other => Some(other),
+            })
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let image_url = field(&format.image_field).unwrap_or_default().to_string();
+    let city = field(&format.city_field).map(str::to_string);
     let t = &format.tags;
     Ok(Recommendation {
-        product_id,
+        product_id: product_id.clone(),
         title,
         image_url,
         from_price: Money { amount, currency },
@@ -228,6 +236,7 @@ fn item(v: &Value, format: &ItemFormat) -> Result<Recommendation, String> {
             family: says(o, &t.family),
             adults_only: says(o, &t.adults_only),
         },
+        city,
     })
 }
 
@@ -275,6 +284,7 @@ mod tests {
             currency: "EUR".into(),
             currency_field: Some("tags_currency".into()),
             image_field: Some("tags_image".into()),
+            city_field: Some("tags_city".into()),
             tags: YespoTags {
                 indoor: Matches(vec![TagMatch::parse("tags_setting=indoor")]),
                 outdoor: Matches(vec![TagMatch::parse("tags_setting=outdoor")]),
@@ -299,7 +309,8 @@ mod tests {
         }]));
         assert!(skipped.is_empty());
         let r = &items[0];
-        assert_eq!(r.product_id, 1111476);
+        assert_eq!(r.product_id, ProductId::Text("1111476".into()));
+        assert!(r.product_id.is(1111476));
         assert_eq!(r.title, "Vatican Museums");
         assert_eq!(r.url.as_deref(), Some("https://shop.example/p/1111476"));
         assert_eq!(r.from_price.amount, 34.5);
@@ -334,7 +345,7 @@ mod tests {
     fn unusable_items_are_left_out_with_the_reason_and_the_rest_kept() {
         let ok = json!({"id": "8", "name": "Y", "url": "https://shop.example/8", "price": 5, "isInStock": 1});
         let (items, skipped) = parse(json!([
-            {"id": "SKU-9", "name": "Z", "url": "https://shop.example/9", "price": 5, "isInStock": 1},
+            {"id": 9.5, "name": "Z", "url": "https://shop.example/9", "price": 5, "isInStock": 1},
             {"id": "10", "name": "Z", "url": "javascript:alert(1)", "price": 5, "isInStock": 1},
             {"id": "11", "url": "https://shop.example/11", "price": 5, "isInStock": 1},
             {"id": "12", "name": "Z", "url": "https://shop.example/12", "price": -1, "isInStock": 1},
@@ -342,13 +353,37 @@ mod tests {
             ok,
         ]));
         assert_eq!(items.len(), 1);
-        assert_eq!(items[0].product_id, 8);
+        assert_eq!(items[0].product_id, ProductId::Text("8".into()));
         assert_eq!(skipped.len(), 5, "{skipped:?}");
-        assert!(skipped[0].contains("\"SKU-9\" is not one of our product ids"));
-        assert!(skipped[1].contains("not an http(s) URL"));
-        assert!(skipped[2].contains("no `name`"));
-        assert!(skipped[3].contains("`price`"));
-        assert!(skipped[4].contains("a string, not an object"));
+        // The items refused while read, then those refused by the checks every source shares.
+        assert!(
+            skipped[0].contains("9.5 is not a whole number"),
+            "{skipped:?}"
+        );
+        assert!(skipped[1].contains("no `name`"));
+        assert!(skipped[2].contains("a string, not an object"));
+        assert!(skipped[3].contains("javascript: URL, not http(s)"));
+        assert!(skipped[4].contains("the price -1 is not between 0"));
+    }
+
+    #[test]
+    fn string_ids_are_products_and_the_city_field_is_read() {
+        let (items, skipped) = parse(json!([
+            {"id": "Y1", "name": "Harbour cruise", "url": "https://shop.example/Y1", "price": 5,
+             "isInStock": 1, "tags_city": ["Reykjavik"]},
+            {"id": "007", "name": "Spy tour", "url": "https://shop.example/007", "price": 5,
+             "isInStock": 1},
+        ]));
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(items[0].product_id.to_string(), "Y1");
+        assert_eq!(items[0].city.as_deref(), Some("Reykjavik"));
+        assert_eq!(
+            items[1].product_id.as_u64(),
+            None,
+            "\"007\" is not product 7"
+        );
+        assert!(!items[1].product_id.is(7));
+        assert_eq!(items[1].city, None);
     }
 
     #[test]

@@ -243,6 +243,8 @@ pub(crate) struct ShapeKey {
     /// Bit n: the n-th item has a picture.
     pub pictures: u8,
     pub unsubscribe: bool,
+    /// The block's heading names the city.
+    pub names_city: bool,
 }
 
 /// The messages an email's subject, preheader and travellers line come from (indexes into
@@ -271,6 +273,7 @@ impl ShapeKey {
             items: u8::try_from(input.items.len()).ok()?,
             pictures,
             unsubscribe: input.unsubscribe_url.is_some(),
+            names_city: input.block_names_city,
         })
     }
 }

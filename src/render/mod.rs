@@ -12,7 +12,7 @@ use tera::Tera;
 use crate::bookings::{Booking, Locale};
 use crate::catalog::{Catalog, Money};
 use crate::config::{CampaignSettings, Settings};
-use crate::recommend::Recommendation;
+use crate::recommend::{ProductId, Recommendation};
 
 mod compiled;
 mod i18n;
@@ -80,13 +80,19 @@ pub struct EmailInput<'a> {
     pub days_to_travel: i64,
     /// The city as the email's language writes it.
     pub city: &'a str,
+    /// Whether the block's heading may name the city: every item is known to be in it. When not,
+    /// the heading is `block-heading-any` ("You may also like").
+    pub block_names_city: bool,
     /// The unsubscribe link shown in the footer, for campaigns that have one.
     pub unsubscribe_url: Option<&'a str>,
 }
 
+/// The key of the block's heading in the templates' `t`.
+const BLOCK_HEADING: &str = "block_heading";
+
 #[derive(Serialize)]
 struct ItemView {
-    product_id: u64,
+    product_id: ProductId,
     title: String,
     image_url: String,
     url: String,
@@ -366,7 +372,10 @@ impl Renderer {
         let locale = b.locale;
         let date = self.translations.date(locale, b.travel_date);
         let args = self.args(&input, &date);
-        let t = self.translations.all(locale, &args, &PER_ITEM_MESSAGES)?;
+        let mut t = self.translations.all(locale, &args, &PER_ITEM_MESSAGES)?;
+        if !input.block_names_city {
+            t.insert(BLOCK_HEADING.into(), self.heading_any(locale)?);
+        }
         let trigger = input.campaign.trigger.as_str();
         let pick = |id: &str| {
             t.get(&format!("{trigger}_{id}"))
@@ -477,7 +486,7 @@ impl Renderer {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| Recommendation {
-                    product_id: 1000 + i as u64,
+                    product_id: ProductId::Number(1000 + i as u64),
                     title: format!("{sample} {i}"),
                     image_url: match r.image_url.is_empty() {
                         true => String::new(),
@@ -491,6 +500,7 @@ impl Renderer {
                         .then(|| format!("https://s.example/p/{i}?v={}&w=1", sample.len())),
                     in_stock: true,
                     traits: Default::default(),
+                    city: None,
                 })
                 .collect();
             let unsubscribe = format!("https://u.example/unsubscribe?v={}&w=1", sample.len());
@@ -500,6 +510,7 @@ impl Renderer {
                 items: &items,
                 days_to_travel: 3,
                 city: sample,
+                block_names_city: input.block_names_city,
                 unsubscribe_url: input.unsubscribe_url.map(|_| unsubscribe.as_str()),
             };
             let same = match (
@@ -552,6 +563,9 @@ impl Renderer {
             };
             t.insert(id.replace('-', "_"), value);
         }
+        if !input.block_names_city {
+            t.insert(BLOCK_HEADING.into(), self.heading_any(locale).ok()?);
+        }
         let subject = slots.token(Slot::Subject);
         let preheader = slots.token(Slot::Preheader);
         let items: Vec<ItemView> = (0..input.items.len())
@@ -559,7 +573,7 @@ impl Renderer {
                 let n = u8::try_from(i).unwrap_or(u8::MAX);
                 let mut field = |f| slots.token(Slot::Item(n, f));
                 ItemView {
-                    product_id: 0,
+                    product_id: ProductId::Number(0),
                     title: field(ItemField::Title),
                     image_url: if input.items[i].image_url.is_empty() {
                         String::new()
@@ -689,6 +703,13 @@ impl Renderer {
         }))
     }
 
+    /// The block's heading when it may not name the city.
+    fn heading_any(&self, locale: Locale) -> Result<String, RenderError> {
+        Ok(self
+            .translations
+            .message(locale, "block-heading-any", &FluentArgs::new())?)
+    }
+
     fn item_view(
         &self,
         locale: Locale,
@@ -700,7 +721,7 @@ impl Renderer {
         args.set("price", price.as_str());
         args.set("title", r.title.as_str());
         Ok(ItemView {
-            product_id: r.product_id,
+            product_id: r.product_id.clone(),
             title: r.title.clone(),
             image_url: r.image_url.clone(),
             url: self.product_link(&campaign.name, r),
@@ -729,6 +750,8 @@ impl Renderer {
                         items: &items[..n.min(items.len())],
                         days_to_travel: 3,
                         city: &booking.city,
+                        // Both headings: the one naming the city, and with 3 items the other.
+                        block_names_city: n != 3,
                         unsubscribe_url: campaign
                             .wants_unsubscribe()
                             .then_some("https://example.invalid/unsubscribe?x=1&y=2"),
@@ -815,7 +838,7 @@ fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
     }
     (1..=4)
         .map(|i| Recommendation {
-            product_id: 1000 + i,
+            product_id: ProductId::Number(1000 + i),
             title: format!("Sample <product> & {i}"),
             image_url: format!("https://images.example/{i}.jpg"),
             from_price: Money {
@@ -825,6 +848,7 @@ fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
             url: None,
             in_stock: true,
             traits: Default::default(),
+            city: None,
         })
         .collect()
 }

@@ -52,6 +52,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Noch mehr erleben in { $city }
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = Das könnte Ihnen auch gefallen
 block-intro = Diese handverlesenen Erlebnisse passen perfekt zu Ihrer Buchung.
 # $price is already formatted, e.g. "34,50 €".
 item-from = ab { $price }

@@ -52,6 +52,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Complete your { $city } trip
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = You may also like
 block-intro = We’ve hand-picked a few experiences that pair perfectly with your booking.
 # $price is already formatted, e.g. "€34.50".
 item-from = from { $price }

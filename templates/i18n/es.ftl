@@ -52,6 +52,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Completa tu viaje a { $city }
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = También te puede gustar
 block-intro = Hemos seleccionado para ti algunas experiencias que combinan a la perfección con tu reserva.
 # $price is already formatted, e.g. "34,50 €".
 item-from = desde { $price }

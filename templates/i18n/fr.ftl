@@ -53,6 +53,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Complétez votre séjour à { $city }
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = Vous aimerez aussi
 block-intro = Nous avons sélectionné pour vous quelques expériences qui complètent parfaitement votre réservation.
 # $price is already formatted, e.g. "34,50 €".
 item-from = à partir de { $price }

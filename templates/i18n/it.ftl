@@ -53,6 +53,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Scopri il meglio di { $city }
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = Potrebbe piacerti anche
 block-intro = Abbiamo selezionato per te alcune esperienze perfette da abbinare alla tua prenotazione.
 # $price is already formatted, e.g. "34,50 €".
 item-from = da { $price }

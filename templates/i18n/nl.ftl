@@ -52,6 +52,8 @@ travellers = { $adults ->
 ## "Complete your trip" block
 
 block-heading = Maak je trip naar { $city } compleet
+# When the city of the items cannot be known: a heading that does not name it.
+block-heading-any = Misschien vind je dit ook leuk
 block-intro = Speciaal voor jou uitgekozen: ervaringen die perfect aansluiten bij je boeking.
 # $price is already formatted, e.g. "€ 34,50".
 item-from = vanaf { $price }

@@ -7,6 +7,7 @@ mod util;
 mod client;
 mod engine;
 mod fast;
+mod items;
 mod odd_values;
 mod plan;
 mod run;

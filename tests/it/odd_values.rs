@@ -31,7 +31,7 @@ fn booking(first: &str, product: &str) -> Booking {
 
 fn item(i: u64, title: &str, image: &str, url: Option<&str>, currency: &str) -> Recommendation {
     Recommendation {
-        product_id: 100 + i,
+        product_id: (100 + i).into(),
         title: title.into(),
         image_url: image.into(),
         from_price: Money {
@@ -41,6 +41,7 @@ fn item(i: u64, title: &str, image: &str, url: Option<&str>, currency: &str) -> 
         url: url.map(String::from),
         in_stock: true,
         traits: Default::default(),
+        city: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn render_both(
         items: &items,
         days_to_travel: 3,
         city: &c.city,
+        block_names_city: true,
         unsubscribe_url: camp.wants_unsubscribe().then_some(c.unsub.as_str()),
     };
     let fast = r.render_with(input, false).map_err(|e| e.to_string());

@@ -362,14 +362,16 @@ fn expected_items(
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    // The engine's answer for a tag filter: best product per experience, by commission, at most 10;
-    // `exclude` is what the engine is told to leave out.
+    let experience_of = |id: &u64| products.iter().find(|p| p.id == *id).map(|p| p.experience);
+    // The engine's answer for a tag filter: best product per experience, by commission, at most 10,
+    // never one of the main product's experience; `exclude` is what the engine is told to leave out.
     let answer = |tag: Option<u64>, exclude: &[u64]| -> Vec<u64> {
         let mut c: Vec<&Product> = products
             .iter()
             .filter(|p| {
                 p.city == main.city && p.id != main.id && p.in_stock && !exclude.contains(&p.id)
             })
+            .filter(|p| p.experience != main.experience)
             .filter(|p| tag.is_none_or(|t| p.tags.contains(&t)))
             .collect();
         c.sort_by(|a, b| b.commission.total_cmp(&a.commission).then(a.id.cmp(&b.id)));
@@ -403,7 +405,10 @@ fn expected_items(
             if items.contains(&id) || (family && tags_of(id).contains(&502)) {
                 continue;
             }
-            if id == main_id || held.contains(&id) {
+            // Held, or of an experience the customer holds (the catalog tells).
+            let held_experience = experience_of(&id)
+                .is_some_and(|e| held.iter().filter_map(experience_of).any(|h| h == e));
+            if id == main_id || held.contains(&id) || held_experience {
                 dropped_held = true;
                 continue;
             }
