@@ -9,6 +9,7 @@ mod engine;
 mod fast;
 mod odd_values;
 mod plan;
+mod robust;
 mod run;
 mod runner;
 mod schedule;
