@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
 
 use std::io::Write;
 
@@ -533,7 +534,15 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 composed,
                 when,
                 now,
-            } = campaigns.preview(&booking, &campaign, at).await?;
+            } = std::panic::AssertUnwindSafe(campaigns.preview(&booking, &campaign, at))
+                .catch_unwind()
+                .await
+                .map_err(|panic| {
+                    anyhow::anyhow!(
+                        "the {campaign} email for {booking}: composing it failed unexpectedly (a bug; please report it): {}",
+                        crate::deliver::panic_message(&*panic)
+                    )
+                })??;
             let now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             match when {
                 When::Send(_) => {
