@@ -1,19 +1,22 @@
 //! A campaign run, in phases: start (settings → catalog, templates, engine) → read due bookings →
 //! choose items → render → deliver, with the report kept as it goes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{
     CampaignSettings, CategoryFrom, IdentifyBy, Provider, Secret, Settings, YespoSettings,
 };
-use crate::deliver::{Delivery, OutgoingEmail, SmtpDelivery, SmtpFailure};
+use crate::deliver::{
+    panic_message, Delivery, DeliveryError, OutgoingEmail, SmtpDelivery, SmtpFailure,
+};
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::fit::Trip;
 use crate::heuristics::{self, Answers, Choice};
@@ -294,6 +297,7 @@ impl Report {
                 tracing::warn!("{} / {}: deferred: {}", f.campaign, f.booking_id, f.reason);
                 self.due += 1;
                 self.deferred += 1;
+                self.deferred_emails.push(f);
             }
             Outcome::InDoubt(f) => {
                 tracing::warn!("{} / {}: in doubt: {}", f.campaign, f.booking_id, f.reason);
@@ -366,20 +370,22 @@ async fn on_render_threads<T: Send + 'static>(
     });
     match rx.await {
         Ok(Ok(done)) => Ok(done),
-        Ok(Err(panic)) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            Err(RenderError::Template(format!(
-                "rendering this email failed unexpectedly (a bug; please report it): {why}"
-            )))
-        }
+        Ok(Err(panic)) => Err(RenderError::Bug(format!(
+            "rendering this email failed unexpectedly (a bug; please report it): {}",
+            panic_message(&*panic)
+        ))),
         Err(_) => Err(RenderError::Template(
             "the rendering thread went away".into(),
         )),
     }
+}
+
+/// The reason recorded for an email whose `phase` panicked.
+fn bug(phase: &str, panic: &(dyn std::any::Any + Send)) -> String {
+    format!(
+        "{phase} this email failed unexpectedly (a bug; please report it): {}",
+        panic_message(panic)
+    )
 }
 
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
@@ -865,6 +871,7 @@ impl Campaigns {
                 .ok_or_else(|| FatalError::UnknownCampaign(name.clone()))?],
             None => self.settings.campaigns.iter().collect(),
         };
+        self.check_templates(&campaigns).await?;
         let reader = BookingReader::open(&self.settings.bookings.path)?;
         check_identity_column(&self.settings, &reader)?;
         let now = opts.now;
@@ -967,6 +974,21 @@ impl Campaigns {
         Ok(report)
     }
 
+    /// Renders `campaigns` in every locale on a sample booking, as `tripmail validate` does, so
+    /// that a broken template or translation stops the run before its first email (exit 2) instead
+    /// of failing every email of one campaign or locale after others went out.
+    async fn check_templates(&self, campaigns: &[&CampaignSettings]) -> Result<(), FatalError> {
+        let renderer = Arc::clone(&self.renderer);
+        let catalog = self.catalog.clone();
+        let campaigns: Vec<_> = campaigns.iter().map(|c| self.campaign_arc(c)).collect();
+        let checked = on_render_threads(move || {
+            renderer.check(campaigns.iter().map(|c| &**c), catalog.as_deref())
+        })
+        .await;
+        checked??;
+        Ok(())
+    }
+
     /// `outcome` (waiting, closed), or nothing when the ledger says the email was sent (or refused
     /// for good) already.
     async fn unless_done(
@@ -1025,25 +1047,33 @@ impl Campaigns {
                 None => Ok(()),
             }
         };
+        // A panic is a bug that the same email would meet again: the email is finished as failed
+        // (it never reached the server), so that reruns and a runner's ticks do not stumble on it
+        // again; the reason says to report it. Other emails go on.
+        let ledger_ref = &ledger;
+        let give_up = |why: String| async move {
+            if let Some(ledger) = ledger_ref {
+                let (reply, at) = (why.clone(), (opts.clock)());
+                on_ledger(ledger, key, move |l, c, b| {
+                    l.finish(c, b, SendState::Failed, &reply, 0, at)
+                })
+                .await?;
+            }
+            Ok(Produced::Failed(why))
+        };
         // The message is built with the email, on the rendering threads, when it goes out as it is.
         let built = opts.dry_run || (out.files.is_some() && opts.redirect_to.is_none());
-        let mut composed = match self
-            .compose(
-                campaign,
-                booking,
-                venue,
-                d,
-                opts.now,
-                Make {
-                    mime: built,
-                    straight: opts.straight,
-                    lean: true,
-                },
-            )
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
+        let make = Make {
+            mime: built,
+            straight: opts.straight,
+            lean: true,
+        };
+        let composing = self.compose(campaign, booking, venue, d, opts.now, make);
+        let mut composed = match AssertUnwindSafe(composing).catch_unwind().await {
+            Ok(Ok(c)) => c,
+            Ok(Err(RenderError::Bug(why))) => return give_up(why).await,
+            Err(panic) => return give_up(bug("composing", &*panic)).await,
+            Ok(Err(e)) => {
                 release().await?;
                 return Ok(Produced::Failed(e.to_string()));
             }
@@ -1068,13 +1098,18 @@ impl Campaigns {
             composed.email = composed.email.redirected(to);
         }
         if let Some(files) = out.files {
-            let delivered = match composed.mime.take() {
-                Some(mime) => files.deliver_built(&composed.email, mime).await,
-                None => files.deliver(&composed.email).await,
+            let delivering = match composed.mime.take() {
+                Some(mime) => files.deliver_built(&composed.email, mime),
+                None => files.deliver(&composed.email),
             };
-            if let Err(e) = delivered {
-                release().await?;
-                return Ok(Produced::Failed(e.to_string()));
+            match AssertUnwindSafe(delivering).catch_unwind().await {
+                Ok(Ok(())) => {}
+                Ok(Err(DeliveryError::Bug(why))) => return give_up(why).await,
+                Err(panic) => return give_up(bug("writing", &*panic)).await,
+                Ok(Err(e)) => {
+                    release().await?;
+                    return Ok(Produced::Failed(e.to_string()));
+                }
             }
         }
         let Some(send) = &out.send else {
@@ -1082,7 +1117,14 @@ impl Campaigns {
         };
         let record = Box::new(composed.record);
         // What to record in the ledger, and what the run makes of it.
-        let (state, reply, attempts, produced) = match send.smtp.send(&composed.email).await {
+        // A panic while sending may come before or after the server got the message: the email is
+        // finished as failed rather than sent again, which could send it twice (and would meet the
+        // same panic at every run).
+        let sent = AssertUnwindSafe(send.smtp.send(&composed.email))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(SmtpFailure::Unsendable(bug("sending", &*panic))));
+        let (state, reply, attempts, produced) = match sent {
             Ok(a) => (
                 SendState::Sent,
                 a.reply,

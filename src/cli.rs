@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
+use futures::FutureExt;
 
 use std::io::Write;
 
@@ -27,6 +28,13 @@ use crate::recommend::engine;
 use crate::render::Renderer;
 use crate::report::Report;
 use crate::schedule::tick_at_or_after;
+
+/// The most emails a run has in flight (`--parallel`): more gains nothing (the SMTP pool and the
+/// rendering threads are far smaller) and costs memory.
+const MAX_PARALLEL: u64 = 1024;
+
+/// The unsubscribe secret of the shipped example configs: anyone can sign links with it.
+const DEMO_UNSUBSCRIBE_SECRET: &str = "wanderly-demo-unsubscribe-secret";
 
 /// Post-purchase emails with a "Complete your trip" block.
 #[derive(Debug, Parser)]
@@ -82,8 +90,8 @@ enum Command {
         /// Only this campaign.
         #[arg(long)]
         campaign: Option<String>,
-        /// Emails composed and sent at once.
-        #[arg(long, default_value_t = 64)]
+        /// Emails composed and sent at once (1 to 1024: each email in flight holds its message).
+        #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_PARALLEL))]
         parallel: usize,
         /// Stay up and run a tick at this interval (`5m`, `30s`, `1h`), at its multiples on the
         /// clock, until SIGINT or SIGTERM; each tick sends what is due then. Needs SMTP and the
@@ -288,9 +296,36 @@ enum Outcome {
     Problems,
 }
 
+/// Warns, on a run that sends to customers, when its unsubscribe links are signed with the shipped
+/// demo secret, which anyone can read in this repository and use to unsubscribe any booking.
+fn warn_demo_secret(settings: &Settings) {
+    let demo = settings
+        .links
+        .unsubscribe_secret
+        .as_ref()
+        .is_some_and(|s| s.expose() == DEMO_UNSUBSCRIBE_SECRET);
+    if demo && settings.campaigns.iter().any(|c| c.wants_unsubscribe()) {
+        eprintln!("tripmail: warning: links.unsubscribe_secret is the demo secret shipped with the example config: anyone can forge an unsubscribe link for any booking; set a secret of your own in TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET (e.g. `openssl rand -hex 32`)");
+    }
+}
+
+/// A panic is a bug: say so in one line that tells what to do, then the default message (location,
+/// backtrace when asked). The email it happened in, if any, is reported as failed at the end.
+fn report_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        eprintln!(
+            "tripmail: internal error (a bug; please report it with the lines below): {}",
+            crate::deliver::panic_message(info.payload())
+        );
+        default(info);
+    }));
+}
+
 /// Parses the process's arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    report_panics();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -401,6 +436,9 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 true => Some(Arc::new(Ledger::open(&settings.state.path)?)),
                 false => None,
             };
+            if ledger.is_some() {
+                warn_demo_secret(&settings);
+            }
             let stop = Stop::watch();
             let job = Job {
                 settings,
@@ -496,7 +534,15 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 composed,
                 when,
                 now,
-            } = campaigns.preview(&booking, &campaign, at).await?;
+            } = std::panic::AssertUnwindSafe(campaigns.preview(&booking, &campaign, at))
+                .catch_unwind()
+                .await
+                .map_err(|panic| {
+                    anyhow::anyhow!(
+                        "the {campaign} email for {booking}: composing it failed unexpectedly (a bug; please report it): {}",
+                        crate::deliver::panic_message(&*panic)
+                    )
+                })??;
             let now = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             match when {
                 When::Send(_) => {
@@ -540,7 +586,10 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                 Format::Html => composed.content.html.into_bytes(),
                 Format::Mjml => composed.content.mjml.into_bytes(),
                 Format::Text => composed.content.text.into_bytes(),
-                Format::Eml => composed.email.to_mime()?,
+                Format::Eml => composed
+                    .email
+                    .to_mime()
+                    .with_context(|| format!("the {campaign} email for {booking}"))?,
             };
             write_output(output.as_deref(), &bytes)?;
             Ok(Outcome::Clean)
@@ -1038,6 +1087,12 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
     for (error, n) in &report.engine_errors {
         let emails = if *n == 1 { "email" } else { "emails" };
         eprintln!("tripmail: engine {error} ({n} {emails} without a block)");
+    }
+    for f in &report.deferred_emails {
+        eprintln!(
+            "tripmail: deferred {} / {}: {} (the next run tries it again)",
+            f.campaign, f.booking_id, f.reason
+        );
     }
     for f in &report.in_doubt {
         eprintln!(

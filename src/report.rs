@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bookings::RowError;
 use crate::config::Provider;
-use crate::deliver::FileDelivery;
+use crate::deliver::{write_atomically, FileDelivery};
 use crate::recommend::ProductId;
 use crate::render::escape_xml;
 
@@ -96,6 +96,8 @@ pub struct Report {
     pub previously_failed: u64,
     /// Emails whose temporary failures outlasted their tries: the next run tries them again.
     pub deferred: u64,
+    /// The deferred emails, each with the last reply: printed at the end of the run.
+    pub deferred_emails: Vec<FailedEmail>,
     /// Emails whose connection was lost after the whole message was sent, before the server's reply:
     /// the server may have them. Left claimed; the next run sends them again (README, "Exactly once").
     pub in_doubt: Vec<FailedEmail>,
@@ -290,22 +292,20 @@ impl Report {
     }
 
     /// Writes `report.json` and `index.html` into `dir`, straight to the files (no copy of the whole
-    /// report in memory).
+    /// report in memory), each through a temporary file renamed over it (never through a symlink).
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         self.write_json(&dir.join("report.json"))?;
-        let mut html = BufWriter::new(File::create(dir.join("index.html"))?);
-        self.write_index(&mut html)?;
-        html.flush()
+        write_atomically(&dir.join("index.html"), |w| self.write_index(w))
     }
 
-    /// Writes the JSON report alone, at `path`.
+    /// Writes the JSON report alone, at `path`, through a temporary file renamed over it.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut json = BufWriter::new(File::create(path)?);
-        serde_json::to_writer_pretty(&mut json, self).map_err(std::io::Error::other)?;
-        json.flush()
+        write_atomically(path, |w| {
+            serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)
+        })
     }
 
     /// The review page: one row per email, with the chosen items and a link to its HTML.

@@ -1,5 +1,12 @@
 //! Files for review: `<dir>/<campaign>/<booking_id>.eml` and `.html`.
+//!
+//! Each file is written to a temporary name in its folder and renamed over the final one, so that a
+//! full disk or a crash leaves the previous file or none, never a truncated one, and so that a
+//! symlink planted at the final name is replaced rather than followed (rename replaces the link
+//! itself). A campaign folder that is a symlink is refused: it could point anywhere.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use futures::future::BoxFuture;
@@ -9,6 +16,53 @@ use super::{Delivery, DeliveryError, OutgoingEmail};
 /// Writes each email as an `.eml` file and its HTML beside it.
 pub struct FileDelivery {
     dir: PathBuf,
+}
+
+/// Writes a file at `path` through a temporary file in the same folder, renamed over `path` once
+/// `write` has succeeded: readers see the old file or the whole new one, and a symlink at `path`
+/// is replaced, not followed. The temporary file is removed when anything fails.
+///
+/// Not synced to disk: these are review copies and reports, which the next run writes again; a
+/// crash of the machine (not of the process) may leave an empty file where a new one was renamed.
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // As `File::create` would (0666 less the umask); a temporary file is 0600 by default.
+    #[cfg(unix)]
+    let builder = {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666))
+    };
+    let tmp = builder.tempfile_in(dir)?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        write(&mut w)?;
+        w.flush()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Fails when `folder` is a symlink (it would send the files wherever it points).
+fn refuse_symlink(folder: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(folder)?.file_type().is_symlink() {
+        return Err(std::io::Error::other(
+            "the campaign folder is a symlink; tripmail does not write through one (remove it)",
+        ));
+    }
+    Ok(())
 }
 
 impl FileDelivery {
@@ -27,27 +81,33 @@ impl FileDelivery {
         email: &OutgoingEmail,
         mime: Option<Vec<u8>>,
     ) -> Result<(), DeliveryError> {
-        let folder = self.dir.join(&email.campaign);
-        let fail = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| DeliveryError::Write { path, source }
-        };
-        tokio::fs::create_dir_all(&folder)
-            .await
-            .map_err(fail(&folder))?;
         let mime = match mime {
             Some(m) => m,
             None => email.to_mime()?,
         };
+        let folder = self.dir.join(&email.campaign);
         let eml = folder.join(format!("{}.eml", email.booking_id));
-        tokio::fs::write(&eml, mime).await.map_err(fail(&eml))?;
-        let html = self
+        let html_path = self
             .dir
             .join(Self::html_path(&email.campaign, &email.booking_id));
-        tokio::fs::write(&html, &email.html)
-            .await
-            .map_err(fail(&html))?;
-        Ok(())
+        let html = email.html.clone();
+        let fail = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| DeliveryError::Write { path, source }
+        };
+        let written = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&folder)
+                .and_then(|()| refuse_symlink(&folder))
+                .map_err(fail(&folder))?;
+            write_atomically(&eml, |w| w.write_all(&mime)).map_err(fail(&eml))?;
+            write_atomically(&html_path, |w| w.write_all(html.as_bytes())).map_err(fail(&html_path))
+        })
+        .await;
+        written.unwrap_or_else(|e| {
+            Err(DeliveryError::Bug(format!(
+                "writing the files failed unexpectedly (a bug; please report it): {e}"
+            )))
+        })
     }
 }
 
@@ -62,5 +122,29 @@ impl Delivery for FileDelivery {
         mime: Vec<u8>,
     ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(self.write(email, Some(mime)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_previous_file_and_leaves_no_temporary_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.eml");
+        std::fs::write(&path, "old").unwrap();
+        let err = write_atomically(&path, |w| {
+            w.write_all(b"half a mess")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+        write_atomically(&path, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

@@ -14,6 +14,7 @@ mod files;
 mod smtp;
 mod stub;
 
+pub(crate) use files::write_atomically;
 pub use files::FileDelivery;
 pub use smtp::{Accepted, SmtpDelivery, SmtpFailure};
 pub use stub::RecordingDelivery;
@@ -77,6 +78,19 @@ impl OutgoingEmail {
     }
 
     fn mime(&self, text: impl IntoBody, html: impl IntoBody) -> Result<Vec<u8>, DeliveryError> {
+        // lettre panics on some values instead of returning an error (a display name with a line
+        // break: "a Display implementation returned an error"). Whatever the reader lets through,
+        // one such email must fail alone, not end the run.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build(text, html)))
+            .unwrap_or_else(|panic| {
+                Err(DeliveryError::Bug(format!(
+                    "building the message failed unexpectedly (a bug; please report it): {}",
+                    panic_message(&*panic)
+                )))
+            })
+    }
+
+    fn build(&self, text: impl IntoBody, html: impl IntoBody) -> Result<Vec<u8>, DeliveryError> {
         let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
         let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
         let mut builder = Message::builder();
@@ -122,6 +136,15 @@ impl OutgoingEmail {
     }
 }
 
+/// What a caught panic said (its `&str` or `String` payload).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// A small stable hash (FNV-1a): the MIME boundary must not change between runs.
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -138,6 +161,10 @@ pub enum DeliveryError {
     /// The message could not be built.
     #[error("cannot build the message: {0}")]
     Build(String),
+    /// Building or delivering the message panicked: a bug in tripmail or a library, caught so that
+    /// it fails this email only.
+    #[error("{0}")]
+    Bug(String),
     /// Writing a file failed.
     #[error("cannot write {path}: {source}")]
     Write {

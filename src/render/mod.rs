@@ -38,6 +38,9 @@ pub enum RenderError {
     /// A translation problem.
     #[error(transparent)]
     I18n(#[from] I18nError),
+    /// Rendering panicked: a bug in tripmail or a library, caught so that it fails one email only.
+    #[error("{0}")]
+    Bug(String),
     /// The MJML a template produced is not valid MJML.
     #[error("{template}: the MJML it produced does not parse: {message} (line {line} of the rendered MJML: {excerpt:?})")]
     Mjml {
@@ -738,9 +741,18 @@ impl Renderer {
         settings: &Settings,
         catalog: Option<&Catalog>,
     ) -> Result<usize, RenderError> {
+        self.check(settings.campaigns.iter(), catalog)
+    }
+
+    /// [`Renderer::check_all`] for some campaigns only (those a run sends).
+    pub fn check<'c>(
+        &self,
+        campaigns: impl IntoIterator<Item = &'c CampaignSettings>,
+        catalog: Option<&Catalog>,
+    ) -> Result<usize, RenderError> {
         let items = sample_items(catalog);
         let mut checked = 0;
-        for campaign in &settings.campaigns {
+        for campaign in campaigns {
             for locale in Locale::ALL {
                 for n in [0, 2, 3, 4] {
                     let booking = Booking::sample(locale);

@@ -10,6 +10,7 @@ mod fast;
 mod items;
 mod odd_values;
 mod plan;
+mod robust;
 mod run;
 mod runner;
 mod schedule;
