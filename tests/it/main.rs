@@ -9,6 +9,7 @@ mod engine;
 mod fast;
 mod odd_values;
 mod plan;
+mod rows;
 mod run;
 mod runner;
 mod schedule;
