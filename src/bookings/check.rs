@@ -155,6 +155,9 @@ fn address(email: &str, first_name: &str) -> Result<lettre::Address, String> {
     let address = email
         .parse::<lettre::Address>()
         .map_err(|e| format!("customer_email {email:?} is not an email address ({e})"))?;
+    if plain(&address) {
+        return Ok(address);
+    }
     let reads_back = |name: Option<&str>| {
         let mailbox = Mailbox::new(name.map(String::from), address.clone());
         let mut header = String::new();
@@ -179,6 +182,21 @@ fn address(email: &str, first_name: &str) -> Result<lettre::Address, String> {
         ));
     }
     Ok(address)
+}
+
+/// Whether `address` is a dot-atom at a host name, as nearly every address is: lettre's header parser
+/// reads those back, and a name without a line break (the only thing its header writer refuses)
+/// goes with them. Writing and reading back the mailbox is slow (a parser combinator; it made
+/// reading 100k rows four times slower), so only other addresses take that road.
+fn plain(address: &lettre::Address) -> bool {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    let user = address.user();
+    let domain = address.domain();
+    user.split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+        && domain.split('.').all(|label| {
+            !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
 impl RawRow {
