@@ -11,6 +11,7 @@ mod items;
 mod odd_values;
 mod plan;
 mod robust;
+mod rows;
 mod run;
 mod runner;
 mod schedule;
