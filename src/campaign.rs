@@ -61,6 +61,9 @@ pub enum FatalError {
         /// A campaign that needs it.
         campaign: String,
     },
+    /// The row of the booking asked for cannot be used.
+    #[error("{0} (so there is no email to show)")]
+    UnreadableBooking(RowError),
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {
@@ -1207,6 +1210,9 @@ impl Campaigns {
                     break;
                 }
                 Ok(_) => {}
+                Err(e) if e.reason.starts_with(&format!("booking {booking_id}: ")) => {
+                    return Err(FatalError::UnreadableBooking(e))
+                }
                 Err(_) => unreadable += 1,
             }
         }

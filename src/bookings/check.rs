@@ -233,7 +233,15 @@ impl RawRow {
         raw
     }
 
+    /// The booking, or why the row cannot be used; once its id is known, the reason names it
+    /// (`booking WT-1: …`), so that a skipped row can be found by the id a user knows.
     pub(super) fn check(&self) -> Result<Booking, String> {
+        let booking_id = self.booking_id()?;
+        self.check_fields(booking_id.clone())
+            .map_err(|reason| format!("booking {booking_id}: {reason}"))
+    }
+
+    fn booking_id(&self) -> Result<String, String> {
         let booking_id = required(&self.booking_id, "booking_id", MAX_BOOKING_ID_CHARS)?;
         let id_ok = booking_id
             .chars()
@@ -245,6 +253,10 @@ impl RawRow {
                 "booking_id {booking_id:?} must be up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit"
             ));
         }
+        Ok(booking_id)
+    }
+
+    fn check_fields(&self, booking_id: String) -> Result<Booking, String> {
         let email = required(&self.customer_email, "customer_email", MAX_EMAIL_CHARS)?;
         let customer_first_name = required(
             &self.customer_first_name,

@@ -595,7 +595,7 @@ mod tests {
         assert_eq!(b.timezone, Some(chrono_tz::Europe::Rome));
         let e = rows[1].as_ref().unwrap_err();
         assert_eq!(e.line, 3);
-        assert_eq!(e.reason, "missing customer_email");
+        assert_eq!(e.reason, "booking B3: missing customer_email");
     }
 
     #[test]
@@ -640,10 +640,13 @@ mod tests {
                 .find(|c| c.is_control() || *c == '\u{2028}')
                 .unwrap();
             let expected = format!("contains a control character (U+{:04X})", u32::from(c));
-            assert!(r.starts_with(field) && r.contains(&expected), "{to:?}: {r}");
+            assert!(
+                r.starts_with(&format!("booking B1: {field}")) && r.contains(&expected),
+                "{to:?}: {r}"
+            );
         }
         let id = reason(&good().replace(",,,8;9", ",,,8;9\u{1}"));
-        assert!(id.starts_with("other_product_ids"), "{id}");
+        assert!(id.starts_with("booking B1: other_product_ids"), "{id}");
     }
 
     #[test]
@@ -660,7 +663,10 @@ mod tests {
     fn a_field_past_its_limit_skips_the_row_naming_the_field_and_limit() {
         let long = "x".repeat(MAX_TITLE_CHARS + 1);
         let r = reason(&good().replace("Colosseum", &long));
-        assert_eq!(r, "product_title is 301 characters long (at most 300)");
+        assert_eq!(
+            r,
+            "booking B1: product_title is 301 characters long (at most 300)"
+        );
         let ok = "\u{e9}".repeat(MAX_TITLE_CHARS);
         let rows = read(
             ".csv",
@@ -670,11 +676,14 @@ mod tests {
         let r = reason(&good().replace("Ana", &"y".repeat(101)));
         assert_eq!(
             r,
-            "customer_first_name is 101 characters long (at most 100)"
+            "booking B1: customer_first_name is 101 characters long (at most 100)"
         );
         let many = vec!["7"; MAX_HELD_PRODUCTS + 1].join(";");
         let r = reason(&good().replace("8;9", &many));
-        assert_eq!(r, "other_product_ids has 501 product ids (at most 500)");
+        assert_eq!(
+            r,
+            "booking B1: other_product_ids has 501 product ids (at most 500)"
+        );
     }
 
     #[test]
@@ -708,7 +717,7 @@ mod tests {
         ] {
             let r = reason(&good().replace("ana@example.com", email));
             assert!(
-                r.starts_with("customer_email") && r.contains(why),
+                r.starts_with("booking B1: customer_email") && r.contains(why),
                 "{email}: {r}"
             );
         }
@@ -791,7 +800,7 @@ mod tests {
         assert_eq!(e.line, 2);
         assert_eq!(
             e.reason,
-            "customer_first_name \"Zoe\\r\\nBcc: victim@evil.example\" contains a control character (U+000D) (the row runs to line 3)"
+            "booking B1: customer_first_name \"Zoe\\r\\nBcc: victim@evil.example\" contains a control character (U+000D) (the row runs to line 3)"
         );
         assert_eq!(rows.len(), 2);
         assert!(rows[1].is_ok());
@@ -807,7 +816,7 @@ mod tests {
         let rows = read(".jsonl", &format!("{long}\n"));
         assert_eq!(
             rows[0].as_ref().unwrap_err().reason,
-            "customer_first_name is 101 characters long (at most 100)"
+            "booking B2: customer_first_name is 101 characters long (at most 100)"
         );
     }
 }
