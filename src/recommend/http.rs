@@ -188,7 +188,7 @@ impl Http {
             if resp.content_length().is_some_and(|n| n > max as u64) {
                 return Err(EngineError::TooLarge(max).into());
             }
-            return match read_capped(&mut resp, max).await {
+            return match read_capped(&mut resp, max, false).await {
                 Ok((body, false)) => Ok(body),
                 Ok((_, true)) => Err(EngineError::TooLarge(max).into()),
                 Err(e) => Err(self.classify(e).into()),
@@ -200,7 +200,7 @@ impl Http {
             .and_then(|v| v.to_str().ok())
             .and_then(retry_after);
         // A status with a body that breaks off still is that status.
-        let (body, cut) = read_capped(&mut resp, ERROR_BODY_BYTES)
+        let (body, cut) = read_capped(&mut resp, ERROR_BODY_BYTES, true)
             .await
             .unwrap_or_default();
         Err(Failure {
@@ -252,23 +252,31 @@ impl Http {
     }
 }
 
-/// The body of `resp`, read a chunk at a time until its end or until more than `max` bytes came
-/// (then what came, up to `max`, and `true`).
+/// The body of `resp`, read a chunk at a time until its end or until more than `max` bytes came:
+/// then what came, up to `max` (nothing unless `keep_cut`), and `true`.
 async fn read_capped(
     resp: &mut reqwest::Response,
     max: usize,
+    keep_cut: bool,
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let announced = resp.content_length().map_or(0, |n| n as usize);
-    let mut body = Vec::with_capacity(announced.min(max));
-    while let Some(chunk) = resp.chunk().await? {
-        let room = max - body.len();
+    // Chunks are kept as they come and joined once at the end: one buffer grown by doubling
+    // would hold up to one and a half times the cap, per request, while it copies.
+    let mut chunks = Vec::new();
+    let mut len = 0;
+    while let Some(mut chunk) = resp.chunk().await? {
+        let room = max - len;
         if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
-            return Ok((body, true));
+            if !keep_cut {
+                return Ok((Vec::new(), true));
+            }
+            chunk.truncate(room);
+            chunks.push(chunk);
+            return Ok((chunks.concat(), true));
         }
-        body.extend_from_slice(&chunk);
+        len += chunk.len();
+        chunks.push(chunk);
     }
-    Ok((body, false))
+    Ok((chunks.concat(), false))
 }
 
 /// The failure when the server asks to wait longer than tripmail would: still the server's
