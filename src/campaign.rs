@@ -450,6 +450,8 @@ impl Campaigns {
             requests_per_second: (!is_embedded).then_some(e.requests_per_second),
             attempts: e.attempts,
             retry_base: Duration::from_millis(e.retry_base_ms),
+            max_answer_bytes: e.max_answer_bytes,
+            ..Limits::default()
         };
         let engine_err = |err: EngineError| FatalError::Engine(err.to_string());
         let cross_sell = if cross_sell_wanted {

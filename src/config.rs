@@ -174,6 +174,8 @@ pub struct EngineSettings {
     pub attempts: u32,
     /// First wait between tries; doubled each time, with random jitter.
     pub retry_base_ms: u64,
+    /// The largest answer read from either API; a longer one fails its request.
+    pub max_answer_bytes: usize,
     /// Which recommendation API campaigns ask, unless a campaign says otherwise.
     pub provider: Provider,
     /// The contact-recommendations API, for campaigns with `provider = "yespo"`.
@@ -401,9 +403,26 @@ impl Default for EngineSettings {
             list_format: ListFormat::Brackets,
             attempts: 2,
             retry_base_ms: 250,
+            max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             provider: Provider::Tiqets,
             yespo: None,
         }
+    }
+}
+
+/// `engine.max_answer_bytes` by default: an answer of ten items is a few kB.
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 << 20;
+
+/// The largest `engine.max_answer_bytes` allowed.
+const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// Whether `url` names this machine: a 127.x.x.x or ::1 address, or `localhost`.
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -771,6 +790,19 @@ impl Settings {
             if !matches!(parsed.scheme(), "http" | "https") {
                 return Err(bad(key, "must be an http or https URL".into()));
             }
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                return Err(bad(
+                    key,
+                    "must not carry a user name or password (they would show in logs); the key goes in api_key".into(),
+                ));
+            }
+            if parsed.scheme() != "https" && !is_loopback(&parsed) {
+                return Err(bad(
+                    key,
+                    "must be https (the key travels in every request), except on a loopback address"
+                        .into(),
+                ));
+            }
             Ok(())
         };
         if self.uses(Provider::Tiqets) || !e.is_embedded() {
@@ -811,6 +843,15 @@ impl Settings {
         }
         if e.timeout_ms == 0 {
             return Err(bad("engine.timeout_ms", "must be at least 1".into()));
+        }
+        if !(1..=MAX_ANSWER_BYTES).contains(&e.max_answer_bytes) {
+            return Err(bad(
+                "engine.max_answer_bytes",
+                format!(
+                    "{} is not between 1 and {MAX_ANSWER_BYTES} (256 MiB)",
+                    e.max_answer_bytes
+                ),
+            ));
         }
         if e.max_concurrency == 0 {
             return Err(bad("engine.max_concurrency", "must be at least 1".into()));
@@ -1052,19 +1093,7 @@ impl Settings {
                     "must have no query string or fragment (the API path is appended to it)".into(),
                 ));
             }
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                None => false,
-            };
-            if url.scheme() != "https" && !loopback {
-                return Err(bad(
-                    "engine.yespo.base_url",
-                    "must be https (the key travels in every request), except on a loopback address"
-                        .into(),
-                ));
-            }
+            // https beyond loopback is checked with the cross-sell engine's base_url.
             if y.api_key.is_none() {
                 return Err(bad(
                     "engine.yespo.api_key",

@@ -12,6 +12,13 @@ pub(crate) fn backoff(base: Duration, attempt: u32) -> Duration {
     half + half.mul_f64(fastrand::f64())
 }
 
+/// The wait a `Retry-After` header asks for, when given in seconds. Its other form, an HTTP date,
+/// is not read (the clock is read in one place only, and a date depends on both clocks agreeing):
+/// the caller then waits its own backoff.
+pub(crate) fn retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +34,14 @@ mod tests {
             }
         }
         assert!(backoff(base, 40) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds_and_a_date_is_not_read() {
+        assert_eq!(retry_after("5"), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(retry_after("-1"), None);
+        assert_eq!(retry_after("1.5"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! What every recommendation client shares: one HTTP client with a timeout, bounded concurrency, an
-//! optional rate limit, retries of temporary failures with backoff, and errors that keep their cause
-//! but never the API key.
+//! optional rate limit, answers read up to a cap, retries of temporary failures (after the wait a
+//! `Retry-After` asks, within a bound, else with backoff), and errors that keep their cause but
+//! never the API key.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -10,7 +11,14 @@ use tokio::sync::Semaphore;
 
 use super::EngineError;
 use crate::config::Secret;
-use crate::retry::backoff;
+use crate::retry::{backoff, retry_after};
+
+mod redact;
+
+use redact::Redactor;
+
+/// How much of an error body is read: its first 200 characters are all an error keeps.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!(
@@ -32,6 +40,11 @@ pub struct Limits {
     pub attempts: u32,
     /// First wait between tries; doubled each time, with random jitter.
     pub retry_base: Duration,
+    /// The largest answer read; reading stops past it and the request fails.
+    pub max_answer_bytes: usize,
+    /// The longest wait a `Retry-After` may ask before another try; asked more, the request
+    /// fails at once.
+    pub max_retry_after: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +55,8 @@ impl Default for Limits {
             requests_per_second: None,
             attempts: 1,
             retry_base: Duration::from_millis(250),
+            max_answer_bytes: crate::config::DEFAULT_MAX_ANSWER_BYTES,
+            max_retry_after: Duration::from_secs(30),
         }
     }
 }
@@ -63,35 +78,13 @@ pub enum Auth {
 }
 
 impl Auth {
-    /// Every form in which the secret could come back in an error body: as is, percent- and
-    /// form-encoded, and as the Basic credential.
-    fn secret_forms(&self) -> Vec<String> {
-        use base64::Engine as _;
-        let (key, basic) = match self {
-            Auth::Token(s) => (s.expose(), None),
-            Auth::Basic { username, password } => (
-                password.expose(),
-                Some(
-                    base64::engine::general_purpose::STANDARD
-                        .encode(format!("{username}:{}", password.expose())),
-                ),
-            ),
-            Auth::None => return Vec::new(),
-        };
-        if key.is_empty() {
-            return Vec::new();
+    /// Finds the secret in every form it could come back in an error body.
+    fn redactor(&self) -> Redactor {
+        match self {
+            Auth::Token(key) => Redactor::new(key.expose(), None),
+            Auth::Basic { username, password } => Redactor::new(password.expose(), Some(username)),
+            Auth::None => Redactor::default(),
         }
-        let mut forms = vec![
-            key.to_string(),
-            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-            url::form_urlencoded::byte_serialize(key.as_bytes()).collect(),
-        ];
-        forms.extend(basic);
-        // Longest first, so that a form containing another is replaced whole.
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        forms.dedup();
-        forms
     }
 }
 
@@ -99,9 +92,25 @@ impl Auth {
 pub struct Http {
     client: reqwest::Client,
     auth: Auth,
+    redactor: Redactor,
     limits: Limits,
     permits: Semaphore,
     limiter: Option<DefaultDirectRateLimiter>,
+}
+
+/// A failed try, and how long the server asked to wait before the next one.
+struct Failure {
+    error: EngineError,
+    retry_after: Option<Duration>,
+}
+
+impl From<EngineError> for Failure {
+    fn from(error: EngineError) -> Failure {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
 }
 
 impl Http {
@@ -109,6 +118,7 @@ impl Http {
     pub fn new(limits: Limits, auth: Auth) -> Result<Http, EngineError> {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
+            // Covers connecting, the headers and the whole body.
             .timeout(limits.timeout)
             .build()
             .map_err(|e| EngineError::Unreachable(e.to_string()))?;
@@ -120,6 +130,7 @@ impl Http {
             client,
             permits: Semaphore::new(limits.max_concurrency.max(1)),
             limiter,
+            redactor: auth.redactor(),
             auth,
             limits,
         })
@@ -129,22 +140,33 @@ impl Http {
     pub async fn get_json(&self, url: &str) -> Result<Vec<u8>, EngineError> {
         let mut attempt = 1;
         loop {
-            match self.get_once(url).await {
-                Err(e) if attempt < self.limits.attempts && is_temporary(&e) => {
-                    tracing::debug!(
-                        "engine: {e}; try {} of {}",
-                        attempt + 1,
-                        self.limits.attempts
-                    );
-                    tokio::time::sleep(backoff(self.limits.retry_base, attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
+            let failure = match self.get_once(url).await {
+                Ok(body) => return Ok(body),
+                Err(f) => f,
+            };
+            if attempt >= self.limits.attempts || !is_temporary(&failure.error) {
+                return Err(failure.error);
             }
+            let wait = match failure.retry_after {
+                Some(asked) if asked > self.limits.max_retry_after => {
+                    return Err(too_long_a_wait(failure.error, asked, &self.limits));
+                }
+                Some(asked) => asked,
+                None => backoff(self.limits.retry_base, attempt),
+            };
+            tracing::debug!(
+                "engine: {}; try {} of {} in {} ms",
+                failure.error,
+                attempt + 1,
+                self.limits.attempts,
+                wait.as_millis()
+            );
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
     }
 
-    async fn get_once(&self, url: &str) -> Result<Vec<u8>, EngineError> {
+    async fn get_once(&self, url: &str) -> Result<Vec<u8>, Failure> {
         let _permit = self
             .permits
             .acquire()
@@ -159,41 +181,121 @@ impl Http {
             Auth::Basic { username, password } => req.basic_auth(username, Some(password.expose())),
             Auth::None => req,
         };
-        let timeout_ms = self.limits.timeout.as_millis() as u64;
-        let classify = |e: reqwest::Error| {
-            if e.is_timeout() {
-                EngineError::Timeout(timeout_ms)
-            } else {
-                // reqwest's own message is generic ("error sending request"): keep the cause too.
-                let mut causes = String::new();
-                let mut source = std::error::Error::source(&e);
-                while let Some(s) = source {
-                    causes.push_str(": ");
-                    causes.push_str(&s.to_string());
-                    source = s.source();
-                }
-                EngineError::Unreachable(format!("{}{causes}", e.without_url()))
-            }
-        };
-        let resp = req.send().await.map_err(classify)?;
+        let mut resp = req.send().await.map_err(|e| self.classify(e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(classify)?;
-        if !status.is_success() {
-            let mut text = String::from_utf8_lossy(&body).into_owned();
-            // An API that echoes the key in its error must not put it in our logs.
-            for secret in self.auth.secret_forms() {
-                text = text.replace(&secret, "***");
+        if status.is_success() {
+            let max = self.limits.max_answer_bytes;
+            if resp.content_length().is_some_and(|n| n > max as u64) {
+                return Err(EngineError::TooLarge(max).into());
             }
-            let mut excerpt: String = text.trim().chars().take(200).collect();
-            if excerpt.len() < text.trim().len() {
-                excerpt.push('…');
-            }
-            return Err(EngineError::Status {
-                status: status.as_u16(),
-                body: excerpt,
-            });
+            return match read_capped(&mut resp, max, false).await {
+                Ok((body, false)) => Ok(body),
+                Ok((_, true)) => Err(EngineError::TooLarge(max).into()),
+                Err(e) => Err(self.classify(e).into()),
+            };
         }
-        Ok(body.to_vec())
+        let retry_after = matches!(status.as_u16(), 429 | 503)
+            .then(|| resp.headers().get(reqwest::header::RETRY_AFTER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after);
+        // A status with a body that breaks off still is that status.
+        let (body, cut) = read_capped(&mut resp, ERROR_BODY_BYTES, true)
+            .await
+            .unwrap_or_default();
+        Err(Failure {
+            error: EngineError::Status {
+                status: status.as_u16(),
+                body: self.excerpt(&body, cut),
+            },
+            retry_after,
+        })
+    }
+
+    /// The start of an error body, without the API key: at most 200 characters.
+    fn excerpt(&self, body: &[u8], cut: bool) -> String {
+        let mut body = body;
+        if cut {
+            // Reading stopped at a byte count, maybe inside an echo of the key, which would then
+            // not be recognised: leave out the tail where that could be (six bytes per byte of
+            // the longest form, `\uXXXX` being the longest spelling of a byte).
+            body = &body[..body.len().saturating_sub(6 * self.redactor.longest())];
+        }
+        // Redacting before cutting: an echo is replaced whole before the cut can split it.
+        let text = self.redactor.redact(&String::from_utf8_lossy(body));
+        let text = text.trim();
+        let mut excerpt: String = text.chars().take(200).collect();
+        if cut || excerpt.len() < text.len() {
+            excerpt.push('…');
+        }
+        excerpt
+    }
+
+    fn classify(&self, e: reqwest::Error) -> EngineError {
+        if e.is_timeout() {
+            EngineError::Timeout(self.limits.timeout.as_millis() as u64)
+        } else {
+            // reqwest's own message is generic ("error sending request"): keep the cause too,
+            // but not the URL (its query names the customer) nor anything of the key.
+            let mut causes = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                causes.push_str(": ");
+                causes.push_str(&s.to_string());
+                source = s.source();
+            }
+            EngineError::Unreachable(
+                self.redactor
+                    .redact(&format!("{}{causes}", e.without_url())),
+            )
+        }
+    }
+}
+
+/// The body of `resp`, read a chunk at a time until its end or until more than `max` bytes came:
+/// then what came, up to `max` (nothing unless `keep_cut`), and `true`.
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    max: usize,
+    keep_cut: bool,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    // Chunks are kept as they come and joined once at the end: one buffer grown by doubling
+    // would hold up to one and a half times the cap, per request, while it copies.
+    let mut chunks = Vec::new();
+    let mut len = 0;
+    while let Some(mut chunk) = resp.chunk().await? {
+        let room = max - len;
+        if chunk.len() > room {
+            if !keep_cut {
+                return Ok((Vec::new(), true));
+            }
+            chunk.truncate(room);
+            chunks.push(chunk);
+            return Ok((chunks.concat(), true));
+        }
+        len += chunk.len();
+        chunks.push(chunk);
+    }
+    Ok((chunks.concat(), false))
+}
+
+/// The failure when the server asks to wait longer than tripmail would: still the server's
+/// status (so, temporary), saying how long it asked.
+fn too_long_a_wait(error: EngineError, asked: Duration, limits: &Limits) -> EngineError {
+    let note = format!(
+        "the server asked to wait {} s (Retry-After), longer than the {} s tripmail waits",
+        asked.as_secs(),
+        limits.max_retry_after.as_secs()
+    );
+    match error {
+        EngineError::Status { status, body } if body.is_empty() => {
+            EngineError::Status { status, body: note }
+        }
+        EngineError::Status { status, body } => EngineError::Status {
+            status,
+            body: format!("{body} ({note})"),
+        },
+        other => other,
     }
 }
 
@@ -203,6 +305,57 @@ fn is_temporary(e: &EngineError) -> bool {
     match e {
         EngineError::Unreachable(_) => true,
         EngineError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
-        EngineError::Timeout(_) | EngineError::BadJson(_) => false,
+        EngineError::Timeout(_) | EngineError::BadJson(_) | EngineError::TooLarge(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "live/Xk29/ab+cd";
+
+    fn http() -> Result<Http, EngineError> {
+        Http::new(Limits::default(), Auth::Token(Secret::new(KEY)))
+    }
+
+    #[test]
+    fn an_echo_of_the_key_at_the_200_character_cut_is_masked_whole() -> Result<(), EngineError> {
+        let http = http()?;
+        for before in [190, 195, 199] {
+            let body = format!("{}{KEY} and more", "a".repeat(before));
+            let excerpt = http.excerpt(body.as_bytes(), false);
+            assert!(!excerpt.contains("live"), "{before}: {excerpt}");
+            assert!(excerpt.starts_with(&"a".repeat(before)), "{excerpt}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_body_cut_by_the_read_cap_inside_an_echo_leaves_the_started_echo_out(
+    ) -> Result<(), EngineError> {
+        let http = http()?;
+        // Leading blanks, trimmed, bring the cut within the excerpt's 200 characters.
+        let body = format!("{}error: {}", " ".repeat(5000), &KEY[..9]);
+        let excerpt = http.excerpt(body.as_bytes(), true);
+        assert!(!excerpt.contains("live"), "{excerpt}");
+        assert!(excerpt.ends_with('…'), "{excerpt}");
+        Ok(())
+    }
+
+    #[test]
+    fn an_unreachable_message_keeps_neither_the_url_nor_the_key() -> Result<(), EngineError> {
+        let http = http()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        // Port 9 of loopback: nothing listens; the URL carries a password and the key.
+        let url = format!("http://user:pw-{KEY}@127.0.0.1:9/x?key={KEY}");
+        let e = rt.block_on(http.get_json(&url));
+        let shown = format!("{e:?}");
+        assert!(matches!(e, Err(EngineError::Unreachable(_))), "{shown}");
+        assert!(!shown.contains("Xk29") && !shown.contains("pw-"), "{shown}");
+        Ok(())
     }
 }

@@ -199,6 +199,9 @@ pub enum EngineError {
     /// The body is not the documented JSON.
     #[error("unexpected answer: {0}")]
     BadJson(String),
+    /// The answer was longer than the cap; reading stopped there.
+    #[error("answer larger than {0} bytes (engine.max_answer_bytes)")]
+    TooLarge(usize),
 }
 
 impl EngineError {
@@ -208,7 +211,7 @@ impl EngineError {
         match self {
             EngineError::Timeout(_) | EngineError::Unreachable(_) => true,
             EngineError::Status { status, .. } => *status == 429 || *status >= 500,
-            EngineError::BadJson(_) => false,
+            EngineError::BadJson(_) | EngineError::TooLarge(_) => false,
         }
     }
 
@@ -219,6 +222,7 @@ impl EngineError {
             EngineError::Unreachable(_) => "engine_unreachable".into(),
             EngineError::Status { status, .. } => format!("engine_http_{status}"),
             EngineError::BadJson(_) => "engine_bad_json".into(),
+            EngineError::TooLarge(_) => "engine_answer_too_large".into(),
         }
     }
 }

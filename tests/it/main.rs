@@ -4,6 +4,7 @@
 mod sandbox;
 mod util;
 
+mod answers;
 mod client;
 mod engine;
 mod fast;
