@@ -296,6 +296,7 @@ async fn the_contact_api_password_is_hidden_json_escaped_and_in_the_basic_creden
                 currency: "EUR".into(),
                 currency_field: None,
                 image_field: None,
+                city_field: None,
                 tags: YespoTags::default(),
             },
         })
