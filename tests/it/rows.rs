@@ -80,7 +80,7 @@ fn a_crlf_first_name_is_a_skipped_row_and_maildev_gets_every_other_email_once_ev
         let report: serde_json::Value = serde_json::from_str(&text).unwrap();
         (o, report)
     };
-    let reason = "customer_first_name \"Zoe\\r\\nBcc: victim@evil.example\" contains a control \
+    let reason = "booking WT-100099: customer_first_name \"Zoe\\r\\nBcc: victim@evil.example\" contains a control \
                   character (U+000D) (the row runs to line 41)";
 
     let (o, r) = send();
@@ -108,7 +108,7 @@ fn a_crlf_first_name_is_a_skipped_row_and_maildev_gets_every_other_email_once_ev
     assert_eq!(skipped(&r).len(), 1);
     assert_eq!(md.count(), 34);
 
-    // A preview of that booking says why, not a panic.
+    // A preview of that booking says why its row cannot be used, not a panic.
     let o = tripmail()
         .args(["preview", "--config"])
         .arg(&cfg)
@@ -124,7 +124,8 @@ fn a_crlf_first_name_is_a_skipped_row_and_maildev_gets_every_other_email_once_ev
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("no booking \"WT-100099\" (1 rows could not be read"),
+        stderr(&o).contains("bookings.csv:40: booking WT-100099: customer_first_name")
+            && stderr(&o).contains("control character"),
         "{}",
         stderr(&o)
     );
@@ -150,7 +151,7 @@ fn a_control_character_in_a_title_or_a_name_is_a_skipped_row_naming_the_field_no
     ];
     for ((line, reason), (want_line, field, char)) in got.iter().zip(expected) {
         assert_eq!(*line, want_line);
-        assert!(reason.starts_with(field), "{reason}");
+        assert!(reason.contains(&format!(": {field} ")), "{reason}");
         assert!(
             reason.contains(&format!("contains a control character ({char})")),
             "{reason}"
@@ -181,7 +182,7 @@ fn a_50_mb_title_is_a_skipped_row_naming_the_field_and_no_email_grows() {
             ),
             (
                 41,
-                "product_title is 339 characters long (at most 300)".to_string()
+                "booking WT-100098: product_title is 339 characters long (at most 300)".to_string()
             ),
         ]
     );
@@ -211,13 +212,13 @@ fn addresses_the_mailer_cannot_send_to_are_skipped_rows_naming_customer_email() 
         vec![
             (
                 40,
-                "customer_email \"zoe@[127.0.0.1]\" has an IP address for a domain that the \
+                "booking WT-100099: customer_email \"zoe@[127.0.0.1]\" has an IP address for a domain that the \
                  mailer cannot send to"
                     .to_string()
             ),
             (
                 41,
-                "customer_email \"\\\"zoe h\\\"@example.com\" has a quoted local part that the \
+                "booking WT-100098: customer_email \"\\\"zoe h\\\"@example.com\" has a quoted local part that the \
                  mailer cannot send to"
                     .to_string()
             ),
@@ -351,12 +352,12 @@ fn jsonl_rows_get_the_same_field_checks() {
         vec![
             (
                 n as u64 + 1,
-                "customer_first_name \"Zo\\u{b}e\" contains a control character (U+000B)"
+                "booking WT-100099: customer_first_name \"Zo\\u{b}e\" contains a control character (U+000B)"
                     .to_string()
             ),
             (
                 n as u64 + 2,
-                "city is 101 characters long (at most 100)".to_string()
+                "booking WT-100098: city is 101 characters long (at most 100)".to_string()
             ),
         ]
     );
