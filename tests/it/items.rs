@@ -89,6 +89,19 @@ fn contact_item(id: &str, city: Option<&str>) -> Value {
     v
 }
 
+/// A confirmation of [`rome_booking`] whose contact-recommendations API answers `items`: the
+/// folder it ran in (kept alive), its output folder and its record.
+async fn contact_email(items: Value) -> (tempfile::TempDir, PathBuf, Value) {
+    let server = mock(ResponseTemplate::new(200).set_body_json(items)).await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = contact_config(tmp.path(), &server.uri());
+    let out = tmp.path().join("out");
+    let o = run_async(config, rome_booking(tmp.path()), out.clone(), None).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = email_record(&report(&out), "R-1").clone();
+    (tmp, out, e)
+}
+
 #[test]
 fn no_email_of_the_shipped_runs_offers_the_booked_experience_or_another_citys_items() {
     let catalog = Catalog::load(&root().join("fixtures/catalog.json")).expect("catalog");
@@ -169,20 +182,14 @@ fn the_embedded_engine_never_offers_the_main_products_experience() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn string_ids_from_the_contact_api_are_products_and_held_ones_are_compared_as_text() {
-    let server = mock(ResponseTemplate::new(200).set_body_json(json!([
+    let (_tmp, out, e) = contact_email(json!([
         contact_item("1111476", Some("Rome")),
         contact_item("Y1", Some("Rome")),
         contact_item("1120315", Some("Rome")),
         contact_item("Y2", Some("Rome")),
         contact_item("Y3", Some("Rome")),
-    ])))
+    ]))
     .await;
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let config = contact_config(tmp.path(), &server.uri());
-    let out = tmp.path().join("out");
-    let o = run_async(config, rome_booking(tmp.path()), out.clone(), None).await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let e = email_record(&report(&out), "R-1").clone();
     // The booked product and the held one come back as strings and are left out; the SKUs stay,
     // and the report keeps them as the API wrote them.
     assert_eq!(e["items"], json!(["Y1", "Y2", "Y3"]), "{e}");
@@ -192,8 +199,8 @@ async fn string_ids_from_the_contact_api_are_products_and_held_ones_are_compared
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contact_items_of_another_city_are_left_out_by_the_catalog_or_the_city_field() {
-    // 1190027 and 1160512 are Rome products in the catalog; 6600003 is a Buenos Aires one
-    // (whatever its feed says); Y-BA names its city in tags_city.
+    // 1190027 is a Rome product of the catalog; `elsewhere` is another city's (whatever the feed
+    // says of it); Y-BA and Y-ROME name their city in tags_city (Rome's Italian name for the latter).
     let catalog = Catalog::load(&root().join("fixtures/catalog.json")).expect("catalog");
     let rome = catalog.city_named("Rome").expect("Rome").id;
     let elsewhere = catalog
@@ -201,19 +208,13 @@ async fn contact_items_of_another_city_are_left_out_by_the_catalog_or_the_city_f
         .iter()
         .find(|p| p.city_id != rome)
         .expect("a product of another city");
-    let server = mock(ResponseTemplate::new(200).set_body_json(json!([
+    let (_tmp, out, e) = contact_email(json!([
         contact_item(&elsewhere.product_id.to_string(), Some("Rome")),
         contact_item("Y-BA", Some("Buenos Aires")),
         contact_item("1190027", None),
         contact_item("Y-ROME", Some("roma")),
-    ])))
+    ]))
     .await;
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let config = contact_config(tmp.path(), &server.uri());
-    let out = tmp.path().join("out");
-    let o = run_async(config, rome_booking(tmp.path()), out.clone(), None).await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let e = email_record(&report(&out), "R-1").clone();
     assert_eq!(e["items"], json!(["1190027", "Y-ROME"]), "{e}");
     assert!(rules(&e).contains(&"excluded:other_city"), "{e}");
     assert!(html(&out, "R-1").contains("Complete your Rome trip"));
@@ -221,17 +222,8 @@ async fn contact_items_of_another_city_are_left_out_by_the_catalog_or_the_city_f
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_no_items_city_can_be_known_the_heading_does_not_name_the_city() {
-    let server = mock(
-        ResponseTemplate::new(200)
-            .set_body_json(json!([contact_item("Y1", None), contact_item("Y2", None),])),
-    )
-    .await;
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let config = contact_config(tmp.path(), &server.uri());
-    let out = tmp.path().join("out");
-    let o = run_async(config, rome_booking(tmp.path()), out.clone(), None).await;
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let e = email_record(&report(&out), "R-1").clone();
+    let (_tmp, out, e) =
+        contact_email(json!([contact_item("Y1", None), contact_item("Y2", None)])).await;
     assert_eq!(e["items"], json!(["Y1", "Y2"]), "{e}");
     assert!(rules(&e).contains(&"heading:city_unknown"), "{e}");
     let page = html(&out, "R-1");
