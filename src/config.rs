@@ -164,7 +164,7 @@ pub struct EngineSettings {
     pub api_key: Option<Secret>,
     /// Per-request timeout.
     pub timeout_ms: u64,
-    /// Requests in flight at once.
+    /// Requests in flight at once (1 to [`MAX_ENGINE_CONCURRENCY`]).
     pub max_concurrency: usize,
     /// Request rate towards a remote engine (the embedded engine is not limited).
     pub requests_per_second: u32,
@@ -415,6 +415,10 @@ pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// The largest `engine.max_answer_bytes` allowed.
 const MAX_ANSWER_BYTES: usize = 256 << 20;
+
+/// The most engine requests in flight at once: each may hold an answer of up to
+/// `engine.max_answer_bytes`, so this bounds the memory answers take.
+pub const MAX_ENGINE_CONCURRENCY: usize = 64;
 
 /// Whether `url` names this machine: a 127.x.x.x or ::1 address, or `localhost`.
 fn is_loopback(url: &url::Url) -> bool {
@@ -853,8 +857,15 @@ impl Settings {
                 ),
             ));
         }
-        if e.max_concurrency == 0 {
-            return Err(bad("engine.max_concurrency", "must be at least 1".into()));
+        // Each request in flight may hold an answer of up to max_answer_bytes.
+        if !(1..=MAX_ENGINE_CONCURRENCY).contains(&e.max_concurrency) {
+            return Err(bad(
+                "engine.max_concurrency",
+                format!(
+                    "{} is not between 1 and {MAX_ENGINE_CONCURRENCY}",
+                    e.max_concurrency
+                ),
+            ));
         }
         if e.requests_per_second == 0 {
             return Err(bad(

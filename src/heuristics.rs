@@ -6,6 +6,8 @@
 //! for a family, the family-tagged answer, season-tagged items first, minus whatever the adults-only
 //! answer holds.
 
+use std::collections::HashSet;
+
 use chrono::{Datelike, NaiveDate};
 
 use crate::bookings::Booking;
@@ -309,11 +311,12 @@ pub fn choose(
     if let Some(pref) = answers.preferred {
         if family {
             // For a family the base answer decides what may be shown; the season only reorders it.
+            let preferred: HashSet<&ProductId> = pref.iter().map(|p| &p.product_id).collect();
             ordered.extend(
                 answers
                     .base
                     .iter()
-                    .filter(|r| pref.iter().any(|p| p.product_id == r.product_id)),
+                    .filter(|r| preferred.contains(&r.product_id)),
             );
         } else {
             ordered.extend(pref.iter());
@@ -330,12 +333,18 @@ pub fn choose(
         dropped_same_experience: 0,
         city_known: true,
     };
-    let mut seen: Vec<&ProductId> = Vec::new();
+    // Sets, so that choosing stays linear in the answers' length.
+    let adults_only: HashSet<&ProductId> = answers
+        .adults_only
+        .unwrap_or_default()
+        .iter()
+        .map(|x| &x.product_id)
+        .collect();
+    let mut seen: HashSet<&ProductId> = HashSet::new();
     for r in ordered {
-        if seen.contains(&&r.product_id) {
+        if !seen.insert(&r.product_id) {
             continue;
         }
-        seen.push(&r.product_id);
         if !r.in_stock {
             choice.dropped_out_of_stock += 1;
             continue;
@@ -358,10 +367,7 @@ pub fn choose(
             }
             Fit::Fits { city_known } => city_known,
         };
-        let adults_only = answers
-            .adults_only
-            .is_some_and(|a| a.iter().any(|x| x.product_id == r.product_id));
-        if family && adults_only {
+        if family && adults_only.contains(&r.product_id) {
             choice.dropped_adults_only += 1;
             continue;
         }

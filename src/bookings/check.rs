@@ -131,11 +131,17 @@ fn optional(field: &Option<Field>, name: &str, max: usize) -> Result<Option<Stri
         .transpose()
 }
 
+/// The most adults, or children, one booking may have (a group booking is a few hundred at most).
+pub const MAX_TRAVELLERS: u32 = 1000;
+
 fn count(field: &Option<Field>, name: &str) -> Result<u32, String> {
     let s = required(field, name, MAX_VALUE_CHARS)?;
     match s.parse::<i64>() {
         Ok(n) if n < 0 => Err(format!("{name} is negative ({n})")),
-        Ok(n) => u32::try_from(n).map_err(|_| format!("{name} is too large ({n})")),
+        Ok(n) => u32::try_from(n)
+            .ok()
+            .filter(|n| *n <= MAX_TRAVELLERS)
+            .ok_or_else(|| format!("{name} is too large ({n}; at most {MAX_TRAVELLERS})")),
         Err(_) => Err(format!("{name} is not a whole number: {s:?}")),
     }
 }
@@ -236,6 +242,13 @@ impl RawRow {
     /// The booking, or why the row cannot be used; once its id is known, the reason names it
     /// (`booking WT-1: …`), so that a skipped row can be found by the id a user knows.
     pub(super) fn check(&self) -> Result<Booking, String> {
+        // Checking is pure: a panic in it (a bug) skips this row, and reading goes on.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.check_row())).unwrap_or_else(
+            |_| Err("checking this row failed unexpectedly (a bug; please report it)".into()),
+        )
+    }
+
+    fn check_row(&self) -> Result<Booking, String> {
         let booking_id = self.booking_id()?;
         self.check_fields(booking_id.clone())
             .map_err(|reason| format!("booking {booking_id}: {reason}"))
@@ -282,7 +295,7 @@ impl RawRow {
             .map_err(|e| format!("booked_at {booked_s:?} is not an RFC 3339 instant ({e})"))?;
         let adults = count(&self.adults, "adults")?;
         let children = count(&self.children, "children")?;
-        if adults + children == 0 {
+        if adults == 0 && children == 0 {
             return Err("nobody on the booking: adults and children are both 0".into());
         }
         let status = match required(&self.status, "status", MAX_VALUE_CHARS)?.as_str() {

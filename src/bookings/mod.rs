@@ -7,7 +7,7 @@ mod split;
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, FixedOffset, NaiveDate};
@@ -313,12 +313,26 @@ impl BookingReader {
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         let file = File::open(path).map_err(io)?;
-        let reader = BufReader::with_capacity(1 << 16, file);
+        let mut reader = BufReader::with_capacity(1 << 16, file);
         let source = match ext.as_deref() {
             Some("csv") => {
+                if lines_end_in_cr_alone(&mut reader).map_err(io)? {
+                    return Err(BookingsError::Header {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        reason: "ends in a carriage return alone (the old Mac format): save the file with LF or CRLF line endings".into(),
+                    });
+                }
                 let mut records = split::CsvRecords::new(reader);
                 let headers = match records.next_record().map_err(io)? {
-                    None => Vec::new(),
+                    // An empty export is a failed export, not a quiet day: say so.
+                    None => {
+                        return Err(BookingsError::Header {
+                            path: path.to_path_buf(),
+                            line: 1,
+                            reason: "is missing: the file is empty".into(),
+                        })
+                    }
                     Some(span) => header(path, &records, &span)?,
                 };
                 Source::Csv {
@@ -344,6 +358,16 @@ impl BookingReader {
             done: false,
         })
     }
+}
+
+/// Whether the file's first line ends in `\r` alone (classic Mac line endings), which would put the
+/// whole file on one line as far as line numbers go; looked for in the first 64 KiB, not consumed.
+fn lines_end_in_cr_alone(reader: &mut BufReader<File>) -> std::io::Result<bool> {
+    let buf = reader.fill_buf()?;
+    Ok(match buf.iter().position(|b| matches!(b, b'\r' | b'\n')) {
+        Some(i) => buf[i] == b'\r' && buf.get(i + 1).is_some_and(|b| *b != b'\n'),
+        None => false,
+    })
 }
 
 /// The CSV header's column names, checked.
@@ -520,6 +544,11 @@ impl Iterator for BookingReader {
                         continue
                     }
                     Ok(Some(split::JsonLine::Kept)) => {
+                        // A byte-order mark before the first line is an editor's, not the row's.
+                        let text: &[u8] = match n {
+                            1 => text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text),
+                            _ => text,
+                        };
                         let row = serde_json::from_slice::<check::RawRow>(text)
                             .map_err(|e| format!("not a JSON object of booking fields: {e}"))
                             .and_then(|raw| raw.check());

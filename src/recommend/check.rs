@@ -17,10 +17,22 @@ const MAX_URL_BYTES: usize = 2048;
 /// The longest id of a product, in bytes.
 const MAX_ID_BYTES: usize = 128;
 
-/// The items fit to show, in the source's order, and a note for each one left out or changed.
-pub fn check_items(items: Vec<Recommendation>) -> (Vec<Recommendation>, Vec<String>) {
-    let mut kept = Vec::with_capacity(items.len());
+/// The most items of one answer that are read (real answers hold 10 to 20): the rest are never
+/// shown, and choosing among them would only cost time.
+pub const MAX_ANSWER_ITEMS: usize = 100;
+
+/// The items fit to show, in the source's order (the first [`MAX_ANSWER_ITEMS`]), and a note for
+/// each one left out or changed.
+pub fn check_items(mut items: Vec<Recommendation>) -> (Vec<Recommendation>, Vec<String>) {
     let mut notes = Vec::new();
+    if items.len() > MAX_ANSWER_ITEMS {
+        notes.push(format!(
+            "the answer holds {} items: the first {MAX_ANSWER_ITEMS} are read",
+            items.len()
+        ));
+        items.truncate(MAX_ANSWER_ITEMS);
+    }
+    let mut kept = Vec::with_capacity(items.len());
     for (i, mut item) in items.into_iter().enumerate() {
         match check(&mut item) {
             Ok(None) => kept.push(item),
@@ -195,5 +207,16 @@ mod tests {
         let mut r = item(1);
         r.from_price.currency = "EURO".into();
         assert!(check_items(vec![r]).0.is_empty());
+    }
+
+    #[test]
+    fn only_the_first_hundred_items_of_an_answer_are_read() {
+        let (kept, notes) = check_items((0..150).map(item).collect());
+        assert_eq!(kept.len(), MAX_ANSWER_ITEMS);
+        assert_eq!(kept[99].product_id.to_string(), "99");
+        assert_eq!(
+            notes,
+            ["the answer holds 150 items: the first 100 are read"]
+        );
     }
 }

@@ -4,7 +4,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 
 use super::http::{Auth, Http, Limits};
-use super::{check_items, EngineError, Query, Recommendation, RecommendationSource};
+use super::{check_items, EngineError, ProductId, Query, Recommendation, RecommendationSource};
 use crate::config::{ListFormat, Secret};
 
 /// How to reach a cross-sell engine.
@@ -57,7 +57,24 @@ impl CrossSellClient {
         let body = self.http.get_json(&url).await?;
         let answer: Answer =
             serde_json::from_slice(&body).map_err(|e| EngineError::BadJson(e.to_string()))?;
-        let (items, notes) = check_items(answer.recommendations);
+        // The cross-sell API's ids are whole numbers; anything else is not one of its products.
+        let mut notes = Vec::new();
+        let numbered: Vec<Recommendation> = answer
+            .recommendations
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| match r.product_id {
+                ProductId::Number(_) => Some(r),
+                ProductId::Text(_) => {
+                    notes.push(format!(
+                        "item {i} left out: its product_id is not a whole number"
+                    ));
+                    None
+                }
+            })
+            .collect();
+        let (items, checked) = check_items(numbered);
+        notes.extend(checked);
         for note in notes {
             tracing::warn!(product = query.product_id, "cross-sell: {note}");
         }

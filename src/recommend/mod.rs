@@ -18,7 +18,7 @@ mod http;
 mod yespo;
 
 pub use cache::{CacheStats, Cached};
-pub use check::{check_items, MAX_PRICE, MAX_TITLE_CHARS};
+pub use check::{check_items, MAX_ANSWER_ITEMS, MAX_PRICE, MAX_TITLE_CHARS};
 pub use client::{ClientOptions, CrossSellClient};
 pub use http::{Auth, Limits, USER_AGENT};
 pub use yespo::{parse_items, ItemFormat, YespoClient, YespoOptions};

@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use super::client::push_list;
 use super::http::{Auth, Http, Limits};
 use super::{
-    check_items, ContactQuery, EngineError, ProductId, Recommendation, RecommendationSource, Traits,
+    check_items, ContactQuery, EngineError, ProductId, Recommendation, RecommendationSource,
+    Traits, MAX_ANSWER_ITEMS,
 };
 use crate::catalog::Money;
 use crate::config::{ListFormat, Matches, Secret, TagMatch, YespoTags};
@@ -134,9 +135,15 @@ pub fn parse_items(
             kind(&value)
         )));
     };
-    let mut items = Vec::with_capacity(list.len());
+    let mut items = Vec::with_capacity(list.len().min(MAX_ANSWER_ITEMS));
     let mut skipped = Vec::new();
-    for (i, v) in list.iter().enumerate() {
+    if list.len() > MAX_ANSWER_ITEMS {
+        skipped.push(format!(
+            "the answer holds {} items: the first {MAX_ANSWER_ITEMS} are read",
+            list.len()
+        ));
+    }
+    for (i, v) in list.iter().take(MAX_ANSWER_ITEMS).enumerate() {
         match item(v, format) {
             Ok(r) => items.push(r),
             Err(why) => skipped.push(format!("item {i} left out: {why}")),

@@ -90,6 +90,18 @@ pub struct EmailInput<'a> {
     pub unsubscribe_url: Option<&'a str>,
 }
 
+/// Everything but the URL's unreserved characters (RFC 3986: letters, digits, `-`, `.`, `_`, `~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` percent-encoded to sit anywhere in a URL as one value.
+fn url_safe(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+}
+
 /// The key of the block's heading in the templates' `t`.
 const BLOCK_HEADING: &str = "block_heading";
 
@@ -322,9 +334,11 @@ impl Renderer {
                     .collect();
                 with_params(url, &utm)
             }
+            // A feed's own id (any text) goes into our link percent-encoded: it cannot add a path,
+            // a query or a fragment of its own.
             None => self
                 .product_url
-                .replace("{product_id}", &item.product_id.to_string())
+                .replace("{product_id}", &url_safe(&item.product_id.to_string()))
                 .replace("{campaign}", campaign),
         }
     }
@@ -875,6 +889,16 @@ mod tests {
             ("utm_medium", "email".into()),
             ("utm_campaign", campaign.into()),
         ]
+    }
+
+    #[test]
+    fn a_text_id_goes_into_a_link_as_one_encoded_value() {
+        assert_eq!(url_safe("1111476"), "1111476");
+        assert_eq!(url_safe("SKU-9_a.b~c"), "SKU-9_a.b~c");
+        assert_eq!(
+            url_safe("../x?next=//evil.example/0#f"),
+            "..%2Fx%3Fnext%3D%2F%2Fevil.example%2F0%23f"
+        );
     }
 
     #[test]

@@ -278,3 +278,32 @@ async fn cross_sell_items_with_a_script_link_or_an_absurd_price_never_reach_the_
     assert!(page.contains("Tour 9900004"));
     assert!(!page.contains("img.example/4"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_sell_id_that_is_not_a_whole_number_is_no_product_and_never_makes_a_link() {
+    // Without its own `url`, an item's link is links.product_url with the id put in: a text id
+    // could give it a path, a query or a host of its own.
+    let item = |id: Value| {
+        json!({
+            "product_id": id, "title": format!("Tour {id}"), "image_url": "",
+            "from_price": {"amount": 20, "currency": "EUR"},
+        })
+    };
+    let server = mock(
+        ResponseTemplate::new(200).set_body_json(json!({"recommendations": [
+            item(json!("../../account/close?next=//evil.example/0")),
+            item(json!(9900006)),
+            item(json!(9900007)),
+        ]})),
+    )
+    .await;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let config = config_from("fixtures/campaign.toml", tmp.path(), &[]);
+    let out = tmp.path().join("out");
+    let url = Some(server.uri());
+    let o = run_async(config, rome_booking(tmp.path()), out.clone(), url).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let e = email_record(&report(&out), "R-1").clone();
+    assert_eq!(e["items"], json!([9900006, 9900007]), "{e}");
+    assert!(!html(&out, "R-1").contains("evil.example"));
+}

@@ -363,3 +363,82 @@ fn jsonl_rows_get_the_same_field_checks() {
     );
     assert_eq!(r["failed"], serde_json::json!([]));
 }
+
+#[test]
+fn a_traveller_count_past_the_limit_is_a_skipped_row_not_a_crash() {
+    // 4294967295 + 1 overflowed the sum of travellers and ended the run (exit 101).
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [first_row_with(
+        ",2,0,confirmed,",
+        ",4294967295,1,confirmed,",
+    )];
+    let bookings = bookings_with(dir.path(), "bookings.csv", &rows);
+    let (code, r, err) = run_on(dir.path(), &bookings);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        skipped(&r),
+        vec![(
+            40,
+            "booking WT-100099: adults is too large (4294967295; at most 1000)".to_string()
+        )]
+    );
+    assert_eq!(r["rendered"], 34, "every other booking gets its email");
+}
+
+#[test]
+fn an_empty_bookings_file_is_a_failed_export_not_a_quiet_day() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in [("empty.csv", ""), ("blank.csv", "\n\r\n\n")] {
+        let bookings = dir.path().join(name);
+        std::fs::write(&bookings, body).unwrap();
+        let o = run_shipped(
+            &dir.path().join("out"),
+            &["--bookings", bookings.to_str().unwrap()],
+        );
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!(
+                "{name}:1: the header is missing: the file is empty"
+            )),
+            "{name}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn a_csv_whose_lines_end_in_a_carriage_return_alone_is_refused_with_the_fix() {
+    // The old Mac format: line numbers and swallowed rows could not be told.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("fixtures/bookings.csv")).unwrap();
+    let bookings = dir.path().join("mac.csv");
+    std::fs::write(&bookings, text.replace('\n', "\r")).unwrap();
+    let o = run_shipped(
+        &dir.path().join("out"),
+        &["--bookings", bookings.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("mac.csv:1: the header ends in a carriage return alone"),
+        "{}",
+        stderr(&o)
+    );
+    // Windows line endings are fine.
+    let crlf = dir.path().join("windows.csv");
+    std::fs::write(&crlf, text.replace('\n', "\r\n")).unwrap();
+    let (code, r, err) = run_on(dir.path(), &crlf);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(r["rendered"], 34);
+}
+
+#[test]
+fn a_byte_order_mark_before_the_first_json_line_is_not_the_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("fixtures/bookings.jsonl")).unwrap();
+    let bookings = dir.path().join("bom.jsonl");
+    std::fs::write(&bookings, format!("\u{feff}{text}")).unwrap();
+    let (code, r, err) = run_on(dir.path(), &bookings);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(r["skipped_rows"], serde_json::json!([]));
+    assert_eq!(r["rendered"], 34);
+}

@@ -333,3 +333,16 @@ fn runner_flags_are_checked() {
         .unwrap();
     fails_with(&o, "--from \"next week\" is neither a date");
 }
+
+#[test]
+fn engine_concurrency_is_bounded_so_answers_in_memory_are() {
+    let tmp = TempDir::new().unwrap();
+    let config = config_with(
+        tmp.path(),
+        &[("max_concurrency = 8", "max_concurrency = 100000")],
+    );
+    fails_with(
+        &validate(&config),
+        "key `engine.max_concurrency`: 100000 is not between 1 and 64",
+    );
+}
