@@ -1,7 +1,7 @@
 //! What every recommendation client shares: one HTTP client with a timeout, bounded concurrency, an
 //! optional rate limit, answers read up to a cap, retries of temporary failures (after the wait a
-//! `Retry-After` asks, within a bound, else with backoff), and errors that keep their cause but
-//! never the API key.
+//! `Retry-After` asks, within a bound, else with backoff), redirects followed only where the key
+//! and the query may go, and errors that keep their cause but never the API key.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -19,6 +19,9 @@ use redact::Redactor;
 
 /// How much of an error body is read: its first 200 characters are all an error keeps.
 const ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Redirects followed for one request; one more is an error.
+const MAX_REDIRECTS: usize = 5;
 
 /// The `User-Agent` every request carries.
 pub const USER_AGENT: &str = concat!(
@@ -120,6 +123,7 @@ impl Http {
             .user_agent(USER_AGENT)
             // Covers connecting, the headers and the whole body.
             .timeout(limits.timeout)
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| EngineError::Unreachable(e.to_string()))?;
         let limiter = limits
@@ -217,9 +221,8 @@ impl Http {
         let mut body = body;
         if cut {
             // Reading stopped at a byte count, maybe inside an echo of the key, which would then
-            // not be recognised: leave out the tail where that could be (six bytes per byte of
-            // the longest form, `\uXXXX` being the longest spelling of a byte).
-            body = &body[..body.len().saturating_sub(6 * self.redactor.longest())];
+            // not be recognised: leave out the tail where that could be.
+            body = &body[..body.len().saturating_sub(self.redactor.reach())];
         }
         // Redacting before cutting: an echo is replaced whole before the cut can split it.
         let text = self.redactor.redact(&String::from_utf8_lossy(body));
@@ -233,22 +236,61 @@ impl Http {
 
     fn classify(&self, e: reqwest::Error) -> EngineError {
         if e.is_timeout() {
-            EngineError::Timeout(self.limits.timeout.as_millis() as u64)
-        } else {
-            // reqwest's own message is generic ("error sending request"): keep the cause too,
-            // but not the URL (its query names the customer) nor anything of the key.
-            let mut causes = String::new();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                causes.push_str(": ");
-                causes.push_str(&s.to_string());
-                source = s.source();
-            }
-            EngineError::Unreachable(
-                self.redactor
-                    .redact(&format!("{}{causes}", e.without_url())),
-            )
+            return EngineError::Timeout(self.limits.timeout.as_millis() as u64);
         }
+        // reqwest's own message is generic ("error sending request"): keep the causes too, but
+        // not the URL (its query names the customer) nor anything of the key.
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            causes.push(s.to_string());
+            source = s.source();
+        }
+        let e = e.without_url();
+        if e.is_redirect() && !causes.is_empty() {
+            // The cause is the policy's refusal, which says it all.
+            return EngineError::Redirect(self.redactor.redact(&causes.join(": ")));
+        }
+        causes.insert(0, e.to_string());
+        EngineError::Unreachable(self.redactor.redact(&causes.join(": ")))
+    }
+}
+
+/// Follows a redirect only where the first request could have gone (`engine.base_url` is
+/// refused in clear text beyond loopback): the key and the query, which names the customer,
+/// would go along. Refusals name the target's origin, never its path or query.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        // `previous` holds the first URL and each one followed since.
+        if attempt.previous().len() > MAX_REDIRECTS {
+            let refusal = format!("redirect refused: more than {MAX_REDIRECTS} in a row");
+            return attempt.error(refusal);
+        }
+        let url = attempt.url();
+        let refusal = match url.scheme() {
+            "https" => None,
+            "http" if is_loopback(url) => None,
+            "http" => Some(format!(
+                "redirect to {} refused: clear text beyond loopback",
+                url.origin().ascii_serialization()
+            )),
+            other => Some(format!("redirect to a {other}: URL refused: not http(s)")),
+        };
+        match refusal {
+            Some(refusal) => attempt.error(refusal),
+            None => attempt.follow(),
+        }
+    })
+}
+
+/// Whether `url` names this machine: a 127.x.x.x or ::1 address, or `localhost` (the rule of
+/// `engine.base_url`'s check in `config`).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
@@ -305,7 +347,10 @@ fn is_temporary(e: &EngineError) -> bool {
     match e {
         EngineError::Unreachable(_) => true,
         EngineError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
-        EngineError::Timeout(_) | EngineError::BadJson(_) | EngineError::TooLarge(_) => false,
+        EngineError::Timeout(_)
+        | EngineError::BadJson(_)
+        | EngineError::TooLarge(_)
+        | EngineError::Redirect(_) => false,
     }
 }
 

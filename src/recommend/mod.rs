@@ -202,6 +202,10 @@ pub enum EngineError {
     /// The answer was longer than the cap; reading stopped there.
     #[error("answer larger than {0} bytes (engine.max_answer_bytes)")]
     TooLarge(usize),
+    /// The engine redirected where tripmail does not follow (clear text beyond loopback, too
+    /// many redirects); the message says which.
+    #[error("{0}")]
+    Redirect(String),
 }
 
 impl EngineError {
@@ -211,7 +215,7 @@ impl EngineError {
         match self {
             EngineError::Timeout(_) | EngineError::Unreachable(_) => true,
             EngineError::Status { status, .. } => *status == 429 || *status >= 500,
-            EngineError::BadJson(_) | EngineError::TooLarge(_) => false,
+            EngineError::BadJson(_) | EngineError::TooLarge(_) | EngineError::Redirect(_) => false,
         }
     }
 
@@ -223,6 +227,7 @@ impl EngineError {
             EngineError::Status { status, .. } => format!("engine_http_{status}"),
             EngineError::BadJson(_) => "engine_bad_json".into(),
             EngineError::TooLarge(_) => "engine_answer_too_large".into(),
+            EngineError::Redirect(_) => "engine_redirect_refused".into(),
         }
     }
 }

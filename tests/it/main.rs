@@ -5,6 +5,7 @@ mod sandbox;
 mod util;
 
 mod answers;
+mod answers_more;
 mod client;
 mod engine;
 mod fast;

@@ -1,12 +1,16 @@
 //! Taking the API key out of a text an API sent back (an error body), in every form an echo can
-//! take: as is, in the `Token` header, percent- or form-encoded, JSON-escaped in any mix (`\/`,
-//! `\u002f`, `\u002F`), base64 in either alphabet with or without padding (alone, or inside a longer
-//! base64 text), and as the Basic credential.
+//! take: as is, in the `Token` header, percent- or form-encoded, JSON-escaped, HTML entities
+//! (`&#x2F;`, `&#47;`, `&sol;`), up to three of these layered in any mix (`%5C%2F`, `%252F`,
+//! `\/` beside `%2F`), hex, base64 in either alphabet with or without padding (of the key or of
+//! its percent-encoding, alone or inside a longer base64 text), and as the Basic credential.
 //!
-//! Rather than list every escaped spelling, the text is also read through two decoders (JSON
-//! escapes, percent escapes) and each form is looked for in all three readings; what matches is
-//! cut out of the original text. Matching ignores ASCII case: hiding a few extra characters is
-//! harmless, and `%2f` or `\u002F` are as common as `%2F` and `\u002f`.
+//! Rather than list every escaped spelling, the text is read again with one layer of escapes
+//! (percent, JSON, HTML) taken off, up to three times, each byte of a reading remembering which
+//! bytes of the original it came from; each form is looked for in every reading, and what
+//! matches is cut out of the original text. Matching ignores ASCII case: hiding a few extra
+//! characters is harmless, and `%2f` or `\u002F` are as common as `%2F` and `\u002f`.
+
+use std::fmt;
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -14,11 +18,28 @@ use base64::Engine as _;
 /// What replaces a secret.
 const MASK: &str = "***";
 
+/// How many layers of escapes are taken off, one after the other: JSON-escaped, then
+/// percent-encoded, then percent-encoded again is three.
+const LAYERS: usize = 3;
+
+/// The most bytes one byte takes once escaped [`LAYERS`] times by common encoders:
+/// `/`, `&#x2F;`, `%26%23x2F%3B`, `%2526%2523x2F%253B` (18), with room to spare.
+const MOST_BYTES_PER_BYTE: usize = 24;
+
 /// The forms of one secret, ready to be looked for.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub(super) struct Redactor {
     /// ASCII-lowercased, longest first.
     forms: Vec<Vec<u8>>,
+}
+
+/// Shows how many forms there are, never one of them: each gives the key away.
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("forms", &self.forms.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Redactor {
@@ -28,17 +49,23 @@ impl Redactor {
         if key.is_empty() {
             return Redactor::default();
         }
+        let percent =
+            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let mut forms = vec![
             key.to_string(),
             format!("Token {key}"),
-            percent_encoding::utf8_percent_encode(key, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
             url::form_urlencoded::byte_serialize(key.as_bytes()).collect(),
+            key.bytes().map(|b| format!("{b:02x}")).collect(),
         ];
-        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
-            forms.push(engine.encode(key));
+        // Base64 of the key, or of the key as a URL carries it.
+        for plain in [key, percent.as_str()] {
+            for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+                forms.push(engine.encode(plain));
+            }
+            forms.extend(base64_cores(plain.as_bytes()));
         }
-        forms.extend(base64_cores(key.as_bytes()));
+        forms.push(percent);
         if let Some(user) = basic_user {
             forms.push(STANDARD.encode(format!("{user}:{key}")));
         }
@@ -52,9 +79,9 @@ impl Redactor {
         Redactor { forms }
     }
 
-    /// The length in bytes of the longest form, escapes decoded.
-    pub(super) fn longest(&self) -> usize {
-        self.forms.first().map_or(0, Vec::len)
+    /// The most bytes of a text one echo of the key can span, in the spellings encoders produce.
+    pub(super) fn reach(&self) -> usize {
+        self.forms.first().map_or(0, Vec::len) * MOST_BYTES_PER_BYTE
     }
 
     /// `text` with every form of the secret replaced by `***`.
@@ -62,13 +89,14 @@ impl Redactor {
         if self.forms.is_empty() {
             return text.to_string();
         }
-        let mut spans = Vec::new();
-        for view in [View::plain(text), View::json(text), View::percent(text)] {
-            for form in &self.forms {
-                for at in find_all(&view.bytes, form) {
-                    spans.push((view.starts[at], view.ends[at + form.len() - 1]));
-                }
-            }
+        let mut view = View::plain(text);
+        let mut spans = view.matches(&self.forms);
+        for _ in 0..LAYERS {
+            let Some(next) = view.unescaped() else {
+                break;
+            };
+            spans.extend(next.matches(&self.forms));
+            view = next;
         }
         mask(text, spans)
     }
@@ -167,54 +195,70 @@ impl View {
         v
     }
 
-    /// The text with `%XX` escapes decoded.
-    fn percent(text: &str) -> View {
-        let b = text.as_bytes();
-        let mut v = View::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            let hex = b.get(i + 1..i + 3).and_then(|h| {
-                std::str::from_utf8(h)
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            });
-            match (b[i], hex) {
-                (b'%', Some(byte)) => {
-                    v.push(&[byte], i, i + 3);
-                    i += 3;
-                }
-                (byte, _) => {
-                    v.push(&[byte], i, i + 1);
-                    i += 1;
-                }
+    /// The spans of the original text where one of `forms` reads in this view.
+    fn matches(&self, forms: &[Vec<u8>]) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        for form in forms {
+            for at in find_all(&self.bytes, form) {
+                spans.push((self.starts[at], self.ends[at + form.len() - 1]));
             }
         }
-        v
+        spans
     }
 
-    /// The text with JSON string escapes decoded (`\/`, `\"`, `\\`, `\n`…, `\uXXXX` including
-    /// surrogate pairs); anything else, a lone surrogate included, is kept as is.
-    fn json(text: &str) -> View {
-        let b = text.as_bytes();
+    /// This view with one layer of escapes taken off, whichever kind each one is (so that
+    /// `\/` beside `%2F` reads as two slashes), or `None` when it holds no escape. A byte of the
+    /// result comes from where the whole escape it decodes came from.
+    fn unescaped(&self) -> Option<View> {
+        let b = &self.bytes;
         let mut v = View::with_capacity(b.len());
+        let mut changed = false;
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'\\' {
-                if let Some((c, len)) = json_escape(&b[i..]) {
-                    let mut buf = [0u8; 4];
-                    v.push(c.encode_utf8(&mut buf).as_bytes(), i, i + len);
-                    i += len;
-                    continue;
+            let (decoded, len) = match unescape(&b[i..]) {
+                Some((c, len)) => {
+                    changed = true;
+                    (c, len)
                 }
+                None => (Decoded::Byte(b[i]), 1),
+            };
+            let (start, end) = (self.starts[i], self.ends[i + len - 1]);
+            match decoded {
+                Decoded::Byte(byte) => v.push(&[byte], start, end),
+                Decoded::Char(c) => v.push(c.encode_utf8(&mut [0; 4]).as_bytes(), start, end),
             }
-            v.push(&[b[i]], i, i + 1);
-            i += 1;
+            i += len;
         }
-        v
+        changed.then_some(v)
     }
 }
 
-/// The character a JSON escape at the start of `b` stands for, and the escape's length.
+/// What an escape stands for: a byte (`%XX` can be part of a UTF-8 sequence) or a character.
+enum Decoded {
+    Byte(u8),
+    Char(char),
+}
+
+/// The escape at the start of `b`, if any: percent, JSON or HTML; and its length.
+fn unescape(b: &[u8]) -> Option<(Decoded, usize)> {
+    match b.first()? {
+        b'%' => Some((Decoded::Byte(hex(b.get(1..3)?)? as u8), 3)),
+        b'\\' => json_escape(b).map(|(c, len)| (Decoded::Char(c), len)),
+        b'&' => html_entity(b).map(|(c, len)| (Decoded::Char(c), len)),
+        _ => None,
+    }
+}
+
+/// The value of `digits`, all hexadecimal (no sign, unlike `from_str_radix`).
+fn hex(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 6 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+}
+
+/// The character a JSON escape at the start of `b` stands for (`\/`, `\"`, `\\`, `\n`…,
+/// `\uXXXX` including surrogate pairs), and the escape's length; a lone surrogate is no escape.
 fn json_escape(b: &[u8]) -> Option<(char, usize)> {
     let simple = match b.get(1)? {
         b'"' => '"',
@@ -226,10 +270,7 @@ fn json_escape(b: &[u8]) -> Option<(char, usize)> {
         b'r' => '\r',
         b't' => '\t',
         b'u' => {
-            let unit = |at: usize| -> Option<u32> {
-                let h = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
-                u32::from_str_radix(h, 16).ok()
-            };
+            let unit = |at: usize| hex(b.get(at..at + 4)?);
             let first = unit(2)?;
             if let Some(c) = char::from_u32(first) {
                 return Some((c, 6));
@@ -247,6 +288,59 @@ fn json_escape(b: &[u8]) -> Option<(char, usize)> {
         _ => return None,
     };
     Some((simple, 2))
+}
+
+/// The named HTML entities of ASCII punctuation, lowercased (views are): what a key can hold
+/// besides letters and digits.
+const ENTITIES: &[(&str, char)] = &[
+    ("excl", '!'),
+    ("quot", '"'),
+    ("num", '#'),
+    ("dollar", '$'),
+    ("percnt", '%'),
+    ("amp", '&'),
+    ("apos", '\''),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("ast", '*'),
+    ("plus", '+'),
+    ("comma", ','),
+    ("period", '.'),
+    ("sol", '/'),
+    ("colon", ':'),
+    ("semi", ';'),
+    ("lt", '<'),
+    ("equals", '='),
+    ("gt", '>'),
+    ("quest", '?'),
+    ("commat", '@'),
+    ("lsqb", '['),
+    ("bsol", '\\'),
+    ("rsqb", ']'),
+    ("hat", '^'),
+    ("lowbar", '_'),
+    ("grave", '`'),
+    ("lcub", '{'),
+    ("verbar", '|'),
+    ("rcub", '}'),
+];
+
+/// The character an HTML entity at the start of `b` stands for (`&#47;`, `&#x2f;`, `&sol;`),
+/// and the entity's length. The `;` is required: encoders write it.
+fn html_entity(b: &[u8]) -> Option<(char, usize)> {
+    let semi = b.iter().take(10).position(|&c| c == b';')?;
+    let body = &b[1..semi];
+    let c = match body {
+        [b'#', b'x', digits @ ..] => char::from_u32(hex(digits)?)?,
+        [b'#', digits @ ..] if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) => {
+            char::from_u32(std::str::from_utf8(digits).ok()?.parse().ok()?)?
+        }
+        name => ENTITIES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|&(_, c)| c)?,
+    };
+    Some((c, semi + 1))
 }
 
 #[cfg(test)]
@@ -287,6 +381,68 @@ mod tests {
         hidden(r"live\/Xk29/ab\u002Bcd");
         let serde = serde_json::to_string(KEY).expect("a string serializes");
         hidden(serde.trim_matches('"'));
+    }
+
+    #[test]
+    fn the_key_is_hidden_as_html_entities_hex_decimal_or_named() {
+        hidden("live&#x2F;Xk29&#x2F;ab&#x2B;cd");
+        hidden("live&#x2f;Xk29&#X2f;ab&#x2b;cd");
+        hidden("live&#47;Xk29&#47;ab&#43;cd");
+        hidden("live&sol;Xk29&sol;ab&plus;cd");
+        hidden("live&amp;#47;Xk29&amp;#47;ab&amp;#43;cd");
+    }
+
+    #[test]
+    fn the_key_is_hidden_json_escaped_then_percent_encoded() {
+        hidden("live%5C%2FXk29%5C%2Fab%2Bcd");
+        hidden("live%5Cu002fXk29%5Cu002fab%5Cu002bcd");
+    }
+
+    #[test]
+    fn the_key_is_hidden_with_json_and_percent_escapes_mixed_in_one_echo() {
+        hidden(r"live\/Xk29%2Fab+cd");
+        hidden(r"live%2FXk29\u002fab%2Bcd");
+    }
+
+    #[test]
+    fn the_key_is_hidden_percent_encoded_twice_and_three_layers_deep() {
+        hidden("live%252FXk29%252Fab%252Bcd");
+        hidden("live%252fXk29%252fab%252bcd");
+        // HTML, then percent-encoded twice.
+        hidden("live%2526%2523x2F%253BXk29%2526%2523x2F%253Bab%2526%2523x2B%253Bcd");
+    }
+
+    #[test]
+    fn the_key_is_hidden_in_base64_of_its_percent_encoding() {
+        hidden("bGl2ZSUyRlhrMjklMkZhYiUyQmNk");
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            hidden(&engine.encode("live%2FXk29%2Fab%2Bcd"));
+        }
+        // Inside a longer base64 text: a query string.
+        let echo = STANDARD.encode("?token=live%2FXk29%2Fab%2Bcd&x=1");
+        let out = token().redact(&echo);
+        assert!(out.contains(MASK), "{out}");
+    }
+
+    #[test]
+    fn the_key_is_hidden_in_hex_of_either_case() {
+        let lower: String = KEY.bytes().map(|b| format!("{b:02x}")).collect();
+        hidden(&lower);
+        hidden(&lower.to_uppercase());
+    }
+
+    #[test]
+    fn a_redactor_shown_with_debug_shows_no_form_of_the_key() {
+        let r = Redactor::new(KEY, Some("tripmail"));
+        let shown = format!("{r:?} {r:#?}").to_lowercase();
+        assert!(!shown.contains("xk29"), "{shown}");
+        for form in &r.forms {
+            let form = String::from_utf8_lossy(form);
+            assert!(!shown.contains(&*form), "{form} in {shown}");
+        }
+        // Nor as the list of bytes a derived `Debug` would print.
+        let bytes = format!("{:?}", b"xk29".to_vec());
+        assert!(!shown.contains(bytes.trim_matches(['[', ']'])), "{shown}");
     }
 
     #[test]
