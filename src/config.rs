@@ -421,7 +421,7 @@ const MAX_ANSWER_BYTES: usize = 256 << 20;
 pub const MAX_ENGINE_CONCURRENCY: usize = 64;
 
 /// Whether `url` names this machine: a 127.x.x.x or ::1 address, or `localhost`.
-fn is_loopback(url: &url::Url) -> bool {
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

@@ -10,7 +10,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 use super::EngineError;
-use crate::config::Secret;
+use crate::config::{is_loopback, Secret};
 use crate::retry::{backoff, retry_after};
 
 mod redact;
@@ -281,17 +281,6 @@ fn redirect_policy() -> reqwest::redirect::Policy {
             None => attempt.follow(),
         }
     })
-}
-
-/// Whether `url` names this machine: a 127.x.x.x or ::1 address, or `localhost` (the rule of
-/// `engine.base_url`'s check in `config`).
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// The body of `resp`, read a chunk at a time until its end or until more than `max` bytes came:
