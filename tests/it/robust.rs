@@ -15,7 +15,9 @@ use tripmail::ledger::{Ledger, SendState};
 use tripmail::report::Report;
 
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, fails_with, root, run_shipped_cmd, stderr, tripmail, NOW};
+use crate::util::{
+    config_with, fails_with, root, run_shipped_cmd, stderr, templates_with, tripmail, NOW,
+};
 
 /// The shipped bookings with `WT-100001`'s first name (a reminder is due for it) holding a line
 /// break and a header, as a CSV quoted field may.
@@ -240,23 +242,11 @@ fn a_line_break_in_a_first_name_fails_or_skips_that_email_only_and_a_rerun_sends
 /// A copy of the shipped templates in `dir` with `edit` applied to the file `name`, and a config
 /// using them.
 fn config_with_edited(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    let target = dir.join("templates");
-    std::fs::create_dir_all(target.join("i18n")).unwrap();
-    for sub in ["", "i18n"] {
-        for entry in std::fs::read_dir(root().join("templates").join(sub)).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_file() {
-                let rel = Path::new(sub).join(p.file_name().unwrap());
-                let mut text = std::fs::read_to_string(&p).unwrap();
-                if rel == Path::new(name) {
-                    let edited = edit(text.clone());
-                    assert_ne!(edited, text, "the edit applies");
-                    text = edited;
-                }
-                std::fs::write(target.join(&rel), text).unwrap();
-            }
-        }
-    }
+    let target = templates_with(dir, name, |text| {
+        let edited = edit(text.clone());
+        assert_ne!(edited, text, "the edit applies");
+        edited
+    });
     let dir_line = format!("dir = {:?}", target.display().to_string());
     config_with(dir, &[("dir = \"templates\"", &dir_line)])
 }

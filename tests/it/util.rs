@@ -156,3 +156,27 @@ pub fn email_record<'a>(report: &'a serde_json::Value, booking_id: &str) -> &'a 
         .find(|e| e["booking_id"] == serde_json::json!(booking_id))
         .unwrap_or_else(|| panic!("no email for {booking_id} in {report}"))
 }
+
+/// A copy of the shipped templates in `dir`, with `edit` applied to the file `name`.
+pub fn templates_with(
+    dir: &Path,
+    name: &str,
+    edit: impl Fn(String) -> String,
+) -> std::path::PathBuf {
+    let target = dir.join("templates");
+    std::fs::create_dir_all(target.join("i18n")).unwrap();
+    for sub in ["", "i18n"] {
+        for entry in std::fs::read_dir(root().join("templates").join(sub)).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_file() {
+                let rel = Path::new(sub).join(p.file_name().unwrap());
+                let mut text = std::fs::read_to_string(&p).unwrap();
+                if rel == Path::new(name) {
+                    text = edit(text);
+                }
+                std::fs::write(target.join(&rel), text).unwrap();
+            }
+        }
+    }
+    target
+}

@@ -4,7 +4,9 @@ use std::path::Path;
 
 use tempfile::TempDir;
 
-use crate::util::{config_with, fails_with, root, run_shipped_cmd, stderr, tripmail};
+use crate::util::{
+    config_with, fails_with, root, run_shipped_cmd, stderr, templates_with, tripmail,
+};
 
 fn validate(config: &Path) -> std::process::Output {
     tripmail()
@@ -12,26 +14,6 @@ fn validate(config: &Path) -> std::process::Output {
         .arg(config)
         .output()
         .unwrap()
-}
-
-/// A copy of the shipped templates in `dir`, with `edit` applied to the file `name`.
-fn templates_with(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
-    let target = dir.join("templates");
-    std::fs::create_dir_all(target.join("i18n")).unwrap();
-    for sub in ["", "i18n"] {
-        for entry in std::fs::read_dir(root().join("templates").join(sub)).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_file() {
-                let rel = Path::new(sub).join(p.file_name().unwrap());
-                let mut text = std::fs::read_to_string(&p).unwrap();
-                if rel == Path::new(name) {
-                    text = edit(text);
-                }
-                std::fs::write(target.join(&rel), text).unwrap();
-            }
-        }
-    }
-    target
 }
 
 /// `tripmail validate` with a copy of the shipped templates in which `name` was edited.
