@@ -411,7 +411,7 @@ impl Default for EngineSettings {
 }
 
 /// `engine.max_answer_bytes` by default: an answer of ten items is a few kB.
-pub const DEFAULT_MAX_ANSWER_BYTES: usize = 4 << 20;
+pub const DEFAULT_MAX_ANSWER_BYTES: usize = 1 << 20;
 
 /// The largest `engine.max_answer_bytes` allowed.
 const MAX_ANSWER_BYTES: usize = 256 << 20;

@@ -130,7 +130,7 @@ async fn an_endless_answer_fails_as_too_large_and_is_not_read_further() {
     assert!(!e.is_transient(), "{e:?}");
     assert_eq!(
         e.to_string(),
-        "answer larger than 4194304 bytes (engine.max_answer_bytes)"
+        "answer larger than 1048576 bytes (engine.max_answer_bytes)"
     );
     // Once the client hangs up the server cannot write more than the sockets' buffers hold.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -218,7 +218,7 @@ async fn a_run_against_an_endless_answer_finishes_with_each_block_left_out_as_to
     // As for any engine failure but refused credentials: every email made, without its block.
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("answer larger than 4194304 bytes (engine.max_answer_bytes)"),
+        stderr(&o).contains("answer larger than 1048576 bytes (engine.max_answer_bytes)"),
         "{}",
         stderr(&o)
     );
