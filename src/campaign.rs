@@ -1129,6 +1129,9 @@ impl Campaigns {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(SmtpFailure::Unsendable(bug("sending", &*panic))));
+        // The in-doubt window: from the server's reply to its commit (logged at debug, target
+        // `tripmail::window`, for measurements).
+        let replied = std::time::Instant::now();
         let (state, reply, attempts, produced) = match sent {
             Ok(a) => (
                 SendState::Sent,
@@ -1185,6 +1188,11 @@ impl Campaigns {
                 l.finish(c, b, state, &reply, attempts, at)
             })
             .await?;
+            tracing::debug!(
+                target: "tripmail::window",
+                micros = replied.elapsed().as_micros() as u64,
+                "reply committed"
+            );
         }
         Ok(produced)
     }

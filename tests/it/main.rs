@@ -7,6 +7,7 @@ mod util;
 mod answers;
 mod answers_more;
 mod client;
+mod crash;
 mod engine;
 mod fast;
 mod items;

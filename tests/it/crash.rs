@@ -1,0 +1,290 @@
+//! Exactly once under `kill -9`: a campaign of at least 1,500 emails to a real SMTP server on
+//! 127.0.0.1, killed at seeded random instants, then run again until it is done, counted against the
+//! server's mailbox by Message-ID.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sandbox::{FaultServer, Faults};
+use crate::util::{config_with, tripmail, tripmail_process, NOW};
+
+/// Synthetic bookings giving at least 1,500 due emails at [`NOW`].
+const BOOKINGS: &str = "1650";
+
+/// What a crashed campaign came to, counted at the server and from tripmail's own word.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Emails the campaign has (a dry run's count).
+    pub emails: usize,
+    /// Distinct Message-IDs the server holds.
+    pub delivered: usize,
+    /// Messages the server holds more than once, counted once per extra copy.
+    pub duplicates: usize,
+    /// Emails neither delivered nor listed in doubt.
+    pub lost: usize,
+    /// Emails the ledger lists in doubt at the end (held, not sent again).
+    pub held_in_doubt: usize,
+    /// Emails the runs reported as resent after a crash (`resent_in_doubt` summed).
+    pub resent_in_doubt: u64,
+    /// Runs killed.
+    pub kills: usize,
+}
+
+fn synth_bookings(dir: &Path) -> PathBuf {
+    let path = dir.join("bookings.csv");
+    let o = tripmail()
+        .args([
+            "synth",
+            "--catalog",
+            "fixtures/catalog.json",
+            "--bookings",
+            BOOKINGS,
+        ])
+        .args(["--seed", "14", "--now", NOW, "--output"])
+        .arg(&path)
+        .output()
+        .expect("synth runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    path
+}
+
+fn message_id(data: &str) -> Option<String> {
+    data.lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .map(|id| id.trim().to_string())
+}
+
+fn start(cfg: &Path, bookings: &Path, server: &FaultServer, ledger: &Path, out: &Path) -> Child {
+    tripmail_process()
+        .arg("run")
+        .arg("--config")
+        .arg(cfg)
+        .arg("--bookings")
+        .arg(bookings)
+        .args(["--now", NOW, "--smtp", &server.url(), "--report"])
+        .arg(out.join("report.json"))
+        .arg("--state")
+        .arg(ledger)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tripmail starts")
+}
+
+/// Waits for `child`, at most `limit`; kills it past that.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the run did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn report_number(out: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(out.join("report.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|r| r[key].as_u64())
+        .unwrap_or(0)
+}
+
+/// Runs the campaign with `connections`, killed at `kills` instants drawn from `seed` (each between
+/// 20 ms and `spread` after a start), then runs it to its end, and counts.
+pub fn crashed_campaign(connections: usize, extra_smtp: &str, kills: usize, seed: u64) -> Tally {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bookings = synth_bookings(dir.path());
+    let smtp = format!("max_connections = {connections}\n{extra_smtp}");
+    let cfg = config_with(
+        dir.path(),
+        &[
+            ("max_connections = 4", smtp.as_str()),
+            ("retry_base_ms = 500", "retry_base_ms = 20"),
+        ],
+    );
+    let dry = tripmail()
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--bookings")
+        .arg(&bookings)
+        .args(["--now", NOW, "--dry-run", "--report"])
+        .arg(dir.path().join("dry.json"))
+        .output()
+        .expect("dry run");
+    assert!(dry.status.code().is_some_and(|c| c <= 1));
+    let dry: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("dry.json")).expect("dry report"),
+    )
+    .expect("json");
+    let emails = dry["rendered"].as_u64().expect("rendered") as usize;
+    assert!(emails >= 1500, "only {emails} emails");
+
+    let server = FaultServer::start(Faults::default());
+    let ledger = dir.path().join("ledger.sqlite");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut tally = Tally {
+        emails,
+        ..Tally::default()
+    };
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    // A first, full-speed run is killed part-way, and so is each rerun, `kills` times.
+    let spread = 900;
+    while tally.kills < kills {
+        let mut child = start(&cfg, &bookings, &server, &ledger, &out);
+        let at = Duration::from_millis(rng.u64(20..spread));
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if started.elapsed() >= at {
+                let _ = child.kill();
+                let _ = child.wait();
+                tally.kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        tally.resent_in_doubt += report_number(&out, "resent_in_doubt");
+        let _ = std::fs::remove_file(out.join("report.json"));
+    }
+    // Then to its end, as many times as it takes (a run stops at nothing here).
+    for _ in 0..3 {
+        let mut child = start(&cfg, &bookings, &server, &ledger, &out);
+        let code = wait_bounded(&mut child, Duration::from_secs(120));
+        tally.resent_in_doubt += report_number(&out, "resent_in_doubt");
+        if code == Some(0) {
+            break;
+        }
+    }
+    let mut copies: HashMap<String, usize> = HashMap::new();
+    for m in server.accepted() {
+        if let Some(id) = message_id(&m.data) {
+            *copies.entry(id).or_default() += 1;
+        }
+    }
+    tally.delivered = copies.len();
+    tally.duplicates = copies.values().map(|n| n - 1).sum();
+    tally.held_in_doubt = in_doubt(&ledger);
+    tally.lost = emails.saturating_sub(tally.delivered + tally.held_in_doubt);
+    tally
+}
+
+/// Emails the ledger lists in doubt (0 where the ledger has no such list).
+fn in_doubt(ledger: &Path) -> usize {
+    let o = tripmail()
+        .arg("ledger")
+        .arg("--state")
+        .arg(ledger)
+        .args(["--only", "in-doubt", "--format", "json"])
+        .output()
+        .expect("ledger runs");
+    if o.status.code() != Some(0) {
+        return 0;
+    }
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v["entries"].as_array().map(Vec::len))
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "measurement: cargo test --test it crash::measure -- --ignored --nocapture"]
+fn measure() {
+    for connections in [1, 8] {
+        let t = crashed_campaign(connections, "", 10, 14);
+        println!("connections {connections}: {t:?}");
+    }
+}
+
+/// The in-doubt window of one whole run with `connections` (no kill): from each server reply to its
+/// commit in the ledger, in microseconds, sorted; from the `tripmail::window` debug lines. The
+/// binary is `MEASURE_BIN` when set (a release build, for figures), else the test build.
+pub fn window(connections: usize, extra_smtp: &str) -> Vec<u64> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bookings = synth_bookings(dir.path());
+    let smtp = format!("max_connections = {connections}\n{extra_smtp}");
+    let cfg = config_with(dir.path(), &[("max_connections = 4", smtp.as_str())]);
+    let server = FaultServer::start(Faults::default());
+    let mut cmd = match std::env::var_os("MEASURE_BIN") {
+        Some(bin) => {
+            let mut c = std::process::Command::new(bin);
+            c.current_dir(crate::util::root());
+            c
+        }
+        None => tripmail_process(),
+    };
+    let o = cmd
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--bookings")
+        .arg(&bookings)
+        .args(["--now", NOW, "--smtp", &server.url(), "--state"])
+        .arg(dir.path().join("ledger.sqlite"))
+        .env("RUST_LOG", "tripmail::window=debug")
+        .output()
+        .expect("tripmail runs");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let mut micros: Vec<u64> = strip_ansi(&String::from_utf8_lossy(&o.stderr))
+        .lines()
+        .filter_map(|l| l.split("micros=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    micros.sort_unstable();
+    micros
+}
+
+/// `text` without its terminal colour codes (`ESC [ … m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "measurement: MEASURE_BIN=target/release/tripmail cargo test --test it crash::measure_window -- --ignored --nocapture"]
+fn measure_window() {
+    for connections in [1, 8] {
+        let w = window(connections, "");
+        let at = |q: f64| w[((w.len() - 1) as f64 * q) as usize];
+        println!(
+            "connections {connections}: {} replies, window median {} µs, p99 {} µs, worst {} µs",
+            w.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+}
