@@ -12,7 +12,7 @@ use futures::{FutureExt, StreamExt};
 use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{
-    CampaignSettings, CategoryFrom, IdentifyBy, Provider, Secret, Settings, YespoSettings,
+    CampaignSettings, CategoryFrom, IdentifyBy, InDoubt, Provider, Secret, Settings, YespoSettings,
 };
 use crate::deliver::{
     panic_message, Delivery, DeliveryError, OutgoingEmail, SmtpDelivery, SmtpFailure,
@@ -231,6 +231,9 @@ enum Produced {
     InDoubt(String),
     /// Held for the runner's next tick (the API failed for it); nothing sent, the claim given up.
     Held,
+    /// Claimed by an earlier run that may have handed it to the server, and its campaign holds such
+    /// emails: not sent again, listed.
+    HeldInDoubt,
     /// Not sent: the run was asked to stop.
     Interrupted,
 }
@@ -247,6 +250,7 @@ pub(crate) enum Outcome {
     Failed(FailedEmail),
     Deferred(FailedEmail),
     InDoubt(FailedEmail),
+    HeldInDoubt(FailedEmail),
     NotAttempted,
     Held,
     Interrupted,
@@ -279,6 +283,10 @@ impl Outcome {
             Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
             Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
             Produced::Held => Outcome::Held,
+            Produced::HeldInDoubt => Outcome::HeldInDoubt(email(
+                "an earlier run claimed it and may have handed it to the server: held, not sent again"
+                    .into(),
+            )),
             Produced::Interrupted => Outcome::Interrupted,
         }
     }
@@ -322,6 +330,10 @@ impl Report {
             Outcome::Held => {
                 self.due += 1;
                 self.held += 1;
+            }
+            Outcome::HeldInDoubt(f) => {
+                self.due += 1;
+                self.held_in_doubt.push(f);
             }
             Outcome::Interrupted => {
                 self.due += 1;
@@ -907,6 +919,11 @@ impl Campaigns {
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::SeqCst))
         };
+        // One turn per SMTP connection: an email is claimed when it has one (see `produce`).
+        let turns = out
+            .send
+            .as_ref()
+            .map(|_| tokio::sync::Semaphore::new(self.settings.smtp.max_connections.max(1)));
         // Set when the SMTP server is found unavailable or the ledger cannot be written: no email is
         // started after it.
         let stop: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
@@ -928,7 +945,11 @@ impl Campaigns {
                 if cancelled() {
                     return Outcome::Interrupted;
                 }
-                match self.produce(campaign, &booking, &venue, d, opts, out).await {
+                let turns = turns.as_ref();
+                match self
+                    .produce(campaign, &booking, &venue, d, opts, out, turns)
+                    .await
+                {
                     Err(why) => {
                         halt(why);
                         Outcome::NotAttempted
@@ -1015,6 +1036,7 @@ impl Campaigns {
 
     /// One due email: claim it in the ledger, compose it, write it, send it, record the outcome.
     /// `Err` stops the run (the ledger cannot be written).
+    #[allow(clippy::too_many_arguments)] // until the turn moves into SmtpDelivery (next commit)
     async fn produce(
         &self,
         campaign: &CampaignSettings,
@@ -1023,48 +1045,49 @@ impl Campaigns {
         d: Due,
         opts: &RunOptions,
         out: &Outputs<'_>,
+        turns: Option<&tokio::sync::Semaphore>,
     ) -> Result<Produced, Stop> {
         let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
         let key = (campaign.name.as_str(), booking.booking_id.as_str());
-        let mut in_doubt = false;
-        let mut claimed = Claim::New;
+        // What the ledger says before anything is made: an email sent (or refused for good) is not
+        // made again, and one an earlier run may have handed to the server is held when its
+        // campaign says so. It is claimed only when a connection is ready for it (below).
         if let Some(ledger) = &ledger {
-            let message_id =
-                OutgoingEmail::message_id_for(key.0, key.1, &self.settings.sender.from);
-            let recipient = booking.customer_email.to_string();
-            let (run_at, at) = (opts.now, (opts.clock)());
-            let claim = on_ledger(ledger, key, move |l, c, b| {
-                l.claim(c, b, &message_id, &recipient, run_at, at)
-            })
-            .await?;
-            match claim {
-                Claim::Done(state) => return Ok(Produced::AlreadyDone(state)),
-                Claim::InDoubt => in_doubt = true,
-                Claim::New | Claim::Retry => {}
-            }
-            claimed = claim;
-        }
-        let release = || async {
-            match &ledger {
-                Some(ledger) => {
-                    on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await
+            let mine = ledger.claimed_here(key.0, key.1);
+            match on_ledger(ledger, key, |l, c, b| l.state(c, b)).await? {
+                Some(done @ (SendState::Sent | SendState::Failed)) => {
+                    return Ok(Produced::AlreadyDone(done))
                 }
-                None => Ok(()),
+                Some(SendState::Claimed) if mine => {
+                    return Ok(Produced::AlreadyDone(SendState::Claimed))
+                }
+                Some(SendState::Claimed)
+                    if campaign.in_doubt(&self.settings.smtp) == InDoubt::Hold =>
+                {
+                    return Ok(Produced::HeldInDoubt)
+                }
+                _ => {}
             }
-        };
+        }
         // A panic is a bug that the same email would meet again: the email is finished as failed
         // (it never reached the server), so that reruns and a runner's ticks do not stumble on it
         // again; the reason says to report it. Other emails go on.
         let ledger_ref = &ledger;
-        let give_up = |why: String| async move {
-            if let Some(ledger) = ledger_ref {
-                let (reply, at) = (why.clone(), (opts.clock)());
-                on_ledger(ledger, key, move |l, c, b| {
-                    l.finish(c, b, SendState::Failed, &reply, 0, at)
-                })
-                .await?;
+        let message_id = OutgoingEmail::message_id_for(key.0, key.1, &self.settings.sender.from);
+        let recipient = booking.customer_email.to_string();
+        let give_up = |why: String| {
+            let (message_id, recipient) = (message_id.clone(), recipient.clone());
+            async move {
+                if let Some(ledger) = ledger_ref {
+                    let (reply, run_at, at) = (why.clone(), opts.now, (opts.clock)());
+                    on_ledger(ledger, key, move |l, c, b| {
+                        l.claim(c, b, &message_id, &recipient, run_at, at)?;
+                        l.finish(c, b, SendState::Failed, &reply, 0, at)
+                    })
+                    .await?;
+                }
+                Ok(Produced::Failed(why))
             }
-            Ok(Produced::Failed(why))
         };
         // The message is built with the email, on the rendering threads, when it goes out as it is.
         let built = opts.dry_run || (out.files.is_some() && opts.redirect_to.is_none());
@@ -1078,10 +1101,7 @@ impl Campaigns {
             Ok(Ok(c)) => c,
             Ok(Err(RenderError::Bug(why))) => return give_up(why).await,
             Err(panic) => return give_up(bug("composing", &*panic)).await,
-            Ok(Err(e)) => {
-                release().await?;
-                return Ok(Produced::Failed(e.to_string()));
-            }
+            Ok(Err(e)) => return Ok(Produced::Failed(e.to_string())),
         };
         // A runner can try the block again at its next tick, if the email may still go then.
         let may_wait = |ticks: [DateTime<Utc>; 2]| {
@@ -1091,7 +1111,6 @@ impl Campaigns {
                     .all(|t| matches!(when(campaign, booking, venue, *t), When::Send(_)))
         };
         if composed.engine_transient && opts.next_ticks.is_some_and(may_wait) {
-            release().await?;
             return Ok(Produced::Held);
         }
         if opts.dry_run {
@@ -1111,16 +1130,36 @@ impl Campaigns {
                 Ok(Ok(())) => {}
                 Ok(Err(DeliveryError::Bug(why))) => return give_up(why).await,
                 Err(panic) => return give_up(bug("writing", &*panic)).await,
-                Ok(Err(e)) => {
-                    release().await?;
-                    return Ok(Produced::Failed(e.to_string()));
-                }
+                Ok(Err(e)) => return Ok(Produced::Failed(e.to_string())),
             }
         }
         let Some(send) = &out.send else {
             return Ok(Produced::Written(Box::new(composed.record)));
         };
         let record = Box::new(composed.record);
+        // Claimed when a connection is ready for it, and its reply committed before that turn goes to
+        // another email: at most one email per connection is between claim and commit, which is
+        // what a crash can leave in doubt (the README, "Exactly once").
+        let _turn = match turns {
+            Some(turns) => turns.acquire().await.ok(),
+            None => None,
+        };
+        let mut in_doubt = false;
+        let mut claimed = Claim::New;
+        if let Some(ledger) = &ledger {
+            let (message_id, recipient) = (message_id.clone(), recipient.clone());
+            let (run_at, at) = (opts.now, (opts.clock)());
+            let claim = on_ledger(ledger, key, move |l, c, b| {
+                l.claim(c, b, &message_id, &recipient, run_at, at)
+            })
+            .await?;
+            match claim {
+                Claim::Done(state) => return Ok(Produced::AlreadyDone(state)),
+                Claim::InDoubt => in_doubt = true,
+                Claim::New | Claim::Retry => {}
+            }
+            claimed = claim;
+        }
         // What to record in the ledger, and what the run makes of it.
         // A panic while sending may come before or after the server got the message: the email is
         // finished as failed rather than sent again, which could send it twice (and would meet the
@@ -1154,7 +1193,9 @@ impl Campaigns {
             // Asked to stop before the transaction: nothing sent. A first try leaves no trace; after
             // temporary failures the email stays deferred, as when its tries run out.
             Err(SmtpFailure::Stopped { attempts: 0 }) => {
-                release().await?;
+                if let Some(ledger) = &ledger {
+                    on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await?;
+                }
                 return Ok(Produced::Interrupted);
             }
             Err(f @ SmtpFailure::Stopped { .. }) => (

@@ -186,6 +186,14 @@ enum Command {
         /// Table for people, JSON for programs.
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        /// Send these emails in doubt again at the next run (`CAMPAIGN/BOOKING_ID`), after checking
+        /// the mailbox does not have them.
+        #[arg(long, value_name = "CAMPAIGN/BOOKING_ID", conflicts_with = "only")]
+        resend: Vec<String>,
+        /// Close these emails in doubt as sent (`CAMPAIGN/BOOKING_ID`), after finding them in the
+        /// mailbox.
+        #[arg(long, value_name = "CAMPAIGN/BOOKING_ID", conflicts_with = "only")]
+        close: Vec<String>,
     },
     /// Check the config, every template in every locale, and the bookings header.
     Validate {
@@ -248,6 +256,8 @@ enum Only {
     Failed,
     /// Claimed or deferred: not (known to be) sent yet.
     Pending,
+    /// Claimed by a run that died (when no run is going): the server may have them.
+    InDoubt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -600,12 +610,17 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             campaign,
             only,
             format,
+            resend,
+            close,
         } => {
             let path = match (state, config) {
                 (Some(p), _) => p,
                 (None, Some(c)) => Settings::load(&c, &Overrides::default())?.state.path,
                 (None, None) => anyhow::bail!("give --config FILE or --state PATH"),
             };
+            if !resend.is_empty() || !close.is_empty() {
+                return settle_in_doubt(&path, &resend, &close);
+            }
             let ledger = Ledger::open_read(&path)?;
             let entries: Vec<_> = ledger
                 .entries(campaign.as_deref())?
@@ -617,6 +632,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
                     Some(Only::Pending) => {
                         matches!(e.state, SendState::Claimed | SendState::Deferred)
                     }
+                    Some(Only::InDoubt) => e.state == SendState::Claimed,
                 })
                 .collect();
             let mut stdout = std::io::stdout().lock();
@@ -1096,8 +1112,14 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
     }
     for f in &report.in_doubt {
         eprintln!(
-            "tripmail: in doubt {} / {}: {} (the server may have it; the next run sends it again)",
+            "tripmail: in doubt {} / {}: {} (the server may have it; the next run sends it again or holds it, as the campaign's in_doubt says)",
             f.campaign, f.booking_id, f.reason
+        );
+    }
+    for f in &report.held_in_doubt {
+        eprintln!(
+            "tripmail: held in doubt {} / {}: a run that died may have sent it; not sent again until `tripmail ledger --resend {}/{}` (or --close after checking the mailbox)",
+            f.campaign, f.booking_id, f.campaign, f.booking_id
         );
     }
     let without: Vec<String> = report
@@ -1125,7 +1147,7 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             None => String::new(),
         };
         println!(
-            "smtp {server}{to}: {} sent, {} retried, {} already sent, {} failed before, {} deferred, {} in doubt, {} resent after a crash",
+            "smtp {server}{to}: {} sent, {} retried, {} already sent, {} failed before, {} deferred, {} in doubt, {} taken over from a crash and sent again, {} held in doubt",
             report.sent,
             report.retried,
             report.already_sent,
@@ -1133,6 +1155,7 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             report.deferred,
             report.in_doubt.len(),
             report.resent_in_doubt,
+            report.held_in_doubt.len(),
         );
     }
     let later: Vec<String> = [
@@ -1178,6 +1201,48 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
         report.cache_hits,
         review.unwrap_or_default()
     );
+}
+
+/// `tripmail ledger --resend/--close`: settles emails in doubt by hand (the ledger is opened for
+/// writing, so not while a run holds it).
+fn settle_in_doubt(path: &Path, resend: &[String], close: &[String]) -> anyhow::Result<Outcome> {
+    let ledger = Ledger::open(path)?;
+    let now = clock();
+    let mut outcome = Outcome::Clean;
+    let asked = resend
+        .iter()
+        .map(|k| {
+            (
+                k,
+                SendState::Deferred,
+                "in doubt: to be sent again (tripmail ledger --resend)",
+            )
+        })
+        .chain(close.iter().map(|k| {
+            (
+                k,
+                SendState::Sent,
+                "in doubt: closed as sent (tripmail ledger --close)",
+            )
+        }));
+    for (key, to, reply) in asked {
+        let Some((campaign, booking)) = key.split_once('/') else {
+            anyhow::bail!("{key:?} is not CAMPAIGN/BOOKING_ID");
+        };
+        if ledger.settle_in_doubt(campaign, booking, to, reply, now)? {
+            println!(
+                "{campaign} / {booking}: {}",
+                reply.trim_start_matches("in doubt: ")
+            );
+        } else {
+            eprintln!(
+                "tripmail: {campaign} / {booking} is not in doubt in {}: left as it is",
+                path.display()
+            );
+            outcome = Outcome::Problems;
+        }
+    }
+    Ok(outcome)
 }
 
 fn write_ledger_table(

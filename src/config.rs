@@ -88,6 +88,31 @@ pub struct SmtpSettings {
     pub attempts: u32,
     /// First wait between tries; doubled each time, with random jitter.
     pub retry_base_ms: u64,
+    /// What to do with an email a crashed run may have handed to the server (a campaign may say
+    /// otherwise); by default confirmations are sent again and reminders held.
+    pub in_doubt: Option<InDoubt>,
+}
+
+/// What becomes of an email that an earlier run claimed and may have handed to the server without
+/// recording its reply (it was killed, or the machine stopped): `smtp.in_doubt`, or a campaign's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InDoubt {
+    /// Send it again: never lost, perhaps twice.
+    Resend,
+    /// Do not send it again; list it (`tripmail ledger --only in-doubt`) until someone resends or
+    /// closes it: never twice, perhaps not at all.
+    Hold,
+}
+
+impl InDoubt {
+    /// The name used in the config and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InDoubt::Resend => "resend",
+            InDoubt::Hold => "hold",
+        }
+    }
 }
 
 impl Default for SmtpSettings {
@@ -102,6 +127,7 @@ impl Default for SmtpSettings {
             timeout_ms: 30_000,
             attempts: 5,
             retry_base_ms: 500,
+            in_doubt: None,
         }
     }
 }
@@ -123,6 +149,7 @@ impl fmt::Debug for SmtpSettings {
             .field("timeout_ms", &self.timeout_ms)
             .field("attempts", &self.attempts)
             .field("retry_base_ms", &self.retry_base_ms)
+            .field("in_doubt", &self.in_doubt)
             .finish()
     }
 }
@@ -607,6 +634,8 @@ pub struct CampaignSettings {
     /// Confirmations: send as soon as due, ignoring the window and days (a confirmation that must
     /// never wait).
     pub transactional: Option<bool>,
+    /// What becomes of this campaign's emails in doubt after a crash (`smtp.in_doubt` by default).
+    pub in_doubt: Option<InDoubt>,
 }
 
 fn default_enabled() -> bool {
@@ -630,6 +659,18 @@ impl CampaignSettings {
     /// The recommendation API of this campaign.
     pub fn provider(&self, engine: &EngineSettings) -> Provider {
         self.provider.unwrap_or(engine.provider)
+    }
+
+    /// What becomes of this campaign's emails in doubt: its own `in_doubt`, else `smtp.in_doubt`,
+    /// else resend for confirmations (a customer without one calls support; a second copy costs
+    /// nothing) and hold for reminders (a second marketing email costs trust; a missing one little).
+    pub fn in_doubt(&self, smtp: &SmtpSettings) -> InDoubt {
+        self.in_doubt
+            .or(smtp.in_doubt)
+            .unwrap_or(match self.trigger {
+                Trigger::Confirmation => InDoubt::Resend,
+                Trigger::Reminder => InDoubt::Hold,
+            })
     }
 
     /// Whether the campaign's emails carry an unsubscribe link and `List-Unsubscribe`.

@@ -255,6 +255,7 @@ mod tests {
             send_days: None,
             send_at: None,
             transactional: None,
+            in_doubt: None,
         }
     }
 

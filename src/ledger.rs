@@ -123,6 +123,8 @@ pub struct Entry {
     pub updated_at: String,
     /// The `--now` of the run that wrote it.
     pub run_at: String,
+    /// Times a run took it over from one that died while it was claimed (and sent it again).
+    pub takeovers: u32,
 }
 
 /// The ledger, open for one runner.
@@ -152,6 +154,27 @@ CREATE TABLE IF NOT EXISTS sends (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sends_state ON sends (state);
 ";
+
+/// Columns added since the first schema, each with its `ALTER TABLE`, applied to a ledger that
+/// lacks them.
+const ADDED_COLUMNS: [(&str, &str); 1] = [(
+    "takeovers",
+    "ALTER TABLE sends ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0",
+)];
+
+/// Adds the columns of [`ADDED_COLUMNS`] that `c`'s table lacks.
+fn add_columns(c: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare("SELECT name FROM pragma_table_info('sends')")?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (column, alter) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == column) {
+            c.execute_batch(alter)?;
+        }
+    }
+    Ok(())
+}
 
 fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -203,7 +226,8 @@ impl Ledger {
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "FULL")?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
-            c.execute_batch(SCHEMA)
+            c.execute_batch(SCHEMA)?;
+            add_columns(c)
         })?;
         Ok(ledger)
     }
@@ -235,6 +259,15 @@ impl Ledger {
     /// (an email in doubt) is sent again, as a new process would.
     pub fn begin_run(&self) {
         self.mine.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Whether this run claimed (campaign, booking) (the booking is in the input twice), as opposed
+    /// to a dead run.
+    pub fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool {
+        self.mine
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(campaign.to_string(), booking_id.to_string()))
     }
 
     /// The ledger file.
@@ -288,10 +321,20 @@ impl Ledger {
                 Some(Some(done @ (SendState::Sent | SendState::Failed))) => Claim::Done(done),
                 Some(Some(SendState::Claimed)) if ours => Claim::Done(SendState::Claimed),
                 Some(previous) => {
+                    let takeover = i64::from(previous == Some(SendState::Claimed));
                     tx.execute(
                         "UPDATE sends SET state = 'claimed', message_id = ?3, recipient = ?4, \
-                         updated_at = ?5, run_at = ?6 WHERE campaign = ?1 AND booking_id = ?2",
-                        params![campaign, booking_id, message_id, recipient, stamp(at), stamp(run_at)],
+                         updated_at = ?5, run_at = ?6, takeovers = takeovers + ?7 \
+                         WHERE campaign = ?1 AND booking_id = ?2",
+                        params![
+                            campaign,
+                            booking_id,
+                            message_id,
+                            recipient,
+                            stamp(at),
+                            stamp(run_at),
+                            takeover
+                        ],
                     )?;
                     if previous == Some(SendState::Deferred) {
                         Claim::Retry
@@ -327,6 +370,27 @@ impl Ledger {
                 params![campaign, booking_id, state.as_str(), reply, attempts, stamp(at)],
             )
             .map(drop)
+        })
+    }
+
+    /// Settles an email in doubt (left `claimed` by a run that died) by hand, after checking the
+    /// mailbox: `deferred` to send it again at the next run, or `sent` to close it. `false` when the
+    /// email is not in doubt (no such row, or another state).
+    pub fn settle_in_doubt(
+        &self,
+        campaign: &str,
+        booking_id: &str,
+        to: SendState,
+        reply: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE sends SET state = ?3, reply = ?4, updated_at = ?5 \
+                 WHERE campaign = ?1 AND booking_id = ?2 AND state = 'claimed'",
+                params![campaign, booking_id, to.as_str(), reply, stamp(at)],
+            )
+            .map(|n| n == 1)
         })
     }
 
@@ -374,7 +438,7 @@ impl Ledger {
         self.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT campaign, booking_id, state, message_id, recipient, attempts, reply, \
-                 updated_at, run_at FROM sends WHERE ?1 IS NULL OR campaign = ?1 \
+                 updated_at, run_at, takeovers FROM sends WHERE ?1 IS NULL OR campaign = ?1 \
                  ORDER BY campaign, booking_id",
             )?;
             let rows = stmt.query_map(params![campaign], |r| {
@@ -389,6 +453,7 @@ impl Ledger {
                     reply: r.get(6)?,
                     updated_at: r.get(7)?,
                     run_at: r.get(8)?,
+                    takeovers: r.get(9)?,
                 })
             })?;
             rows.collect()

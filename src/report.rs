@@ -101,8 +101,12 @@ pub struct Report {
     /// Emails whose connection was lost after the whole message was sent, before the server's reply:
     /// the server may have them. Left claimed; the next run sends them again (README, "Exactly once").
     pub in_doubt: Vec<FailedEmail>,
-    /// Emails a run that died mid-send had claimed, sent again (see the README, "Exactly once").
+    /// Emails a run that died mid-send had claimed, taken over from it and sent again (their
+    /// campaign's `in_doubt` is `resend`; see the README, "Exactly once").
     pub resent_in_doubt: u64,
+    /// Emails a run that died mid-send had claimed, not sent again (their campaign's `in_doubt` is
+    /// `hold`): `tripmail ledger --only in-doubt` lists them until they are resent or closed.
+    pub held_in_doubt: Vec<FailedEmail>,
     /// Due emails not tried because the run stopped early.
     pub not_attempted: u64,
     /// Due emails held for the runner's next tick because a recommendation API failed for them (a
@@ -286,6 +290,7 @@ impl Report {
             || !self.failed.is_empty()
             || self.deferred > 0
             || !self.in_doubt.is_empty()
+            || !self.held_in_doubt.is_empty()
             || self.not_attempted > 0
             || self.stopped.is_some()
             || self.engine_refused > 0

@@ -26,8 +26,10 @@ pub struct Tally {
     pub lost: usize,
     /// Emails the ledger lists in doubt at the end (held, not sent again).
     pub held_in_doubt: usize,
-    /// Emails the runs reported as resent after a crash (`resent_in_doubt` summed).
+    /// Emails the runs reported as resent after a crash (`resent_in_doubt` of the runs that ended).
     pub resent_in_doubt: u64,
+    /// Emails taken over from a killed run and sent again, as the ledger counts them.
+    pub taken_over: u64,
     /// Runs killed.
     pub kills: usize,
 }
@@ -61,8 +63,20 @@ fn message_id(data: &str) -> Option<String> {
         .map(|id| id.trim().to_string())
 }
 
+/// The binary measured: `MEASURE_BIN` when set (another build, for figures), else the test build.
+fn binary() -> std::process::Command {
+    match std::env::var_os("MEASURE_BIN") {
+        Some(bin) => {
+            let mut c = std::process::Command::new(bin);
+            c.current_dir(crate::util::root());
+            c
+        }
+        None => tripmail_process(),
+    }
+}
+
 fn start(cfg: &Path, bookings: &Path, server: &FaultServer, ledger: &Path, out: &Path) -> Child {
-    tripmail_process()
+    binary()
         .arg("run")
         .arg("--config")
         .arg(cfg)
@@ -102,8 +116,8 @@ fn report_number(out: &Path, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the campaign with `connections`, killed at `kills` instants drawn from `seed` (each between
-/// 20 ms and `spread` after a start), then runs it to its end, and counts.
+/// Runs the campaign with `connections`, killed at `kills` instants drawn from `seed`, then runs it
+/// to its end, and counts.
 pub fn crashed_campaign(connections: usize, extra_smtp: &str, kills: usize, seed: u64) -> Tally {
     let dir = tempfile::tempdir().expect("temp dir");
     let bookings = synth_bookings(dir.path());
@@ -142,17 +156,21 @@ pub fn crashed_campaign(connections: usize, extra_smtp: &str, kills: usize, seed
     };
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).expect("out");
-    // A first, full-speed run is killed part-way, and so is each rerun, `kills` times.
-    let spread = 900;
+    // Each run is killed part-way through its sending, `kills` times: once the server has taken a
+    // first message from it, at a seeded instant within the next 300 ms.
     while tally.kills < kills {
+        let before = server.accepted().len();
         let mut child = start(&cfg, &bookings, &server, &ledger, &out);
-        let at = Duration::from_millis(rng.u64(20..spread));
-        let started = Instant::now();
+        let at = Duration::from_millis(rng.u64(0..300));
+        let mut sending_since = None;
         loop {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            if started.elapsed() >= at {
+            if sending_since.is_none() && server.accepted().len() > before {
+                sending_since = Some(Instant::now());
+            }
+            if sending_since.is_some_and(|t| t.elapsed() >= at) {
                 let _ = child.kill();
                 let _ = child.wait();
                 tally.kills += 1;
@@ -180,36 +198,39 @@ pub fn crashed_campaign(connections: usize, extra_smtp: &str, kills: usize, seed
     }
     tally.delivered = copies.len();
     tally.duplicates = copies.values().map(|n| n - 1).sum();
-    tally.held_in_doubt = in_doubt(&ledger);
-    tally.lost = emails.saturating_sub(tally.delivered + tally.held_in_doubt);
+    let rows = ledger_rows(&ledger);
+    // With the Message-IDs' angle brackets, as in the header.
+    let held: Vec<String> = rows
+        .iter()
+        .filter(|r| r["state"] == "claimed")
+        .filter_map(|r| r["message_id"].as_str())
+        .map(|id| format!("<{id}>"))
+        .collect();
+    tally.held_in_doubt = held.len();
+    // Every run's takeovers, killed runs' included (their reports were never written).
+    tally.taken_over = rows.iter().filter_map(|r| r["takeovers"].as_u64()).sum();
+    let accounted = held.iter().filter(|id| !copies.contains_key(*id)).count() + copies.len();
+    tally.lost = emails.saturating_sub(accounted);
     tally
 }
 
-/// Emails the ledger lists in doubt (0 where the ledger has no such list).
-fn in_doubt(ledger: &Path) -> usize {
+/// The ledger's rows, as `tripmail ledger --format json` lists them.
+fn ledger_rows(ledger: &Path) -> Vec<serde_json::Value> {
     let o = tripmail()
         .arg("ledger")
         .arg("--state")
         .arg(ledger)
-        .args(["--only", "in-doubt", "--format", "json"])
+        .args(["--format", "json"])
         .output()
         .expect("ledger runs");
-    if o.status.code() != Some(0) {
-        return 0;
-    }
-    serde_json::from_slice::<serde_json::Value>(&o.stdout)
-        .ok()
-        .and_then(|v| v["entries"].as_array().map(Vec::len))
-        .unwrap_or(0)
-}
-
-#[test]
-#[ignore = "measurement: cargo test --test it crash::measure -- --ignored --nocapture"]
-fn measure() {
-    for connections in [1, 8] {
-        let t = crashed_campaign(connections, "", 10, 14);
-        println!("connections {connections}: {t:?}");
-    }
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    rows.as_array().expect("rows[]").clone()
 }
 
 /// The in-doubt window of one whole run with `connections` (no kill): from each server reply to its
@@ -221,15 +242,7 @@ pub fn window(connections: usize, extra_smtp: &str) -> Vec<u64> {
     let smtp = format!("max_connections = {connections}\n{extra_smtp}");
     let cfg = config_with(dir.path(), &[("max_connections = 4", smtp.as_str())]);
     let server = FaultServer::start(Faults::default());
-    let mut cmd = match std::env::var_os("MEASURE_BIN") {
-        Some(bin) => {
-            let mut c = std::process::Command::new(bin);
-            c.current_dir(crate::util::root());
-            c
-        }
-        None => tripmail_process(),
-    };
-    let o = cmd
+    let o = binary()
         .arg("run")
         .arg("--config")
         .arg(&cfg)
@@ -285,6 +298,36 @@ fn measure_window() {
             at(0.5),
             at(0.99),
             at(1.0)
+        );
+    }
+}
+
+#[test]
+fn killed_ten_times_with_hold_no_email_goes_twice_and_every_one_is_delivered_or_listed() {
+    for (connections, seed) in [(1, 14), (8, 15)] {
+        let t = crashed_campaign(connections, "in_doubt = \"hold\"", 10, seed);
+        println!("hold, {connections} connections: {t:?}");
+        assert_eq!(t.kills, 10);
+        assert_eq!(t.duplicates, 0, "{connections} connections: {t:?}");
+        assert_eq!(t.lost, 0, "{connections} connections: {t:?}");
+        assert_eq!(t.taken_over, 0, "{t:?}");
+        // At most one email per connection is between its claim and its commit at a kill.
+        assert!(t.held_in_doubt <= 10 * connections, "{t:?}");
+    }
+}
+
+#[test]
+fn killed_ten_times_with_resend_no_email_is_lost_and_doubles_are_at_most_those_taken_over() {
+    for (connections, seed) in [(1, 16), (8, 17)] {
+        let t = crashed_campaign(connections, "in_doubt = \"resend\"", 10, seed);
+        println!("resend, {connections} connections: {t:?}");
+        assert_eq!(t.kills, 10);
+        assert_eq!(t.held_in_doubt, 0, "{t:?}");
+        assert_eq!(t.lost, 0, "{connections} connections: {t:?}");
+        assert_eq!(t.delivered, t.emails, "{t:?}");
+        assert!(
+            t.duplicates as u64 <= t.taken_over,
+            "{connections} connections: {t:?}"
         );
     }
 }
