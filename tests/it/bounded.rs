@@ -1,6 +1,6 @@
 //! Every wait bounded: a server that stops answering NOOP (the check before a connection is
-//! reused), the end of DATA or QUIT costs a timeout, never the run; and SIGTERM while it is silent
-//! ends the run with the summary printed and the report written.
+//! reused), the end of DATA or QUIT, or never greets, costs a timeout, never the run; and SIGTERM
+//! while it is silent ends the run with the summary printed and the report written.
 //!
 //! Each run is waited for at most [`LIMIT`]: a run that hangs fails its test instead of hanging the
 //! suite.
@@ -290,4 +290,38 @@ fn sigterm_while_quit_goes_unanswered_ends_the_run_with_everything_sent() {
     ended.accounts_for_all();
     assert_eq!(n(&ended.report, "sent"), 34, "{}", ended.report);
     assert_eq!(ended.code, Some(0), "nothing left for the next run");
+}
+
+#[test]
+fn a_server_that_never_greets_is_unavailable_after_its_tries_and_the_run_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FaultServer::start(Faults {
+        mute_greeting: true,
+        ..Faults::default()
+    });
+    let ended = Run::start(dir.path(), SHORT, &server).end();
+    ended.accounts_for_all();
+    assert_eq!(ended.code, Some(1), "{}", ended.stderr);
+    assert_eq!(n(&ended.report, "sent"), 0, "{}", ended.report);
+    let stopped = ended.report["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.contains("unavailable"), "{}", ended.report);
+}
+
+#[test]
+fn sigterm_while_the_greeting_never_comes_ends_the_run_at_once_with_nothing_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FaultServer::start(Faults {
+        mute_greeting: true,
+        ..Faults::default()
+    });
+    let run = Run::start(dir.path(), LONG, &server);
+    until_silent(&server, &run);
+    run.terminate();
+    let ended = run.end();
+    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
+    ended.accounts_for_all();
+    assert_eq!(ended.code, Some(1), "a one-shot run stopped early exits 1");
+    assert_eq!(n(&ended.report, "sent"), 0, "{}", ended.report);
+    assert_eq!(n(&ended.report, "interrupted"), 34, "{}", ended.report);
+    assert!(server.accepted().is_empty());
 }

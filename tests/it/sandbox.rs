@@ -167,6 +167,8 @@ pub struct Faults {
     pub busy_connections: BTreeSet<usize>,
     /// Required AUTH PLAIN/LOGIN credentials; any other login gets `535`.
     pub login: Option<(String, String)>,
+    /// Accept connections but never greet them: the connection stays open, silent.
+    pub mute_greeting: bool,
     /// Never answer NOOP (the check before a connection is reused): the connection stays open,
     /// silent.
     pub mute_noop: bool,
@@ -257,7 +259,7 @@ impl FaultServer {
         self.transcript.lock().expect("lock").clone()
     }
 
-    /// How many times the server has gone silent (a muted NOOP, end of data or QUIT) so far.
+    /// How many times the server has gone silent (a muted greeting, NOOP, end of data or QUIT) so far.
     pub fn silences(&self) -> usize {
         self.silences.load(Ordering::SeqCst)
     }
@@ -303,6 +305,9 @@ fn session(
     if faults.busy_connections.contains(&connection) {
         out.write_all(b"421 4.3.2 fault.test busy, try again later\r\n")?;
         return Ok(());
+    }
+    if faults.mute_greeting {
+        return go_silent(input, counters.silences);
     }
     out.write_all(b"220 fault.test ESMTP\r\n")?;
     let mut rcpt = String::new();
