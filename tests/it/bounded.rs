@@ -23,10 +23,16 @@ const SHORT: u64 = 500;
 /// silence in time.
 const LONG: u64 = 60_000;
 
-/// The shipped campaign (34 emails due at [`NOW`]) with fast retries and `smtp.timeout_ms`.
+/// The shipped campaign (34 emails due at [`NOW`]) with two fast tries and `smtp.timeout_ms`.
 fn config(dir: &Path, timeout_ms: u64) -> PathBuf {
     let settings = format!("retry_base_ms = 20\ntimeout_ms = {timeout_ms}");
-    config_with(dir, &[("retry_base_ms = 500", &settings)])
+    config_with(
+        dir,
+        &[
+            ("attempts = 5", "attempts = 2"),
+            ("retry_base_ms = 500", &settings),
+        ],
+    )
 }
 
 /// A `tripmail run` in the background, its output in files of `dir`.
