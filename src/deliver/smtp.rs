@@ -4,6 +4,12 @@
 //! message) so that each failure is judged by where it happened: a rejected recipient fails that email
 //! only, a rejected login or sender stops the run, and a connection lost after the end of DATA leaves
 //! the email in doubt (the server may have it) instead of sending it again.
+//!
+//! Every wait is bounded: each step (connect, greeting, EHLO, STARTTLS, AUTH, NOOP, MAIL, RCPT,
+//! DATA, the message and its reply) by `smtp.timeout_ms`, QUIT by at most [`QUIT_BOUND`]; a
+//! connection that stops answering is dropped, not closed politely. After a stop is asked, a try
+//! that has not sent its message yet ends at once (nothing of it reached the server), the reply to
+//! a message already sent is waited for at most [`STOP_GRACE`], and QUIT is not waited for.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -24,6 +30,15 @@ use tokio::sync::Semaphore;
 use super::OutgoingEmail;
 use crate::config::{SmtpSettings, SmtpTls, SmtpUrl};
 use crate::retry::backoff;
+
+/// The longest a QUIT is waited for (or `smtp.timeout_ms`, when shorter): the emails are sent by
+/// then, and a server that does not say goodbye only costs its connection.
+const QUIT_BOUND: Duration = Duration::from_secs(5);
+
+/// After a stop is asked, the longest the reply to a message already sent is waited for (or
+/// `smtp.timeout_ms`, when shorter); without it the email is in doubt, as after a timeout.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// The server accepted the email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -135,6 +150,8 @@ enum TryError {
     Connect(String),
     /// This email cannot go to this server (e.g. a non-ASCII address without SMTPUTF8).
     Unsendable(String),
+    /// The run was asked to stop before the message was sent: the server has nothing of it.
+    Stopped,
 }
 
 impl std::fmt::Display for TryError {
@@ -143,6 +160,7 @@ impl std::fmt::Display for TryError {
             TryError::Smtp(_, e) => e.fmt(f),
             TryError::Timeout(stage) => write!(f, "no answer within the timeout ({stage:?})"),
             TryError::Connect(e) | TryError::Unsendable(e) => f.write_str(e),
+            TryError::Stopped => f.write_str("the run was asked to stop"),
         }
     }
 }
@@ -163,6 +181,8 @@ enum Kind {
     InDoubt,
     /// This email cannot go to this server.
     Unsendable,
+    /// The run is stopping: this try ended before its message was sent.
+    Stopped,
 }
 
 fn classify(e: &TryError) -> Kind {
@@ -171,6 +191,7 @@ fn classify(e: &TryError) -> Kind {
         TryError::Timeout(Stage::Message) => return Kind::InDoubt,
         TryError::Timeout(_) | TryError::Connect(_) => return Kind::Server,
         TryError::Unsendable(_) => return Kind::Unsendable,
+        TryError::Stopped => return Kind::Stopped,
     };
     let code = e.status().map(|c| c.to_string());
     match (code.as_deref(), stage) {
@@ -188,6 +209,28 @@ fn classify(e: &TryError) -> Kind {
     }
 }
 
+/// The run's stop flag, when it has one.
+#[derive(Default)]
+struct StopFlag(Option<Arc<AtomicBool>>);
+
+impl StopFlag {
+    fn is_set(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
+    /// Returns once a stop is asked (never without a stop flag).
+    async fn asked(&self) {
+        match &self.0 {
+            None => std::future::pending().await,
+            Some(flag) => {
+                while !flag.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
 /// Our connections to the server, opened on demand and kept for reuse.
 struct Connections {
     host: String,
@@ -198,6 +241,7 @@ struct Connections {
     credentials: Option<Credentials>,
     timeout: Duration,
     idle: Mutex<Vec<AsyncSmtpConnection>>,
+    stop: StopFlag,
 }
 
 impl Connections {
@@ -271,23 +315,24 @@ impl Connections {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
+                // One that fails NOOP or does not answer it in time is dropped, without QUIT.
                 Some(mut conn) => {
-                    if conn.test_connected().await {
+                    let noop = tokio::time::timeout(self.timeout, conn.test_connected()).await;
+                    if noop == Ok(true) {
                         return Ok(conn);
                     }
-                    conn.abort().await;
                 }
                 None => return self.open().await,
             }
         }
     }
 
-    async fn transaction(
+    /// MAIL, RCPT and DATA: up to the point where the server waits for the message.
+    async fn envelope(
         &self,
         conn: &mut AsyncSmtpConnection,
         envelope: &Envelope,
-        bytes: &[u8],
-    ) -> Result<Response, TryError> {
+    ) -> Result<(), TryError> {
         let mut params = Vec::new();
         let non_ascii = envelope
             .from()
@@ -312,23 +357,65 @@ impl Connections {
                 .await?;
         }
         self.step(Stage::Data, conn.command(Data)).await?;
-        self.step(Stage::Message, conn.message(bytes)).await
+        Ok(())
+    }
+
+    /// The message and the server's reply to its end. From here on the server may have the email,
+    /// so a stop does not end the wait at once: it shortens it to [`STOP_GRACE`].
+    async fn message(
+        &self,
+        conn: &mut AsyncSmtpConnection,
+        bytes: &[u8],
+    ) -> Result<Response, TryError> {
+        let grace = async {
+            self.stop.asked().await;
+            tokio::time::sleep(STOP_GRACE).await;
+        };
+        tokio::select! {
+            result = self.step(Stage::Message, conn.message(bytes)) => result,
+            () = grace => Err(TryError::Timeout(Stage::Message)),
+        }
     }
 
     async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, TryError> {
-        let mut conn = self.checkout().await?;
-        let result = self.transaction(&mut conn, envelope, bytes).await;
-        let reusable = match &result {
-            Ok(_) => true,
+        // Until the message goes, a stop ends the try at once: the server has nothing of the email
+        // (the connection, mid-transaction, is dropped).
+        let ready = async {
+            let mut conn = self.checkout().await?;
+            match self.envelope(&mut conn, envelope).await {
+                Ok(()) => Ok(conn),
+                Err(e) => {
+                    self.release(conn, Some(&e)).await;
+                    Err(e)
+                }
+            }
+        };
+        let mut conn = tokio::select! {
+            conn = ready => conn?,
+            () = self.stop.asked() => return Err(TryError::Stopped),
+        };
+        let result = self.message(&mut conn, bytes).await;
+        self.release(conn, result.as_ref().err()).await;
+        result
+    }
+
+    /// Puts `conn` back for the next email when it can take one after `error`, or closes it.
+    async fn release(&self, mut conn: AsyncSmtpConnection, error: Option<&TryError>) {
+        let reusable = match error {
+            None | Some(TryError::Unsendable(_)) => true,
             // A refused recipient or data: the connection is fine once the transaction is reset.
-            Err(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
+            Some(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
                 if e.status().is_some() =>
             {
-                self.step(Stage::Mail, conn.command(Rset)).await.is_ok()
+                tokio::select! {
+                    reset = self.step(Stage::Mail, conn.command(Rset)) => reset.is_ok(),
+                    () = self.stop.asked() => false,
+                }
             }
-            Err(TryError::Unsendable(_)) => true,
-            Err(TryError::Smtp(Stage::Message, e)) => e.status().is_some() && !conn.has_broken(),
-            Err(_) => false,
+            Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some(),
+            // Silent: not worth a QUIT that would wait as long again.
+            Some(TryError::Timeout(_)) => return,
+            Some(_) => false,
         };
         if reusable && !conn.has_broken() {
             self.idle
@@ -336,18 +423,25 @@ impl Connections {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(conn);
         } else {
-            conn.abort().await;
+            self.retire(conn).await;
         }
-        result
     }
 
+    /// QUIT, its reply waited for at most [`QUIT_BOUND`] (not at all once a stop is asked); the
+    /// connection is dropped either way.
+    async fn retire(&self, mut conn: AsyncSmtpConnection) {
+        let bound = self.timeout.min(QUIT_BOUND);
+        tokio::select! {
+            biased;
+            _ = tokio::time::timeout(bound, conn.abort()) => {}
+            () = self.stop.asked() => {}
+        }
+    }
+
+    /// Closes every idle connection, all at once.
     async fn close(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
-        for mut conn in idle {
-            if conn.quit().await.is_err() {
-                conn.abort().await;
-            }
-        }
+        futures::future::join_all(idle.into_iter().map(|conn| self.retire(conn))).await;
     }
 }
 
@@ -363,8 +457,6 @@ pub struct SmtpDelivery {
     /// Why and after how many tries the server was first found unavailable: no more tries in this
     /// run, and every email that gives up says the same.
     halted: std::sync::OnceLock<(String, u32)>,
-    /// Set when the run is asked to stop: no transaction starts after it.
-    stop: Option<Arc<AtomicBool>>,
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -413,6 +505,7 @@ impl SmtpDelivery {
                 credentials,
                 timeout,
                 idle: Mutex::new(Vec::new()),
+                stop: StopFlag::default(),
             },
             server: url.to_string(),
             slots: Semaphore::new(settings.max_connections.max(1)),
@@ -421,30 +514,24 @@ impl SmtpDelivery {
             retry_base: Duration::from_millis(settings.retry_base_ms),
             retries: AtomicU64::new(0),
             halted: std::sync::OnceLock::new(),
-            stop: None,
         })
     }
 
     /// Starts no transaction (and no retry) once `flag` is set: [`SmtpFailure::Stopped`] instead. A
-    /// transaction under way finishes.
+    /// try that has not sent its message ends at once, the same way; one whose message is sent
+    /// waits for the reply at most [`STOP_GRACE`] more (in doubt without it); QUIT is not waited
+    /// for.
     pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
-        self.stop = Some(flag);
+        self.connections.stop = StopFlag(Some(flag));
     }
 
     fn stopping(&self) -> bool {
-        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+        self.connections.stop.is_set()
     }
 
     /// Returns once a stop is asked (never without a stop flag).
     async fn stop_asked(&self) {
-        match &self.stop {
-            None => std::future::pending().await,
-            Some(flag) => {
-                while !flag.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
+        self.connections.stop.asked().await;
     }
 
     /// The server, without credentials.
@@ -527,6 +614,7 @@ impl SmtpDelivery {
                     })
                 }
                 Kind::Unsendable => return Err(SmtpFailure::Unsendable(reason)),
+                Kind::Stopped => return Err(stopped),
                 Kind::InDoubt => {
                     return Err(SmtpFailure::InDoubt {
                         reply: reason,
@@ -554,7 +642,8 @@ impl SmtpDelivery {
         }
     }
 
-    /// Closes the open connections (QUIT).
+    /// Closes the open connections (QUIT), waiting at most [`QUIT_BOUND`] for their replies, and
+    /// not at all once a stop is asked.
     pub async fn close(&self) {
         self.connections.close().await;
     }
@@ -594,6 +683,7 @@ mod tests {
         assert_eq!(classify(&TryError::Timeout(Stage::Message)), Kind::InDoubt);
         assert_eq!(classify(&TryError::Timeout(Stage::Rcpt)), Kind::Server);
         assert_eq!(classify(&TryError::Connect("refused".into())), Kind::Server);
+        assert_eq!(classify(&TryError::Stopped), Kind::Stopped);
         assert_eq!(
             classify(&TryError::Unsendable("x".into())),
             Kind::Unsendable

@@ -6,6 +6,7 @@ mod util;
 
 mod answers;
 mod answers_more;
+mod bounded;
 mod client;
 mod crash;
 mod engine;

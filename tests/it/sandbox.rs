@@ -167,6 +167,16 @@ pub struct Faults {
     pub busy_connections: BTreeSet<usize>,
     /// Required AUTH PLAIN/LOGIN credentials; any other login gets `535`.
     pub login: Option<(String, String)>,
+    /// Accept connections but never greet them: the connection stays open, silent.
+    pub mute_greeting: bool,
+    /// Never answer NOOP (the check before a connection is reused): the connection stays open,
+    /// silent.
+    pub mute_noop: bool,
+    /// Keep these messages, then never answer the end of their data: the connection stays open,
+    /// silent.
+    pub mute_after_data: BTreeSet<usize>,
+    /// Never answer QUIT: the connection stays open, silent.
+    pub mute_quit: bool,
 }
 
 /// One accepted message.
@@ -184,6 +194,7 @@ pub struct FaultServer {
     pub port: u16,
     accepted: Arc<Mutex<Vec<Accepted>>>,
     transcript: Arc<Mutex<Vec<String>>>,
+    silences: Arc<AtomicUsize>,
 }
 
 impl FaultServer {
@@ -202,13 +213,15 @@ impl FaultServer {
         let messages = Arc::new(AtomicUsize::new(0));
         let mails = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (acc, tr) = (accepted.clone(), transcript.clone());
+        let silences = Arc::new(AtomicUsize::new(0));
+        let (acc, tr, si) = (accepted.clone(), transcript.clone(), silences.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (faults, messages, mails, acc, tr) = (
+                let (faults, messages, mails, silences, acc, tr) = (
                     faults.clone(),
                     messages.clone(),
                     mails.clone(),
+                    si.clone(),
                     acc.clone(),
                     tr.clone(),
                 );
@@ -217,6 +230,7 @@ impl FaultServer {
                     let counters = Counters {
                         messages: &messages,
                         mails: &mails,
+                        silences: &silences,
                     };
                     let _ = session(stream, n, &faults, counters, &acc, &tr);
                 });
@@ -226,6 +240,7 @@ impl FaultServer {
             port,
             accepted,
             transcript,
+            silences,
         }
     }
 
@@ -243,11 +258,37 @@ impl FaultServer {
     pub fn transcript(&self) -> Vec<String> {
         self.transcript.lock().expect("lock").clone()
     }
+
+    /// How many times the server has gone silent (a muted greeting, NOOP, end of data or QUIT) so far.
+    pub fn silences(&self) -> usize {
+        self.silences.load(Ordering::SeqCst)
+    }
 }
 
 struct Counters<'a> {
     messages: &'a AtomicUsize,
     mails: &'a AtomicUsize,
+    silences: &'a AtomicUsize,
+}
+
+/// Answers nothing more on this connection: reads (and drops) whatever the client sends until it
+/// closes the connection, however long that takes.
+fn go_silent(mut input: impl Read, silences: &AtomicUsize) -> std::io::Result<()> {
+    silences.fetch_add(1, Ordering::SeqCst);
+    let mut buf = [0u8; 4096];
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            // The read timeout set for the session: keep waiting.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn session(
@@ -264,6 +305,9 @@ fn session(
     if faults.busy_connections.contains(&connection) {
         out.write_all(b"421 4.3.2 fault.test busy, try again later\r\n")?;
         return Ok(());
+    }
+    if faults.mute_greeting {
+        return go_silent(input, counters.silences);
     }
     out.write_all(b"220 fault.test ESMTP\r\n")?;
     let mut rcpt = String::new();
@@ -283,6 +327,8 @@ fn session(
                 ""
             };
             format!("250-fault.test\r\n{auth}250-8BITMIME\r\n250 SMTPUTF8\r\n")
+        } else if upper.starts_with("NOOP") && faults.mute_noop {
+            return go_silent(input, counters.silences);
         } else if upper.starts_with("HELO")
             || upper.starts_with("NOOP")
             || upper.starts_with("RSET")
@@ -338,6 +384,13 @@ fn session(
                 out.shutdown(Shutdown::Both)?;
                 return Ok(());
             }
+            if faults.mute_after_data.contains(&n) {
+                accepted.lock().expect("lock").push(Accepted {
+                    to: rcpt.clone(),
+                    data,
+                });
+                return go_silent(input, counters.silences);
+            }
             if faults.accept_then_drop.contains(&n) {
                 accepted.lock().expect("lock").push(Accepted {
                     to: rcpt.clone(),
@@ -355,6 +408,8 @@ fn session(
                 });
                 format!("250 2.0.0 queued as m{n}\r\n")
             }
+        } else if upper.starts_with("QUIT") && faults.mute_quit {
+            return go_silent(input, counters.silences);
         } else if upper.starts_with("QUIT") {
             out.write_all(b"221 bye\r\n")?;
             return Ok(());
