@@ -10,6 +10,7 @@ mod client;
 mod engine;
 mod fast;
 mod items;
+mod ledger_faults;
 mod odd_values;
 mod plan;
 mod robust;
