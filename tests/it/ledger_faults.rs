@@ -136,7 +136,7 @@ fn a_ledger_on_a_full_filesystem_loses_no_record_of_a_delivery() {
     let state = disk.0.join("ledger.sqlite");
     let server = FaultServer::start(Faults::default());
 
-    let o = send(dir.path(), &state, &server.url(), &["--parallel", "8"]);
+    let o = send(dir.path(), &state, &server.url(), &["--parallel", "1"]);
     let err = stderr(&o);
     let first = report(dir.path());
     let sent_first = accepted(&server);
@@ -167,6 +167,23 @@ fn a_ledger_on_a_full_filesystem_loses_no_record_of_a_delivery() {
             states.get(id)
         );
     }
+    eprintln!(
+        "full ledger: {} accepted, {} recorded as sent, {} listed, reserve {}",
+        sent_first.len(),
+        states.values().filter(|s| **s == SendState::Sent).count(),
+        listed.len(),
+        if disk.0.join("ledger.sqlite.reserve").exists() {
+            "kept"
+        } else {
+            "used"
+        }
+    );
+    // One at a time, the disk fills on a `sent` (deterministically, at this size): the path this
+    // test is about, where the old code lost the record.
+    assert!(
+        !disk.0.join("ledger.sqlite.reserve").exists(),
+        "a `sent` failed and took the reserve"
+    );
     let unrecorded = first["unrecorded"].as_array().unwrap();
     assert_eq!(unrecorded.len(), listed.len(), "{first}");
     if !listed.is_empty() {
