@@ -212,8 +212,9 @@ pub struct Ledger {
     real: PathBuf,
     /// Set by the first failed write: from then on nothing is claimed.
     broken: AtomicBool,
-    /// Sends listed by an earlier run and recorded as `sent` when this ledger was opened.
-    recovered: Vec<UnrecordedSend>,
+    /// Sends listed by an earlier run and recorded as `sent` when this ledger was opened (or when
+    /// a runner's tick found it writable again).
+    recovered: Mutex<Vec<UnrecordedSend>>,
     /// What this runner claimed: a `claimed` row among these is this run's own (a booking listed
     /// twice in the input), not a dead run's.
     mine: Mutex<HashSet<(String, String)>>,
@@ -275,13 +276,13 @@ impl Ledger {
             }
         }
         let conn = Connection::open(&real).map_err(|e| open_err(e.to_string()))?;
-        let mut ledger = Ledger {
+        let ledger = Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             _lock: Some(lock),
             real,
             broken: AtomicBool::new(false),
-            recovered: Vec::new(),
+            recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| {
@@ -291,7 +292,7 @@ impl Ledger {
             c.busy_timeout(std::time::Duration::from_secs(10))?;
             c.execute_batch(SCHEMA)
         })?;
-        ledger.recovered = ledger.record_listed()?;
+        *ledger.recovered.lock().unwrap_or_else(|p| p.into_inner()) = ledger.record_listed()?;
         ledger.keep_reserve();
         Ok(ledger)
     }
@@ -387,8 +388,11 @@ impl Ledger {
     }
 
     /// Sends an earlier run listed as unrecorded, recorded as `sent` when this ledger was opened.
-    pub fn recovered(&self) -> &[UnrecordedSend] {
-        &self.recovered
+    pub fn recovered(&self) -> Vec<UnrecordedSend> {
+        self.recovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Caps the database at its present size (SQLite's `max_page_count`, for this connection
@@ -424,7 +428,7 @@ impl Ledger {
             _lock: None,
             real: path.to_path_buf(),
             broken: AtomicBool::new(false),
-            recovered: Vec::new(),
+            recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| c.busy_timeout(std::time::Duration::from_secs(10)))?;
@@ -433,8 +437,24 @@ impl Ledger {
 
     /// Starts a new run on this ledger (a runner's next tick): a row left `claimed` by an earlier run
     /// (an email in doubt) is sent again, as a new process would.
+    ///
+    /// After a failed write, the run starts only when the ledger takes the sends listed as
+    /// unrecorded (they are recorded first, as [`Ledger::open`] does); until then nothing is claimed.
     pub fn begin_run(&self) {
         self.mine.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut recovered = self.recovered.lock().unwrap_or_else(|p| p.into_inner());
+        recovered.clear();
+        if !self.is_broken() {
+            return;
+        }
+        match self.record_listed() {
+            Ok(sends) => {
+                *recovered = sends;
+                self.keep_reserve();
+                self.broken.store(false, Ordering::SeqCst);
+            }
+            Err(e) => tracing::warn!("{e}; nothing is sent until it is"),
+        }
     }
 
     /// The ledger file.
@@ -812,6 +832,10 @@ mod tests {
             l.claim("c", "B3", "c.B3@x", "a@x", now, now),
             Err(LedgerError::Stopped { .. })
         ));
+        // A runner's next tick while the ledger is still full: the list stays, nothing is claimed.
+        l.begin_run();
+        assert!(l.is_broken());
+        assert!(l.list_path().exists());
         drop(l);
         let l = Ledger::open(&path).unwrap();
         assert_eq!(l.recovered().len(), 1);
