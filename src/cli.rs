@@ -1183,10 +1183,11 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
     }
     if let Some(ledger) = ledger {
         println!("ledger: {}", ledger.path().display());
-        if !ledger.recovered().is_empty() {
+        let recovered = ledger.take_recovered();
+        if !recovered.is_empty() {
             println!(
                 "ledger: {} sends an earlier run could not record were recorded as sent from {} first",
-                ledger.recovered().len(),
+                recovered.len(),
                 ledger.list_path().display()
             );
         }

@@ -387,12 +387,10 @@ impl Ledger {
         self.sibling(".unrecorded.jsonl")
     }
 
-    /// Sends an earlier run listed as unrecorded, recorded as `sent` when this ledger was opened.
-    pub fn recovered(&self) -> Vec<UnrecordedSend> {
-        self.recovered
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// Sends an earlier run listed as unrecorded and recorded as `sent` since the last call (when
+    /// the ledger was opened, or when a runner's tick found it writable again).
+    pub fn take_recovered(&self) -> Vec<UnrecordedSend> {
+        std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// Caps the database at its present size (SQLite's `max_page_count`, for this connection
@@ -442,14 +440,15 @@ impl Ledger {
     /// unrecorded (they are recorded first, as [`Ledger::open`] does); until then nothing is claimed.
     pub fn begin_run(&self) {
         self.mine.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let mut recovered = self.recovered.lock().unwrap_or_else(|p| p.into_inner());
-        recovered.clear();
         if !self.is_broken() {
             return;
         }
         match self.record_listed() {
             Ok(sends) => {
-                *recovered = sends;
+                self.recovered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(sends);
                 self.keep_reserve();
                 self.broken.store(false, Ordering::SeqCst);
             }
@@ -838,7 +837,8 @@ mod tests {
         assert!(l.list_path().exists());
         drop(l);
         let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.recovered().len(), 1);
+        assert_eq!(l.take_recovered().len(), 1);
+        assert!(l.take_recovered().is_empty());
         assert!(!l.list_path().exists());
         assert_eq!(l.state("c", "B1").unwrap(), Some(SendState::Sent));
         assert_eq!(l.state("c", "B2").unwrap(), Some(SendState::Claimed));
