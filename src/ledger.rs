@@ -19,7 +19,9 @@
 //! cannot be written is tried again a few times, first after deleting a small reserve file kept beside
 //! the ledger (`<ledger>.reserve`) to free room for exactly this; when it still fails the send is
 //! listed in `<ledger>.unrecorded.jsonl` (appended and synced), which the next [`Ledger::open`] records
-//! as `sent` before anything is claimed, then removes.
+//! as `sent` before anything is claimed, then removes. The list has a reserve of its own
+//! (`<ledger>.reserve-list`), deleted just before the first line is written under the connection's
+//! lock, so that SQLite's retries cannot take that room.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -198,6 +200,8 @@ pub enum Recorded {
 const SENT_TRIES: u32 = 4;
 /// The room kept beside the ledger for the writes that record sends once the disk is full.
 const RESERVE_BYTES: usize = 128 * 1024;
+/// The room kept for the list of unrecorded sends: about 50 lines.
+const LIST_RESERVE_BYTES: usize = 16 * 1024;
 
 /// The ledger, open for one runner.
 pub struct Ledger {
@@ -328,7 +332,8 @@ impl Ledger {
                      attempts, created_at, updated_at, run_at) \
                      VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?6, ?7, ?7, ?7) \
                      ON CONFLICT (campaign, booking_id) DO UPDATE SET state = 'sent', \
-                     reply = excluded.reply, attempts = attempts + excluded.attempts, \
+                     reply = excluded.reply, attempts = CASE WHEN state = 'sent' THEN attempts \
+                     ELSE attempts + excluded.attempts END, \
                      updated_at = excluded.updated_at",
                     params![
                         s.campaign,
@@ -355,14 +360,24 @@ impl Ledger {
         }
     }
 
-    /// Writes the reserve file when it is missing; without room for it the run goes on without.
+    /// Writes the reserve files when they are missing; without room for them the run goes on
+    /// without.
     fn keep_reserve(&self) {
-        let reserve = self.sibling(".reserve");
-        if std::fs::metadata(&reserve).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+        for (suffix, bytes) in [
+            (".reserve", RESERVE_BYTES),
+            (".reserve-list", LIST_RESERVE_BYTES),
+        ] {
+            self.keep_reserve_file(suffix, bytes);
+        }
+    }
+
+    fn keep_reserve_file(&self, suffix: &str, bytes: usize) {
+        let reserve = self.sibling(suffix);
+        if std::fs::metadata(&reserve).is_ok_and(|m| m.len() == bytes as u64) {
             return;
         }
         let written = File::create(&reserve).and_then(|mut f| {
-            f.write_all(&[0u8; RESERVE_BYTES])?;
+            f.write_all(&vec![0u8; bytes])?;
             f.sync_all()
         });
         if let Err(e) = written {
@@ -632,8 +647,10 @@ impl Ledger {
         let mut line = serde_json::to_vec(send).map_err(std::io::Error::other)?;
         line.push(b'\n');
         let new = !list.exists();
-        // One writer at a time: the connection's lock serialises appends with everything else.
+        // One writer at a time: the connection's lock serialises appends with everything else, and
+        // keeps SQLite off the room the list's reserve gives back.
         let _conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = std::fs::remove_file(self.sibling(".reserve-list"));
         let mut f = File::options().create(true).append(true).open(list)?;
         f.write_all(&line)?;
         f.sync_all()?;
@@ -826,6 +843,7 @@ mod tests {
         }
         assert!(l.is_broken());
         assert!(!l.sibling(".reserve").exists(), "the reserve was given up");
+        assert!(!l.sibling(".reserve-list").exists(), "and the list's");
         // Nothing more is claimed.
         assert!(matches!(
             l.claim("c", "B3", "c.B3@x", "a@x", now, now),

@@ -124,15 +124,26 @@ fn recorded_or_listed(state: &Path) -> (BTreeMap<String, SendState>, Vec<String>
     (states, listed)
 }
 
-#[test]
-fn a_ledger_on_a_full_filesystem_loses_no_record_of_a_delivery() {
+/// What the first run on a full ledger left: the Message-IDs the server accepted, and those listed
+/// beside the ledger for the next run.
+struct Filled {
+    accepted: BTreeMap<String, usize>,
+    listed: Vec<String>,
+}
+
+/// Runs the shipped campaign, one email at a time, with its ledger on a 256 KB tmpfs (the disk
+/// fills mid-run, on a `sent` at this size), checks that every email the server accepted is
+/// recorded or listed and counted as sent, then frees space and reruns: none is sent twice.
+/// `prepare` runs on the empty tmpfs first. `None` when no tmpfs can be mounted.
+fn fill_then_rerun(prepare: impl FnOnce(&Path)) -> Option<Filled> {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = Tmpfs::mount(dir.path().join("disk"), "256k") else {
         // Not root, or no tmpfs: the library test of a full ledger (SQLite's max_page_count,
         // `ledger::tests`) covers the listing; this one needs a real full filesystem.
         eprintln!("cannot mount a tmpfs here: skipped");
-        return;
+        return None;
     };
+    prepare(&disk.0);
     let state = disk.0.join("ledger.sqlite");
     let server = FaultServer::start(Faults::default());
 
@@ -168,34 +179,77 @@ fn a_ledger_on_a_full_filesystem_loses_no_record_of_a_delivery() {
         );
     }
     eprintln!(
-        "full ledger: {} accepted, {} recorded as sent, {} listed, reserve {}",
+        "full ledger: {} accepted, {} recorded as sent, {} listed",
         sent_first.len(),
         states.values().filter(|s| **s == SendState::Sent).count(),
         listed.len(),
-        if disk.0.join("ledger.sqlite.reserve").exists() {
-            "kept"
-        } else {
-            "used"
-        }
-    );
-    // One at a time, the disk fills on a `sent` (deterministically, at this size): the path this
-    // test is about, where the old code lost the record.
-    assert!(
-        !disk.0.join("ledger.sqlite.reserve").exists(),
-        "a `sent` failed and took the reserve"
     );
     let unrecorded = first["unrecorded"].as_array().unwrap();
     assert_eq!(unrecorded.len(), listed.len(), "{first}");
+    for u in unrecorded {
+        assert!(u["listed_in"].is_string(), "{u}");
+        let id = u["message_id"].as_str().unwrap();
+        assert!(err.contains(id), "the summary names {id}: {err}");
+    }
     if !listed.is_empty() {
-        assert!(dir.path().join("unrecorded-sends.json").exists());
+        let beside: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("unrecorded-sends.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(&beside, &first["unrecorded"]);
     }
 
-    // Room again: the rerun sends the rest, none of the first run's again.
+    // Room again: the rerun records the listed ones, sends the rest, none of the first run's again.
     disk.resize("8m");
     let o = send(dir.path(), &state, &server.url(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    if !listed.is_empty() {
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let said = format!(
+            "ledger: {} sends an earlier run could not record",
+            listed.len()
+        );
+        assert!(stdout.contains(&said), "{stdout}");
+    }
     let all = accepted(&server);
     let twice: Vec<_> = all.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "sent twice: {twice:?}");
     assert_eq!(all.len(), 34);
+    let (states, _) = recorded_or_listed(&state);
+    assert!(states.values().all(|s| *s == SendState::Sent), "{states:?}");
+    Some(Filled {
+        accepted: sent_first,
+        listed,
+    })
+}
+
+#[test]
+fn a_ledger_on_a_full_filesystem_loses_no_record_of_a_delivery() {
+    let reserve = std::cell::Cell::new(PathBuf::new());
+    let Some(filled) = fill_then_rerun(|disk| reserve.set(disk.join("ledger.sqlite.reserve")))
+    else {
+        return;
+    };
+    // The `sent` that found the disk full took the reserve and went into the ledger.
+    assert!(
+        !reserve.take().exists(),
+        "a `sent` failed and took the reserve"
+    );
+    assert!(filled.listed.is_empty(), "{:?}", filled.listed);
+    assert!(!filled.accepted.is_empty());
+}
+
+#[test]
+fn a_sent_the_full_ledger_cannot_take_is_listed_and_recorded_by_the_rerun_first() {
+    // No room for the ledger's reserve (a folder stands in its name): the `sent` cannot be written
+    // and goes to the list beside the ledger.
+    let Some(filled) = fill_then_rerun(|disk| {
+        std::fs::create_dir(disk.join("ledger.sqlite.reserve")).unwrap();
+    }) else {
+        return;
+    };
+    assert!(!filled.listed.is_empty(), "something was listed");
+    for id in &filled.listed {
+        assert!(filled.accepted.contains_key(id), "{id} listed but not sent");
+    }
 }
