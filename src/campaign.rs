@@ -20,8 +20,7 @@ use crate::deliver::{
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::fit::Trip;
 use crate::heuristics::{self, Answers, Choice};
-use crate::ledger::UnrecordedSend;
-use crate::ledger::{Claim, Ledger, LedgerError, Recorded, SendState};
+use crate::ledger::{Claim, Ledger, LedgerError, Recorded, SendState, UnrecordedSend};
 use crate::recommend::{
     engine, CacheStats, Cached, ClientOptions, ContactQuery, CrossSellClient, EngineError,
     ItemFormat, Limits, Query, Recommendation, YespoClient, YespoOptions,
@@ -1232,21 +1231,14 @@ impl Campaigns {
         // the run stops starting emails.
         let (unrecorded, why) = match recorded {
             Ok(Recorded::InLedger) => return Ok(produced),
-            Ok(Recorded::Listed { send, list, error }) => {
-                let why = Stop::Ledger(LedgerError::Open {
-                    path: ledger.path().to_path_buf(),
-                    reason: error.clone(),
-                });
-                let listed_in = Some(list.display().to_string());
-                (
-                    Unrecorded {
-                        send,
-                        listed_in,
-                        error,
-                    },
-                    why,
-                )
-            }
+            Ok(Recorded::Listed { send, list, error }) => (
+                Unrecorded {
+                    send,
+                    listed_in: Some(list.display().to_string()),
+                    error: error.to_string(),
+                },
+                Stop::Ledger(*error),
+            ),
             Err(Stop::Ledger(e)) if state == SendState::Sent => {
                 let send = UnrecordedSend {
                     campaign: key.0.to_string(),

@@ -181,7 +181,7 @@ pub struct UnrecordedSend {
 }
 
 /// Where [`Ledger::finish`] put the outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Recorded {
     /// In the ledger.
     InLedger,
@@ -192,7 +192,7 @@ pub enum Recorded {
         /// The list file.
         list: PathBuf,
         /// Why the ledger did not take it.
-        error: String,
+        error: Box<LedgerError>,
     },
 }
 
@@ -630,7 +630,7 @@ impl Ledger {
             Ok(()) => Ok(Recorded::Listed {
                 send,
                 list,
-                error: failed.to_string(),
+                error: Box::new(failed),
             }),
             Err(e) => Err(LedgerError::Unrecorded {
                 path: self.path.clone(),
