@@ -20,13 +20,13 @@ use crate::deliver::{
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::fit::Trip;
 use crate::heuristics::{self, Answers, Choice};
-use crate::ledger::{Claim, Ledger, LedgerError, SendState};
+use crate::ledger::{Claim, Ledger, LedgerError, Recorded, SendState, UnrecordedSend};
 use crate::recommend::{
     engine, CacheStats, Cached, ClientOptions, ContactQuery, CrossSellClient, EngineError,
     ItemFormat, Limits, Query, Recommendation, YespoClient, YespoOptions,
 };
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
-use crate::report::{EmailLog, EmailRecord, FailedEmail, Report};
+use crate::report::{EmailLog, EmailRecord, FailedEmail, Report, Unrecorded};
 
 /// Why nothing could be produced (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +221,8 @@ enum Produced {
     Sent {
         record: Box<EmailRecord>,
         in_doubt: bool,
+        /// Accepted by the server, but its `sent` is not in the ledger.
+        unrecorded: Option<Unrecorded>,
     },
     AlreadyDone(SendState),
     Failed(String),
@@ -236,6 +238,10 @@ enum Produced {
     HeldInDoubt,
     /// Not sent: the run was asked to stop.
     Interrupted,
+    /// Not sent: the run stopped (the ledger cannot be written).
+    NotAttempted,
+    /// What became of it, and why the run stops after it.
+    Halting(Box<Produced>, Stop),
 }
 
 /// One unit of the report.
@@ -245,6 +251,7 @@ pub(crate) enum Outcome {
         record: Box<EmailRecord>,
         sent: bool,
         in_doubt: bool,
+        unrecorded: Option<Unrecorded>,
     },
     AlreadyDone(SendState),
     Failed(FailedEmail),
@@ -272,11 +279,17 @@ impl Outcome {
                 record,
                 sent: false,
                 in_doubt: false,
+                unrecorded: None,
             },
-            Produced::Sent { record, in_doubt } => Outcome::Done {
+            Produced::Sent {
+                record,
+                in_doubt,
+                unrecorded,
+            } => Outcome::Done {
                 record,
                 sent: true,
                 in_doubt,
+                unrecorded,
             },
             Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
             Produced::Failed(reason) => Outcome::Failed(email(reason)),
@@ -288,6 +301,8 @@ impl Outcome {
                     .into(),
             )),
             Produced::Interrupted => Outcome::Interrupted,
+            Produced::NotAttempted => Outcome::NotAttempted,
+            Produced::Halting(p, _) => Outcome::from_produced(*p, campaign, booking),
         }
     }
 }
@@ -346,7 +361,17 @@ impl Report {
                 record,
                 sent,
                 in_doubt,
+                unrecorded,
             } => {
+                if let Some(u) = unrecorded {
+                    tracing::warn!(
+                        "{} / {}: sent, but not recorded in the ledger: {}",
+                        u.send.campaign,
+                        u.send.booking_id,
+                        u.error
+                    );
+                    self.unrecorded.push(u);
+                }
                 self.due += 1;
                 self.rendered += 1;
                 self.sent += u64::from(sent);
@@ -954,6 +979,10 @@ impl Campaigns {
                         halt(why);
                         Outcome::NotAttempted
                     }
+                    Ok(Produced::Halting(produced, why)) => {
+                        halt(why);
+                        Outcome::from_produced(*produced, campaign, &booking)
+                    }
                     Ok(mut produced) => {
                         if let Produced::Deferred { stop, .. } = &mut produced {
                             if let Some(why) = stop.take() {
@@ -1137,6 +1166,10 @@ impl Campaigns {
             return Ok(Produced::Written(Box::new(composed.record)));
         };
         let record = Box::new(composed.record);
+        // The ledger broke while this email was being made: it is not started.
+        if ledger.as_ref().is_some_and(|l| l.is_broken()) {
+            return Ok(Produced::NotAttempted);
+        }
         // Claimed when a connection is ready for it, and its reply committed before that turn goes to
         // another email: at most one email per connection is between claim and commit, which is
         // what a crash can leave in doubt (the README, "Exactly once").
@@ -1176,7 +1209,11 @@ impl Campaigns {
                 SendState::Sent,
                 a.reply,
                 a.attempts,
-                Produced::Sent { record, in_doubt },
+                Produced::Sent {
+                    record,
+                    in_doubt,
+                    unrecorded: None,
+                },
             ),
             Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => (
                 SendState::Failed,
@@ -1223,19 +1260,71 @@ impl Campaigns {
                 },
             ),
         };
-        if let Some(ledger) = &ledger {
-            let at = (opts.clock)();
-            on_ledger(ledger, key, move |l, c, b| {
-                l.finish(c, b, state, &reply, attempts, at)
-            })
-            .await?;
-            tracing::debug!(
-                target: "tripmail::window",
-                micros = replied.elapsed().as_micros() as u64,
-                "reply committed"
-            );
-        }
-        Ok(produced)
+        let Some(ledger) = &ledger else {
+            return Ok(produced);
+        };
+        let at = (opts.clock)();
+        let reply_ = reply.clone();
+        let recorded = on_ledger(ledger, key, move |l, c, b| {
+            l.finish(c, b, state, &reply_, attempts, at)
+        })
+        .await;
+        // Whatever the ledger says, the email went as `produced` says: the report counts it so, and
+        // the run stops starting emails.
+        let (unrecorded, why) = match recorded {
+            Ok(Recorded::InLedger) => {
+                tracing::debug!(
+                    target: "tripmail::window",
+                    micros = replied.elapsed().as_micros() as u64,
+                    "reply committed"
+                );
+                return Ok(produced);
+            }
+            Ok(Recorded::Listed { send, list, error }) => (
+                Unrecorded {
+                    send,
+                    listed_in: Some(list.display().to_string()),
+                    error: error.to_string(),
+                },
+                Stop::Ledger(*error),
+            ),
+            Err(Stop::Ledger(e)) if state == SendState::Sent => {
+                let send = UnrecordedSend {
+                    campaign: key.0.to_string(),
+                    booking_id: key.1.to_string(),
+                    message_id: OutgoingEmail::message_id_for(
+                        key.0,
+                        key.1,
+                        &self.settings.sender.from,
+                    ),
+                    recipient: booking.customer_email.to_string(),
+                    reply,
+                    attempts,
+                    at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                };
+                let error = e.to_string();
+                (
+                    Unrecorded {
+                        send,
+                        listed_in: None,
+                        error,
+                    },
+                    Stop::Ledger(e),
+                )
+            }
+            Err(why) => return Ok(Produced::Halting(Box::new(produced), why)),
+        };
+        let produced = match produced {
+            Produced::Sent {
+                record, in_doubt, ..
+            } => Produced::Sent {
+                record,
+                in_doubt,
+                unrecorded: Some(unrecorded),
+            },
+            other => other,
+        };
+        Ok(Produced::Halting(Box::new(produced), why))
     }
 
     /// Finds one booking by id and composes `campaign`'s email for it at an instant, whether or not

@@ -1191,8 +1191,29 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
             report.not_attempted
         );
     }
+    for u in &report.unrecorded {
+        let whence = match &u.listed_in {
+            Some(list) => format!("listed in {list}; the next run records it before sending"),
+            None => {
+                "NOT listed anywhere a rerun reads: record it before the next run, or it goes again"
+                    .into()
+            }
+        };
+        eprintln!(
+            "tripmail: sent but not recorded in the ledger {} / {} <{}> to {}: {} ({whence})",
+            u.send.campaign, u.send.booking_id, u.send.message_id, u.send.recipient, u.error
+        );
+    }
     if let Some(ledger) = ledger {
         println!("ledger: {}", ledger.path().display());
+        let recovered = ledger.take_recovered();
+        if !recovered.is_empty() {
+            println!(
+                "ledger: {} sends an earlier run could not record were recorded as sent from {} first",
+                recovered.len(),
+                ledger.list_path().display()
+            );
+        }
     }
     let review = out.map(|o| format!("; review: {}", o.join("index.html").display()));
     println!(

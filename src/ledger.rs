@@ -4,19 +4,37 @@
 //! A send goes `claimed` (written before the SMTP transaction starts) → `sent` (written as soon as the
 //! server accepted it), or `failed` (a permanent rejection, not tried again) or `deferred` (temporary
 //! failures ran out of tries; the next run tries again). Only one runner may hold the ledger at a time
-//! (an OS lock on `<path>.lock`, released by the kernel when the process dies, even by `kill -9`), so a
-//! `claimed` row found when a run starts was left by a run that died mid-transaction: the server may or
-//! may not have accepted it. The README's "Exactly once" section says what the runner does about it.
+//! (an OS lock on the database file itself, released by the kernel when the process dies, even by
+//! `kill -9`), so a `claimed` row found when a run starts was left by a run that died mid-transaction:
+//! the server may or may not have accepted it. The README's "Exactly once" section says what the runner
+//! does about it.
+//!
+//! The lock is an `flock` on the file, not on a name: a symlink, another spelling of the path, a bind
+//! mount or a hard link all lead to the same inode and so to the same lock. SQLite's own locks are
+//! POSIX (`fcntl`) locks, which are separate from `flock` on Linux and which the kernel drops when the
+//! process closes *any* descriptor of the file; so the descriptor holding our lock is opened before the
+//! connection and closed after it (the field order of [`Ledger`]).
+//!
+//! A ledger that cannot be written (a full disk, an I/O error) stops claiming at once. A `sent` that
+//! cannot be written is tried again a few times, first after deleting a small reserve file kept beside
+//! the ledger (`<ledger>.reserve`) to free room for exactly this; when it still fails the send is
+//! listed in `<ledger>.unrecorded.jsonl` (appended and synced), which the next [`Ledger::open`] records
+//! as `sent` before anything is claimed, then removes. The list has a reserve of its own
+//! (`<ledger>.reserve-list`), deleted just before the first line is written under the connection's
+//! lock, so that SQLite's retries cannot take that room.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A ledger that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -30,12 +48,30 @@ pub enum LedgerError {
         reason: String,
     },
     /// Another runner holds the ledger.
-    #[error("ledger {path} is in use by another tripmail run (lock {lock}); two runners must not send from one ledger at once")]
+    #[error("ledger {path} is in use by another tripmail run (locked: {lock}); two runners must not send from one ledger at once")]
     Busy {
+        /// The ledger file, as given.
+        path: PathBuf,
+        /// The file the lock is on: the ledger with every symlink resolved.
+        lock: PathBuf,
+    },
+    /// An earlier write failed in this run: nothing more is claimed.
+    #[error("ledger {path}: an earlier write failed; no email is started after it")]
+    Stopped {
         /// The ledger file.
         path: PathBuf,
-        /// The lock file.
-        lock: PathBuf,
+    },
+    /// A `sent` could be written neither to the ledger nor to the list of unrecorded sends.
+    #[error("ledger {path}: cannot record a sent email ({sql}), nor list it in {list}: {io}")]
+    Unrecorded {
+        /// The ledger file.
+        path: PathBuf,
+        /// The list a rerun reads.
+        list: PathBuf,
+        /// Why the ledger write failed.
+        sql: String,
+        /// Why the list could not be written.
+        io: String,
     },
     /// A read or write failed.
     #[error("ledger {path}: {source}")]
@@ -127,12 +163,64 @@ pub struct Entry {
     pub takeovers: u32,
 }
 
+/// An email the server accepted whose `sent` the ledger could not take: listed for the next run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnrecordedSend {
+    /// Campaign name.
+    pub campaign: String,
+    /// Booking id.
+    pub booking_id: String,
+    /// The email's Message-ID (as claimed), to find it in the mailbox.
+    pub message_id: String,
+    /// Recipient address (as claimed).
+    pub recipient: String,
+    /// The server's reply.
+    pub reply: String,
+    /// SMTP tries it took.
+    pub attempts: u32,
+    /// When the server accepted it (clock time).
+    pub at: String,
+}
+
+/// Where [`Ledger::finish`] put the outcome.
+#[derive(Debug)]
+pub enum Recorded {
+    /// In the ledger.
+    InLedger,
+    /// Not in the ledger (`error` says why) but in `list`, which the next [`Ledger::open`] records.
+    Listed {
+        /// The send.
+        send: UnrecordedSend,
+        /// The list file.
+        list: PathBuf,
+        /// Why the ledger did not take it.
+        error: Box<LedgerError>,
+    },
+}
+
+/// How many times a `sent` is tried again before it is listed instead.
+const SENT_TRIES: u32 = 4;
+/// The room kept beside the ledger for the writes that record sends once the disk is full.
+const RESERVE_BYTES: usize = 128 * 1024;
+/// The room kept for the list of unrecorded sends: about 50 lines.
+const LIST_RESERVE_BYTES: usize = 16 * 1024;
+
 /// The ledger, open for one runner.
 pub struct Ledger {
     path: PathBuf,
+    /// Declared before `_lock`, so dropped (closed) first: closing the lock's descriptor while the
+    /// connection is open would drop SQLite's POSIX locks on the same file.
     conn: Mutex<Connection>,
-    /// Held while the ledger is open for sending; the OS drops it with the process.
+    /// An `flock` on the database file, held while the ledger is open for sending; the OS drops it
+    /// with the process.
     _lock: Option<File>,
+    /// The ledger with its symlinks resolved: the lock's file, and the base of the reserve and list.
+    real: PathBuf,
+    /// Set by the first failed write: from then on nothing is claimed.
+    broken: AtomicBool,
+    /// Sends listed by an earlier run and recorded as `sent` when this ledger was opened (or when
+    /// a runner's tick found it writable again).
+    recovered: Mutex<Vec<UnrecordedSend>>,
     /// What this runner claimed: a `claimed` row among these is this run's own (a booking listed
     /// twice in the input), not a dead run's.
     mine: Mutex<HashSet<(String, String)>>,
@@ -182,7 +270,8 @@ fn stamp(t: DateTime<Utc>) -> String {
 
 impl Ledger {
     /// Opens (creating it and its folder when missing) the ledger at `path` for sending, taking the
-    /// runner lock; fails with [`LedgerError::Busy`] when another process holds it.
+    /// runner lock on the database file; fails with [`LedgerError::Busy`] when another process
+    /// holds it. Sends an earlier run listed as unrecorded are recorded as `sent` before it returns.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
         let open_err = |reason: String| LedgerError::Open {
             path: path.to_path_buf(),
@@ -192,33 +281,35 @@ impl Ledger {
             std::fs::create_dir_all(dir)
                 .map_err(|e| open_err(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let lock_path = lock_path(path);
+        // An empty file is an empty SQLite database: create it to have something to lock.
         let lock = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
-            .open(&lock_path)
-            .map_err(|e| open_err(format!("cannot open {}: {e}", lock_path.display())))?;
+            .open(path)
+            .map_err(|e| open_err(e.to_string()))?;
+        let real = std::fs::canonicalize(path).map_err(|e| open_err(e.to_string()))?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(LedgerError::Busy {
                     path: path.to_path_buf(),
-                    lock: lock_path,
+                    lock: real,
                 })
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(open_err(format!(
-                    "cannot lock {}: {e}",
-                    lock_path.display()
-                )))
+                return Err(open_err(format!("cannot lock {}: {e}", real.display())))
             }
         }
-        let conn = Connection::open(path).map_err(|e| open_err(e.to_string()))?;
+        let conn = Connection::open(&real).map_err(|e| open_err(e.to_string()))?;
         let ledger = Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             _lock: Some(lock),
+            real,
+            broken: AtomicBool::new(false),
+            recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| {
@@ -229,7 +320,130 @@ impl Ledger {
             c.execute_batch(SCHEMA)?;
             add_columns(c)
         })?;
+        *ledger.recovered.lock().unwrap_or_else(|p| p.into_inner()) = ledger.record_listed()?;
+        ledger.keep_reserve();
         Ok(ledger)
+    }
+
+    /// Records as `sent` the sends an earlier run listed in [`Ledger::list_path`], then removes
+    /// the list. Recording twice is harmless, so a list left by a crash here is simply read again.
+    fn record_listed(&self) -> Result<Vec<UnrecordedSend>, LedgerError> {
+        let list = self.list_path();
+        let file = match File::open(&list) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.open_err(format!("cannot read {}: {e}", list.display()))),
+        };
+        let mut sends = Vec::new();
+        for (n, line) in BufReader::new(file).lines().enumerate() {
+            let line =
+                line.map_err(|e| self.open_err(format!("cannot read {}: {e}", list.display())))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            // A line cut short by a crash while it was written: that send was not listed whole,
+            // and its `claimed` row stays in doubt.
+            match serde_json::from_str::<UnrecordedSend>(&line) {
+                Ok(send) => sends.push(send),
+                Err(e) => tracing::warn!("{} line {}: ignored: {e}", list.display(), n + 1),
+            }
+        }
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for s in &sends {
+                tx.execute(
+                    "INSERT INTO sends (campaign, booking_id, message_id, recipient, state, reply, \
+                     attempts, created_at, updated_at, run_at) \
+                     VALUES (?1, ?2, ?3, ?4, 'sent', ?5, ?6, ?7, ?7, ?7) \
+                     ON CONFLICT (campaign, booking_id) DO UPDATE SET state = 'sent', \
+                     reply = excluded.reply, attempts = CASE WHEN state = 'sent' THEN attempts \
+                     ELSE attempts + excluded.attempts END, \
+                     updated_at = excluded.updated_at",
+                    params![
+                        s.campaign,
+                        s.booking_id,
+                        s.message_id,
+                        s.recipient,
+                        s.reply,
+                        s.attempts,
+                        s.at
+                    ],
+                )?;
+            }
+            tx.commit()
+        })?;
+        std::fs::remove_file(&list)
+            .map_err(|e| self.open_err(format!("cannot remove {}: {e}", list.display())))?;
+        Ok(sends)
+    }
+
+    fn open_err(&self, reason: String) -> LedgerError {
+        LedgerError::Open {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    /// Writes the reserve files when they are missing; without room for them the run goes on
+    /// without.
+    fn keep_reserve(&self) {
+        for (suffix, bytes) in [
+            (".reserve", RESERVE_BYTES),
+            (".reserve-list", LIST_RESERVE_BYTES),
+        ] {
+            self.keep_reserve_file(suffix, bytes);
+        }
+    }
+
+    fn keep_reserve_file(&self, suffix: &str, bytes: usize) {
+        let reserve = self.sibling(suffix);
+        if std::fs::metadata(&reserve).is_ok_and(|m| m.len() == bytes as u64) {
+            return;
+        }
+        let written = File::create(&reserve).and_then(|mut f| {
+            f.write_all(&vec![0u8; bytes])?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&reserve);
+            tracing::warn!(
+                "cannot keep {} (room to record sends on a full disk): {e}",
+                reserve.display()
+            );
+        }
+    }
+
+    /// The ledger's path with every symlink resolved, plus `suffix`.
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.real.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    /// The list of sends the server accepted but the ledger could not record (JSON Lines), which
+    /// the next [`Ledger::open`] records: `<ledger>.unrecorded.jsonl`, symlinks resolved.
+    pub fn list_path(&self) -> PathBuf {
+        self.sibling(".unrecorded.jsonl")
+    }
+
+    /// Sends an earlier run listed as unrecorded and recorded as `sent` since the last call (when
+    /// the ledger was opened, or when a runner's tick found it writable again).
+    pub fn take_recovered(&self) -> Vec<UnrecordedSend> {
+        std::mem::take(&mut *self.recovered.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Caps the database at its present size (SQLite's `max_page_count`, for this connection
+    /// only): a write that needs another page fails as on a full disk. For tests of a full ledger.
+    pub fn fill_up(&self) -> Result<(), LedgerError> {
+        self.with(|c| {
+            let pages: u64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.pragma_update(None, "max_page_count", pages)
+        })
+    }
+
+    /// Whether a write failed in this run (then nothing more is claimed).
+    pub fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
     }
 
     /// Opens an existing ledger to read it (no lock: a run may be going on).
@@ -249,6 +463,9 @@ impl Ledger {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
             _lock: None,
+            real: path.to_path_buf(),
+            broken: AtomicBool::new(false),
+            recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
         };
         ledger.with(|c| c.busy_timeout(std::time::Duration::from_secs(10)))?;
@@ -257,8 +474,25 @@ impl Ledger {
 
     /// Starts a new run on this ledger (a runner's next tick): a row left `claimed` by an earlier run
     /// (an email in doubt) is sent again, as a new process would.
+    ///
+    /// After a failed write, the run starts only when the ledger takes the sends listed as
+    /// unrecorded (they are recorded first, as [`Ledger::open`] does); until then nothing is claimed.
     pub fn begin_run(&self) {
         self.mine.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if !self.is_broken() {
+            return;
+        }
+        match self.record_listed() {
+            Ok(sends) => {
+                self.recovered
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(sends);
+                self.keep_reserve();
+                self.broken.store(false, Ordering::SeqCst);
+            }
+            Err(e) => tracing::warn!("{e}; nothing is sent until it is"),
+        }
     }
 
     /// Whether this run claimed (campaign, booking) (the booking is in the input twice), as opposed
@@ -286,8 +520,20 @@ impl Ledger {
         })
     }
 
+    /// As [`Ledger::with`], for a write: a failure marks the ledger broken.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, LedgerError> {
+        let written = self.with(f);
+        if written.is_err() {
+            self.broken.store(true, Ordering::SeqCst);
+        }
+        written
+    }
+
     /// Takes (campaign, booking) for sending, unless it is already done. Written and committed
-    /// before the SMTP transaction starts.
+    /// before the SMTP transaction starts. Refused ([`LedgerError::Stopped`]) once a write failed.
     pub fn claim(
         &self,
         campaign: &str,
@@ -300,7 +546,12 @@ impl Ledger {
         let key = (campaign.to_string(), booking_id.to_string());
         let mut mine = self.mine.lock().unwrap_or_else(|p| p.into_inner());
         let ours = mine.contains(&key);
-        let claim = self.with(|c| {
+        if self.is_broken() {
+            return Err(LedgerError::Stopped {
+                path: self.path.clone(),
+            });
+        }
+        let claim = self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found: Option<String> = tx
                 .query_row(
@@ -353,7 +604,9 @@ impl Ledger {
     }
 
     /// Records the end of a claimed send: `sent`, `failed` or `deferred`, with the server's reply and
-    /// the tries it took.
+    /// the tries it took. A `sent` the ledger does not take is tried again (the first time after
+    /// deleting the reserve file), then listed in [`Ledger::list_path`] for the next run
+    /// ([`Recorded::Listed`]); an error then means it could not be listed either.
     pub fn finish(
         &self,
         campaign: &str,
@@ -362,15 +615,92 @@ impl Ledger {
         reply: &str,
         attempts: u32,
         at: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE sends SET state = ?3, reply = ?4, attempts = attempts + ?5, updated_at = ?6 \
-                 WHERE campaign = ?1 AND booking_id = ?2",
-                params![campaign, booking_id, state.as_str(), reply, attempts, stamp(at)],
-            )
-            .map(drop)
-        })
+    ) -> Result<Recorded, LedgerError> {
+        let update = || {
+            self.write(|c| {
+                c.execute(
+                    "UPDATE sends SET state = ?3, reply = ?4, attempts = attempts + ?5, \
+                     updated_at = ?6 WHERE campaign = ?1 AND booking_id = ?2",
+                    params![
+                        campaign,
+                        booking_id,
+                        state.as_str(),
+                        reply,
+                        attempts,
+                        stamp(at)
+                    ],
+                )
+                .map(drop)
+            })
+        };
+        let mut failed = match update() {
+            Ok(()) => return Ok(Recorded::InLedger),
+            Err(e) if state != SendState::Sent => return Err(e),
+            Err(e) => e,
+        };
+        let _ = std::fs::remove_file(self.sibling(".reserve"));
+        for n in 1..SENT_TRIES {
+            match update() {
+                Ok(()) => return Ok(Recorded::InLedger),
+                Err(e) => failed = e,
+            }
+            std::thread::sleep(Duration::from_millis(50 << n));
+        }
+        // What was claimed, to list it whole (a read needs no room).
+        let claimed = self
+            .with(|c| {
+                c.query_row(
+                    "SELECT message_id, recipient FROM sends WHERE campaign = ?1 AND booking_id = ?2",
+                    params![campaign, booking_id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let send = UnrecordedSend {
+            campaign: campaign.to_string(),
+            booking_id: booking_id.to_string(),
+            message_id: claimed.0,
+            recipient: claimed.1,
+            reply: reply.to_string(),
+            attempts,
+            at: stamp(at),
+        };
+        let list = self.list_path();
+        match self.append_listed(&list, &send) {
+            Ok(()) => Ok(Recorded::Listed {
+                send,
+                list,
+                error: Box::new(failed),
+            }),
+            Err(e) => Err(LedgerError::Unrecorded {
+                path: self.path.clone(),
+                list,
+                sql: failed.to_string(),
+                io: e.to_string(),
+            }),
+        }
+    }
+
+    /// Appends one line to the list of unrecorded sends and syncs it (and, when it is new, its
+    /// folder) to the disk.
+    fn append_listed(&self, list: &Path, send: &UnrecordedSend) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(send).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let new = !list.exists();
+        // One writer at a time: the connection's lock serialises appends with everything else, and
+        // keeps SQLite off the room the list's reserve gives back.
+        let _conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = std::fs::remove_file(self.sibling(".reserve-list"));
+        let mut f = File::options().create(true).append(true).open(list)?;
+        f.write_all(&line)?;
+        f.sync_all()?;
+        if let Some(dir) = list.parent().filter(|_| new) {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Settles an email in doubt (left `claimed` by a run that died) by hand, after checking the
@@ -413,7 +743,7 @@ impl Ledger {
             }
             Claim::InDoubt | Claim::Done(_) => return Ok(()),
         };
-        self.with(|c| c.execute(sql, params![campaign, booking_id]).map(drop))
+        self.write(|c| c.execute(sql, params![campaign, booking_id]).map(drop))
     }
 
     /// The state of one send, if the ledger knows it.
@@ -459,12 +789,6 @@ impl Ledger {
             rows.collect()
         })
     }
-}
-
-fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -553,6 +877,84 @@ mod tests {
         );
         assert_eq!(entries[0].reply.as_deref(), Some("250 ok"));
         assert_eq!(entries[1].attempts, 3);
+    }
+
+    #[test]
+    fn a_sent_the_full_ledger_cannot_take_is_listed_and_recorded_by_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let now = t("2026-12-10T09:00:00Z");
+        let l = Ledger::open(&path).unwrap();
+        assert!(l.sibling(".reserve").exists());
+        for b in ["B1", "B2"] {
+            assert_eq!(
+                l.claim("c", b, &format!("c.{b}@x"), "a@x", now, now)
+                    .unwrap(),
+                Claim::New
+            );
+        }
+        l.fill_up().unwrap();
+        // A reply long enough to need pages the ledger no longer has.
+        let reply = format!("250 ok {}", "x".repeat(20_000));
+        match l
+            .finish("c", "B1", SendState::Sent, &reply, 1, now)
+            .unwrap()
+        {
+            Recorded::Listed { send, list, .. } => {
+                assert_eq!(list, l.list_path());
+                assert_eq!(send.message_id, "c.B1@x");
+            }
+            other => panic!("expected Listed, got {other:?}"),
+        }
+        assert!(l.is_broken());
+        assert!(!l.sibling(".reserve").exists(), "the reserve was given up");
+        assert!(!l.sibling(".reserve-list").exists(), "and the list's");
+        // Nothing more is claimed.
+        assert!(matches!(
+            l.claim("c", "B3", "c.B3@x", "a@x", now, now),
+            Err(LedgerError::Stopped { .. })
+        ));
+        // A runner's next tick while the ledger is still full: the list stays, nothing is claimed.
+        l.begin_run();
+        assert!(l.is_broken());
+        assert!(l.list_path().exists());
+        drop(l);
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.take_recovered().len(), 1);
+        assert!(l.take_recovered().is_empty());
+        assert!(!l.list_path().exists());
+        assert_eq!(l.state("c", "B1").unwrap(), Some(SendState::Sent));
+        assert_eq!(l.state("c", "B2").unwrap(), Some(SendState::Claimed));
+        assert_eq!(
+            l.claim("c", "B1", "c.B1@x", "a@x", now, now).unwrap(),
+            Claim::Done(SendState::Sent)
+        );
+    }
+
+    #[test]
+    fn one_lock_per_ledger_file_whatever_path_leads_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("real/ledger.sqlite");
+        let first = Ledger::open(&path).unwrap();
+        let alias = dir.path().join("alias.sqlite");
+        std::os::unix::fs::symlink(&path, &alias).unwrap();
+        let folder = dir.path().join("folder");
+        std::os::unix::fs::symlink(dir.path().join("real"), &folder).unwrap();
+        let linked = dir.path().join("hard.sqlite");
+        std::fs::hard_link(&path, &linked).unwrap();
+        for other in [alias, folder.join("ledger.sqlite"), linked] {
+            match Ledger::open(&other) {
+                Err(LedgerError::Busy { lock, .. }) => {
+                    assert_eq!(lock, std::fs::canonicalize(&other).unwrap())
+                }
+                r => panic!(
+                    "{}: expected Busy, got {:?}",
+                    other.display(),
+                    r.map(|_| ())
+                ),
+            }
+        }
+        drop(first);
     }
 
     #[test]

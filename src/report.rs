@@ -53,6 +53,25 @@ pub struct FailedEmail {
     pub reason: String,
 }
 
+/// An email the SMTP server accepted whose `sent` the ledger could not take (a full disk, an I/O
+/// error).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Unrecorded {
+    /// The send.
+    #[serde(flatten)]
+    pub send: crate::ledger::UnrecordedSend,
+    /// The list the next run records it from before sending anything (`<ledger>.unrecorded.jsonl`);
+    /// absent when that could not be written either: then a rerun sends it again unless it is
+    /// recorded by hand first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed_in: Option<String>,
+    /// Why the ledger did not take it.
+    pub error: String,
+}
+
+/// The file written beside the report when some sends could not be recorded in the ledger.
+pub const UNRECORDED_FILE: &str = "unrecorded-sends.json";
+
 /// What a run did.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
@@ -123,6 +142,9 @@ pub struct Report {
     /// Why the run stopped before the end, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Emails the server accepted (counted in `sent`) whose `sent` the ledger could not take; also
+    /// written to `unrecorded-sends.json` beside the report.
+    pub unrecorded: Vec<Unrecorded>,
     /// Every produced email.
     pub emails: EmailLog,
 }
@@ -293,6 +315,7 @@ impl Report {
             || !self.held_in_doubt.is_empty()
             || self.not_attempted > 0
             || self.stopped.is_some()
+            || !self.unrecorded.is_empty()
             || self.engine_refused > 0
     }
 
@@ -303,10 +326,18 @@ impl Report {
         write_atomically(&dir.join("index.html"), |w| self.write_index(w))
     }
 
-    /// Writes the JSON report alone, at `path`, through a temporary file renamed over it.
+    /// Writes the JSON report alone, at `path`, through a temporary file renamed over it; and,
+    /// when some sends could not be recorded in the ledger, [`UNRECORDED_FILE`] beside it.
     pub fn write_json(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
             std::fs::create_dir_all(dir)?;
+        }
+        if !self.unrecorded.is_empty() {
+            let beside = dir.unwrap_or(Path::new(".")).join(UNRECORDED_FILE);
+            write_atomically(&beside, |w| {
+                serde_json::to_writer_pretty(w, &self.unrecorded).map_err(std::io::Error::other)
+            })?;
         }
         write_atomically(path, |w| {
             serde_json::to_writer_pretty(w, self).map_err(std::io::Error::other)

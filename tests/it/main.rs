@@ -12,6 +12,7 @@ mod crash;
 mod engine;
 mod fast;
 mod items;
+mod ledger_faults;
 mod odd_values;
 mod plan;
 mod robust;
