@@ -944,11 +944,6 @@ impl Campaigns {
                 .as_ref()
                 .is_some_and(|c| c.load(Ordering::SeqCst))
         };
-        // One turn per SMTP connection: an email is claimed when it has one (see `produce`).
-        let turns = out
-            .send
-            .as_ref()
-            .map(|_| tokio::sync::Semaphore::new(self.settings.smtp.max_connections.max(1)));
         // Set when the SMTP server is found unavailable or the ledger cannot be written: no email is
         // started after it.
         let stop: std::sync::Mutex<Option<Stop>> = std::sync::Mutex::new(None);
@@ -970,11 +965,7 @@ impl Campaigns {
                 if cancelled() {
                     return Outcome::Interrupted;
                 }
-                let turns = turns.as_ref();
-                match self
-                    .produce(campaign, &booking, &venue, d, opts, out, turns)
-                    .await
-                {
+                match self.produce(campaign, &booking, &venue, d, opts, out).await {
                     Err(why) => {
                         halt(why);
                         Outcome::NotAttempted
@@ -1065,7 +1056,6 @@ impl Campaigns {
 
     /// One due email: claim it in the ledger, compose it, write it, send it, record the outcome.
     /// `Err` stops the run (the ledger cannot be written).
-    #[allow(clippy::too_many_arguments)] // until the turn moves into SmtpDelivery (next commit)
     async fn produce(
         &self,
         campaign: &CampaignSettings,
@@ -1074,7 +1064,6 @@ impl Campaigns {
         d: Due,
         opts: &RunOptions,
         out: &Outputs<'_>,
-        turns: Option<&tokio::sync::Semaphore>,
     ) -> Result<Produced, Stop> {
         let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
         let key = (campaign.name.as_str(), booking.booking_id.as_str());
@@ -1170,37 +1159,43 @@ impl Campaigns {
         if ledger.as_ref().is_some_and(|l| l.is_broken()) {
             return Ok(Produced::NotAttempted);
         }
-        // Claimed when a connection is ready for it, and its reply committed before that turn goes to
-        // another email: at most one email per connection is between claim and commit, which is
-        // what a crash can leave in doubt (the README, "Exactly once").
-        let _turn = match turns {
-            Some(turns) => turns.acquire().await.ok(),
-            None => None,
+        // Claimed when a connection is ready for it (`send_when_ready`), and its reply committed
+        // before its turn goes to another email: at most one email per connection is between claim
+        // and commit, which is all a crash can leave in doubt (the README, "Exactly once").
+        let Some(_turn) = send.smtp.turn().await else {
+            return Ok(Produced::Interrupted);
         };
-        let mut in_doubt = false;
-        let mut claimed = Claim::New;
-        if let Some(ledger) = &ledger {
+        let claim_result: std::sync::Mutex<Option<Result<Claim, Stop>>> =
+            std::sync::Mutex::new(None);
+        let claim_now = || async {
+            let Some(ledger) = &ledger else {
+                return true;
+            };
             let (message_id, recipient) = (message_id.clone(), recipient.clone());
             let (run_at, at) = (opts.now, (opts.clock)());
             let claim = on_ledger(ledger, key, move |l, c, b| {
                 l.claim(c, b, &message_id, &recipient, run_at, at)
             })
-            .await?;
-            match claim {
-                Claim::Done(state) => return Ok(Produced::AlreadyDone(state)),
-                Claim::InDoubt => in_doubt = true,
-                Claim::New | Claim::Retry => {}
-            }
-            claimed = claim;
-        }
-        // What to record in the ledger, and what the run makes of it.
+            .await;
+            let go = matches!(claim, Ok(Claim::New | Claim::Retry | Claim::InDoubt));
+            *claim_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
+            go
+        };
         // A panic while sending may come before or after the server got the message: the email is
         // finished as failed rather than sent again, which could send it twice (and would meet the
         // same panic at every run).
-        let sent = AssertUnwindSafe(send.smtp.send(&composed.email))
+        let sent = AssertUnwindSafe(send.smtp.send_when_ready(&composed.email, claim_now))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(SmtpFailure::Unsendable(bug("sending", &*panic))));
+        // What the claim found, if it was asked (none: no connection was had, nothing sent).
+        let claimed = match claim_result.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Err(stop)) => return Err(stop),
+            Some(Ok(Claim::Done(state))) => return Ok(Produced::AlreadyDone(state)),
+            Some(Ok(claim)) => Some(claim),
+            None => None,
+        };
+        let in_doubt = claimed == Some(Claim::InDoubt);
         // The in-doubt window: from the server's reply to its commit (logged at debug, target
         // `tripmail::window`, for measurements).
         let replied = std::time::Instant::now();
@@ -1230,7 +1225,7 @@ impl Campaigns {
             // Asked to stop before the transaction: nothing sent. A first try leaves no trace; after
             // temporary failures the email stays deferred, as when its tries run out.
             Err(SmtpFailure::Stopped { attempts: 0 }) => {
-                if let Some(ledger) = &ledger {
+                if let Some((ledger, claimed)) = ledger.as_ref().zip(claimed) {
                     on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await?;
                 }
                 return Ok(Produced::Interrupted);

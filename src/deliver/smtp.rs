@@ -152,6 +152,8 @@ enum TryError {
     Unsendable(String),
     /// The run was asked to stop before the message was sent: the server has nothing of it.
     Stopped,
+    /// The caller, asked when a connection was ready, withdrew the email: nothing was sent.
+    Withdrawn,
 }
 
 impl std::fmt::Display for TryError {
@@ -161,6 +163,7 @@ impl std::fmt::Display for TryError {
             TryError::Timeout(stage) => write!(f, "no answer within the timeout ({stage:?})"),
             TryError::Connect(e) | TryError::Unsendable(e) => f.write_str(e),
             TryError::Stopped => f.write_str("the run was asked to stop"),
+            TryError::Withdrawn => f.write_str("withdrawn before its transaction"),
         }
     }
 }
@@ -191,7 +194,7 @@ fn classify(e: &TryError) -> Kind {
         TryError::Timeout(Stage::Message) => return Kind::InDoubt,
         TryError::Timeout(_) | TryError::Connect(_) => return Kind::Server,
         TryError::Unsendable(_) => return Kind::Unsendable,
-        TryError::Stopped => return Kind::Stopped,
+        TryError::Stopped | TryError::Withdrawn => return Kind::Stopped,
     };
     let code = e.status().map(|c| c.to_string());
     match (code.as_deref(), stage) {
@@ -377,23 +380,39 @@ impl Connections {
         }
     }
 
-    async fn send(&self, envelope: &Envelope, bytes: &[u8]) -> Result<Response, TryError> {
+    /// One try: a connection, then `ready` (the first try only: it may withdraw the email), then
+    /// the transaction.
+    async fn send<F, Fut>(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        ready: &mut Option<F>,
+    ) -> Result<Response, TryError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+    {
         // Until the message goes, a stop ends the try at once: the server has nothing of the email
         // (the connection, mid-transaction, is dropped).
-        let ready = async {
-            let mut conn = self.checkout().await?;
-            match self.envelope(&mut conn, envelope).await {
-                Ok(()) => Ok(conn),
-                Err(e) => {
-                    self.release(conn, Some(&e)).await;
-                    Err(e)
-                }
-            }
-        };
         let mut conn = tokio::select! {
-            conn = ready => conn?,
+            conn = self.checkout() => conn?,
             () = self.stop.asked() => return Err(TryError::Stopped),
         };
+        // Not cut short by a stop: what `ready` does (a claim in the ledger) is done whole.
+        if let Some(ready) = ready.take() {
+            if !ready().await {
+                self.release(conn, None).await;
+                return Err(TryError::Withdrawn);
+            }
+        }
+        let enveloped = tokio::select! {
+            result = self.envelope(&mut conn, envelope) => result,
+            () = self.stop.asked() => return Err(TryError::Stopped),
+        };
+        if let Err(e) = enveloped {
+            self.release(conn, Some(&e)).await;
+            return Err(e);
+        }
         let result = self.message(&mut conn, bytes).await;
         self.release(conn, result.as_ref().err()).await;
         result
@@ -450,6 +469,8 @@ pub struct SmtpDelivery {
     connections: Connections,
     server: String,
     slots: Semaphore,
+    /// Turns to send, one per connection (see [`SmtpDelivery::turn`]).
+    turns: Semaphore,
     limiter: Option<DefaultDirectRateLimiter>,
     attempts: u32,
     retry_base: Duration,
@@ -509,6 +530,7 @@ impl SmtpDelivery {
             },
             server: url.to_string(),
             slots: Semaphore::new(settings.max_connections.max(1)),
+            turns: Semaphore::new(settings.max_connections.max(1)),
             limiter,
             attempts: settings.attempts.max(1),
             retry_base: Duration::from_millis(settings.retry_base_ms),
@@ -546,6 +568,34 @@ impl SmtpDelivery {
 
     /// Sends one email, trying again on temporary failures with exponential backoff and jitter.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<Accepted, SmtpFailure> {
+        self.send_when_ready(email, || async { true }).await
+    }
+
+    /// A turn to send: one per connection (`smtp.max_connections`). A caller that holds it from
+    /// before an email's claim to after its reply is committed keeps at most one email per
+    /// connection between the two, which is all a crash can leave in doubt. `None` once a stop is
+    /// asked.
+    pub async fn turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::select! {
+            turn = self.turns.acquire() => turn.ok(),
+            () = self.stop_asked() => None,
+        }
+    }
+
+    /// [`send`](Self::send), asking `ready` once a connection is ready for the email's first
+    /// transaction (after the rate limit, with the connection checked): `false` withdraws the email
+    /// (nothing sent; [`SmtpFailure::Stopped`] with no try). The ledger's claim goes there, so that
+    /// an email is claimed only when it is about to go.
+    pub async fn send_when_ready<F, Fut>(
+        &self,
+        email: &OutgoingEmail,
+        ready: F,
+    ) -> Result<Accepted, SmtpFailure>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let mut ready = Some(ready);
         let bytes = email
             .to_mime()
             .map_err(|e| SmtpFailure::Unsendable(e.to_string()))?;
@@ -579,7 +629,7 @@ impl SmtpDelivery {
                 if self.stopping() {
                     return Err(stopped);
                 }
-                self.connections.send(&envelope, &bytes).await
+                self.connections.send(&envelope, &bytes, &mut ready).await
             };
             let err = match result {
                 Ok(response) => {

@@ -248,7 +248,9 @@ fn a_sent_the_full_ledger_cannot_take_is_listed_and_recorded_by_the_rerun_first(
     }) else {
         return;
     };
-    assert!(!filled.listed.is_empty(), "something was listed");
+    // Which write finds the disk full, a claim (nothing is sent under it) or a `sent` (listed), is
+    // down to timing since claims are taken just before the transaction; `ledger::tests` lists one
+    // for certain. Whatever was listed was delivered.
     for id in &filled.listed {
         assert!(filled.accepted.contains_key(id), "{id} listed but not sent");
     }
