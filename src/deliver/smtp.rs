@@ -398,13 +398,6 @@ impl Connections {
             conn = self.checkout() => conn?,
             () = self.stop.asked() => return Err(TryError::Stopped),
         };
-        // Not cut short by a stop: what `ready` does (a claim in the ledger) is done whole.
-        if let Some(ready) = ready.take() {
-            if !ready().await {
-                self.release(conn, None).await;
-                return Err(TryError::Withdrawn);
-            }
-        }
         let enveloped = tokio::select! {
             result = self.envelope(&mut conn, envelope) => result,
             () = self.stop.asked() => return Err(TryError::Stopped),
@@ -412,6 +405,15 @@ impl Connections {
         if let Err(e) = enveloped {
             self.release(conn, Some(&e)).await;
             return Err(e);
+        }
+        // The server waits for the message (354) and has nothing of it yet. `ready` (the ledger's
+        // claim) is asked here, and done whole, not cut short by a stop; withdrawn, the connection
+        // is dropped mid-DATA, which the server discards.
+        if let Some(ready) = ready.take() {
+            if !ready().await {
+                drop(conn);
+                return Err(TryError::Withdrawn);
+            }
         }
         let result = self.message(&mut conn, bytes).await;
         self.release(conn, result.as_ref().err()).await;
@@ -582,10 +584,11 @@ impl SmtpDelivery {
         }
     }
 
-    /// [`send`](Self::send), asking `ready` once a connection is ready for the email's first
-    /// transaction (after the rate limit, with the connection checked): `false` withdraws the email
-    /// (nothing sent; [`SmtpFailure::Stopped`] with no try). The ledger's claim goes there, so that
-    /// an email is claimed only when it is about to go.
+    /// [`send`](Self::send), asking `ready` once the server waits for the email's message (after
+    /// the rate limit, the connection check, MAIL, RCPT and DATA's 354; on the first try that gets
+    /// there): `false` withdraws the email (the connection is dropped mid-DATA and the server keeps
+    /// nothing; [`SmtpFailure::Stopped`] with no try). The ledger's claim goes there, so that an
+    /// email is claimed only when the next thing it does is go.
     pub async fn send_when_ready<F, Fut>(
         &self,
         email: &OutgoingEmail,
