@@ -435,6 +435,14 @@ async fn on_ledger<T: Send + 'static>(
     (campaign, booking_id): (&str, &str),
     f: impl FnOnce(&Ledger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
+    // On the runtime's own thread when it may block one (a commit without fsync takes
+    // microseconds; a hop to the blocking pool and back costs more), else on the blocking pool.
+    if tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return tokio::task::block_in_place(|| f(ledger, campaign, booking_id))
+            .map_err(Stop::Ledger);
+    }
     let shared = Arc::clone(ledger);
     let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
     match tokio::task::spawn_blocking(move || f(&shared, &campaign, &booking_id)).await {
@@ -1260,7 +1268,15 @@ impl Campaigns {
         };
         let at = (opts.clock)();
         let reply_ = reply.clone();
+        // An email that failed or was deferred before the server waited for its message was never
+        // claimed: it is claimed now, so that its end is recorded all the same.
+        let unclaimed = claimed
+            .is_none()
+            .then(|| (message_id.clone(), recipient.clone(), opts.now));
         let recorded = on_ledger(ledger, key, move |l, c, b| {
+            if let Some((message_id, recipient, run_at)) = &unclaimed {
+                l.claim(c, b, message_id, recipient, *run_at, at)?;
+            }
             l.finish(c, b, state, &reply_, attempts, at)
         })
         .await;

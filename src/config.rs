@@ -91,6 +91,9 @@ pub struct SmtpSettings {
     /// What to do with an email a crashed run may have handed to the server (a campaign may say
     /// otherwise); by default confirmations are sent again and reminders held.
     pub in_doubt: Option<InDoubt>,
+    /// A connection idle at least this long is checked with a NOOP before it takes an email; one
+    /// put back more recently (it just took one) is used as it is. 0: a NOOP before every reuse.
+    pub noop_after_ms: u64,
 }
 
 /// What becomes of an email that an earlier run claimed and may have handed to the server without
@@ -128,6 +131,7 @@ impl Default for SmtpSettings {
             attempts: 5,
             retry_base_ms: 500,
             in_doubt: None,
+            noop_after_ms: 1000,
         }
     }
 }
@@ -150,6 +154,7 @@ impl fmt::Debug for SmtpSettings {
             .field("attempts", &self.attempts)
             .field("retry_base_ms", &self.retry_base_ms)
             .field("in_doubt", &self.in_doubt)
+            .field("noop_after_ms", &self.noop_after_ms)
             .finish()
     }
 }

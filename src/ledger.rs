@@ -315,7 +315,7 @@ impl Ledger {
         ledger.with(|c| {
             // WAL + FULL: a committed `sent` survives a crash of the process and of the machine.
             c.pragma_update(None, "journal_mode", "WAL")?;
-            c.pragma_update(None, "synchronous", "FULL")?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
             c.execute_batch(SCHEMA)?;
             add_columns(c)

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
@@ -243,7 +243,13 @@ struct Connections {
     hello: ClientId,
     credentials: Option<Credentials>,
     timeout: Duration,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    /// A connection put back this recently (`smtp.noop_after_ms`) is used again without a NOOP
+    /// first: it just took an email, and servers keep idle connections for tens of seconds. Should
+    /// it have died all the same, the next command fails and the email is tried again on a new
+    /// connection, as after any dropped one.
+    fresh: Duration,
+    /// Connections between emails, each with when it was put back.
+    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     stop: StopFlag,
 }
 
@@ -313,13 +319,15 @@ impl Connections {
         Ok(conn)
     }
 
-    /// An idle connection that still answers NOOP, or a new one.
+    /// An idle connection that still answers NOOP (not asked of one put back within `fresh`: it
+    /// just took an email), or a new one.
     async fn checkout(&self) -> Result<AsyncSmtpConnection, TryError> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
+                Some((conn, since)) if since.elapsed() < self.fresh => return Ok(conn),
                 // One that fails NOOP or does not answer it in time is dropped, without QUIT.
-                Some(mut conn) => {
+                Some((mut conn, _)) => {
                     let noop = tokio::time::timeout(self.timeout, conn.test_connected()).await;
                     if noop == Ok(true) {
                         return Ok(conn);
@@ -442,7 +450,7 @@ impl Connections {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+                .push((conn, Instant::now()));
         } else {
             self.retire(conn).await;
         }
@@ -462,7 +470,7 @@ impl Connections {
     /// Closes every idle connection, all at once.
     async fn close(&self) {
         let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
-        futures::future::join_all(idle.into_iter().map(|conn| self.retire(conn))).await;
+        futures::future::join_all(idle.into_iter().map(|(conn, _)| self.retire(conn))).await;
     }
 }
 
@@ -527,6 +535,7 @@ impl SmtpDelivery {
                 hello,
                 credentials,
                 timeout,
+                fresh: Duration::from_millis(settings.noop_after_ms),
                 idle: Mutex::new(Vec::new()),
                 stop: StopFlag::default(),
             },

@@ -23,9 +23,11 @@ const SHORT: u64 = 500;
 /// silence in time.
 const LONG: u64 = 60_000;
 
-/// The shipped campaign (34 emails due at [`NOW`]) with two fast tries and `smtp.timeout_ms`.
+/// The shipped campaign (34 emails due at [`NOW`]) with two fast tries and `smtp.timeout_ms`; a
+/// NOOP before every reuse of a connection (`noop_after_ms = 0`), so that a server silent to NOOP
+/// is met at once.
 fn config(dir: &Path, timeout_ms: u64) -> PathBuf {
-    let settings = format!("retry_base_ms = 20\ntimeout_ms = {timeout_ms}");
+    let settings = format!("retry_base_ms = 20\ntimeout_ms = {timeout_ms}\nnoop_after_ms = 0");
     config_with(
         dir,
         &[

@@ -236,12 +236,13 @@ fn ledger_rows(ledger: &Path) -> Vec<serde_json::Value> {
 /// The in-doubt window of one whole run with `connections` (no kill): from each server reply to its
 /// commit in the ledger, in microseconds, sorted; from the `tripmail::window` debug lines. The
 /// binary is `MEASURE_BIN` when set (a release build, for figures), else the test build.
-pub fn window(connections: usize, extra_smtp: &str) -> Vec<u64> {
+pub fn window(connections: usize, extra_smtp: &str) -> (Vec<u64>, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let bookings = synth_bookings(dir.path());
     let smtp = format!("max_connections = {connections}\n{extra_smtp}");
     let cfg = config_with(dir.path(), &[("max_connections = 4", smtp.as_str())]);
     let server = FaultServer::start(Faults::default());
+    let started = Instant::now();
     let o = binary()
         .arg("run")
         .arg("--config")
@@ -253,6 +254,7 @@ pub fn window(connections: usize, extra_smtp: &str) -> Vec<u64> {
         .env("RUST_LOG", "tripmail::window=debug")
         .output()
         .expect("tripmail runs");
+    let took = started.elapsed();
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -265,7 +267,7 @@ pub fn window(connections: usize, extra_smtp: &str) -> Vec<u64> {
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
         .collect();
     micros.sort_unstable();
-    micros
+    (micros, took)
 }
 
 /// `text` without its terminal colour codes (`ESC [ … m`).
@@ -289,15 +291,18 @@ fn strip_ansi(text: &str) -> String {
 #[test]
 #[ignore = "measurement: MEASURE_BIN=target/release/tripmail cargo test --test it crash::measure_window -- --ignored --nocapture"]
 fn measure_window() {
-    for connections in [1, 8] {
-        let w = window(connections, "");
+    for connections in [1, 4, 8] {
+        let (w, took) = window(connections, "");
         let at = |q: f64| w[((w.len() - 1) as f64 * q) as usize];
         println!(
-            "connections {connections}: {} replies, window median {} µs, p99 {} µs, worst {} µs",
+            "connections {connections}: {} replies, window median {} µs, p99 {} µs, worst {} µs; \
+             the whole run {:.2} s, {:.0} emails/s",
             w.len(),
             at(0.5),
             at(0.99),
-            at(1.0)
+            at(1.0),
+            took.as_secs_f64(),
+            w.len() as f64 / took.as_secs_f64()
         );
     }
 }
