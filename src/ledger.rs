@@ -250,14 +250,24 @@ const ADDED_COLUMNS: [(&str, &str); 1] = [(
     "ALTER TABLE sends ADD COLUMN takeovers INTEGER NOT NULL DEFAULT 0",
 )];
 
-/// Adds the columns of [`ADDED_COLUMNS`] that `c`'s table lacks.
-fn add_columns(c: &Connection) -> rusqlite::Result<()> {
+/// The columns of [`ADDED_COLUMNS`] that `c`'s table lacks.
+fn missing_columns(c: &Connection) -> rusqlite::Result<Vec<&'static str>> {
     let mut stmt = c.prepare("SELECT name FROM pragma_table_info('sends')")?;
     let have: Vec<String> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    Ok(ADDED_COLUMNS
+        .iter()
+        .map(|(column, _)| *column)
+        .filter(|column| !have.iter().any(|h| h == column))
+        .collect())
+}
+
+/// Adds the columns of [`ADDED_COLUMNS`] that `c`'s table lacks.
+fn add_columns(c: &Connection) -> rusqlite::Result<()> {
+    let missing = missing_columns(c)?;
     for (column, alter) in ADDED_COLUMNS {
-        if !have.iter().any(|h| h == column) {
+        if missing.contains(&column) {
             c.execute_batch(alter)?;
         }
     }
@@ -766,11 +776,16 @@ impl Ledger {
     /// Every row, or one campaign's, ordered by campaign then booking.
     pub fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
         self.with(|c| {
-            let mut stmt = c.prepare(
+            // A ledger written by an older version, read before a run added the column, has none.
+            let takeovers = match missing_columns(c)?.contains(&"takeovers") {
+                true => "0",
+                false => "takeovers",
+            };
+            let mut stmt = c.prepare(&format!(
                 "SELECT campaign, booking_id, state, message_id, recipient, attempts, reply, \
-                 updated_at, run_at, takeovers FROM sends WHERE ?1 IS NULL OR campaign = ?1 \
-                 ORDER BY campaign, booking_id",
-            )?;
+                 updated_at, run_at, {takeovers} FROM sends WHERE ?1 IS NULL OR campaign = ?1 \
+                 ORDER BY campaign, booking_id"
+            ))?;
             let rows = stmt.query_map(params![campaign], |r| {
                 let state: String = r.get(2)?;
                 Ok(Entry {
@@ -799,6 +814,33 @@ mod tests {
         DateTime::parse_from_rfc3339(s)
             .map(|d| d.with_timezone(&Utc))
             .unwrap()
+    }
+
+    #[test]
+    fn a_ledger_of_an_older_version_is_read_as_it_is_and_gains_its_new_columns_when_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute(
+                "INSERT INTO sends (campaign, booking_id, message_id, recipient, state, \
+                 created_at, updated_at, run_at) VALUES ('c', 'B1', 'm', 'r', 'claimed', 'x', 'x', 'x')",
+                [],
+            )
+            .unwrap();
+        }
+        let read = Ledger::open_read(&path).unwrap();
+        let rows = read.entries(None).unwrap();
+        assert_eq!((rows.len(), rows[0].takeovers), (1, 0));
+        drop(read);
+        let l = Ledger::open(&path).unwrap();
+        let at = t("2026-12-10T09:00:00Z");
+        assert_eq!(
+            l.claim("c", "B1", "m", "r", at, at).unwrap(),
+            Claim::InDoubt
+        );
+        assert_eq!(l.entries(None).unwrap()[0].takeovers, 1);
     }
 
     #[test]

@@ -336,3 +336,111 @@ fn killed_ten_times_with_resend_no_email_is_lost_and_doubles_are_at_most_those_t
         );
     }
 }
+
+/// Runs the shipped campaign over SMTP to `server` with the ledger at `ledger`: exit code, report.
+fn send_shipped(
+    dir: &Path,
+    server: &FaultServer,
+    ledger: &Path,
+) -> (Option<i32>, serde_json::Value) {
+    let cfg = config_with(dir, &[("retry_base_ms = 500", "retry_base_ms = 20")]);
+    let report = dir.join("report.json");
+    let o = tripmail()
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--now", NOW, "--smtp", &server.url(), "--report"])
+        .arg(&report)
+        .arg("--state")
+        .arg(ledger)
+        .output()
+        .expect("tripmail runs");
+    let r = serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    (o.status.code(), r)
+}
+
+fn copies_of(server: &FaultServer, id: &str) -> usize {
+    server
+        .accepted()
+        .iter()
+        .filter(|m| message_id(&m.data).as_deref() == Some(id))
+        .count()
+}
+
+#[test]
+fn an_email_held_in_doubt_waits_for_a_hand_and_a_confirmation_in_doubt_goes_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ledger = dir.path().join("ledger.sqlite");
+    // A run that died mid-send left a reminder and a confirmation claimed.
+    {
+        let l = tripmail::ledger::Ledger::open(&ledger).expect("ledger");
+        let at: chrono::DateTime<chrono::Utc> = NOW.parse().expect("instant");
+        for (campaign, booking) in [("reminder", "WT-100001"), ("confirmation", "WT-100015")] {
+            let id = format!("{campaign}.{booking}@wanderly.example");
+            l.claim(campaign, booking, &id, "x@example.com", at, at)
+                .expect("claimed");
+        }
+    }
+    let server = FaultServer::start(Faults::default());
+    let (code, r) = send_shipped(dir.path(), &server, &ledger);
+    assert_eq!(code, Some(1), "a held email is a problem: {r}");
+    // The reminder is held (the default for reminders), listed, and not sent.
+    assert_eq!(r["held_in_doubt"][0]["booking_id"], "WT-100001", "{r}");
+    assert_eq!(
+        copies_of(&server, "<reminder.WT-100001@wanderly.example>"),
+        0
+    );
+    // The confirmation is taken over and sent (the default for confirmations).
+    assert_eq!(r["resent_in_doubt"], 1, "{r}");
+    assert_eq!(
+        copies_of(&server, "<confirmation.WT-100015@wanderly.example>"),
+        1
+    );
+    let listed = tripmail()
+        .args([
+            "ledger", "--only", "in-doubt", "--format", "json", "--state",
+        ])
+        .arg(&ledger)
+        .output()
+        .expect("ledger");
+    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
+    assert_eq!(rows[0]["booking_id"], "WT-100001");
+
+    // Held again by the next run, until someone resends it; then it goes, once.
+    let (code, _) = send_shipped(dir.path(), &server, &ledger);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        copies_of(&server, "<reminder.WT-100001@wanderly.example>"),
+        0
+    );
+    let o = tripmail()
+        .args(["ledger", "--resend", "reminder/WT-100001", "--state"])
+        .arg(&ledger)
+        .output()
+        .expect("ledger");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (code, r) = send_shipped(dir.path(), &server, &ledger);
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(
+        copies_of(&server, "<reminder.WT-100001@wanderly.example>"),
+        1
+    );
+    assert_eq!(
+        copies_of(&server, "<confirmation.WT-100015@wanderly.example>"),
+        1
+    );
+    // Nothing left in doubt, and --close of an email not in doubt changes nothing.
+    let o = tripmail()
+        .args(["ledger", "--close", "reminder/WT-100001", "--state"])
+        .arg(&ledger)
+        .output()
+        .expect("ledger");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not in doubt"));
+}
