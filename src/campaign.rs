@@ -1107,7 +1107,12 @@ impl Campaigns {
                 if let Some(ledger) = ledger_ref {
                     let (reply, run_at, at) = (why.clone(), opts.now, (opts.clock)());
                     on_ledger(ledger, key, move |l, c, b| {
-                        l.claim(c, b, &message_id, &recipient, run_at, at)?;
+                        // Not over what another copy of the booking did meanwhile.
+                        if let Claim::Done(_) =
+                            l.claim(c, b, &message_id, &recipient, run_at, at)?
+                        {
+                            return Ok(Recorded::InLedger);
+                        }
                         l.finish(c, b, SendState::Failed, &reply, 0, at)
                     })
                     .await?;
@@ -1170,15 +1175,19 @@ impl Campaigns {
         // Claimed when a connection is ready for it (`send_when_ready`), and its reply committed
         // before its turn goes to another email: at most one email per connection is between claim
         // and commit, which is all a crash can leave in doubt (the README, "Exactly once").
-        let Some(_turn) = send.smtp.turn().await else {
-            return Ok(Produced::Interrupted);
-        };
+        // The turn is taken with the claim (not before: a try that fails before it may back off
+        // without holding one) and kept until the reply is committed.
+        let turn = std::sync::Mutex::new(None);
         let claim_result: std::sync::Mutex<Option<Result<Claim, Stop>>> =
             std::sync::Mutex::new(None);
         let claim_now = || async {
             let Some(ledger) = &ledger else {
                 return true;
             };
+            let Some(taken) = send.smtp.turn().await else {
+                return false; // a stop was asked: withdrawn, nothing sent
+            };
+            *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
             let (message_id, recipient) = (message_id.clone(), recipient.clone());
             let (run_at, at) = (opts.now, (opts.clock)());
             let claim = on_ledger(ledger, key, move |l, c, b| {
@@ -1275,7 +1284,10 @@ impl Campaigns {
             .then(|| (message_id.clone(), recipient.clone(), opts.now));
         let recorded = on_ledger(ledger, key, move |l, c, b| {
             if let Some((message_id, recipient, run_at)) = &unclaimed {
-                l.claim(c, b, message_id, recipient, *run_at, at)?;
+                // Sent (or being sent) by another copy of the booking meanwhile: left as it is.
+                if let Claim::Done(_) = l.claim(c, b, message_id, recipient, *run_at, at)? {
+                    return Ok(Recorded::InLedger);
+                }
             }
             l.finish(c, b, state, &reply_, attempts, at)
         })

@@ -1227,6 +1227,10 @@ fn print_summary(report: &Report, out: Option<&Path>, ledger: Option<&Ledger>) {
 /// `tripmail ledger --resend/--close`: settles emails in doubt by hand (the ledger is opened for
 /// writing, so not while a run holds it).
 fn settle_in_doubt(path: &Path, resend: &[String], close: &[String]) -> anyhow::Result<Outcome> {
+    // Settling is for a ledger that exists: a mistyped path must not create one.
+    if !path.is_file() {
+        anyhow::bail!("{}: no ledger there", path.display());
+    }
     let ledger = Ledger::open(path)?;
     let now = clock();
     let mut outcome = Outcome::Clean;

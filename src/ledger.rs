@@ -630,7 +630,8 @@ impl Ledger {
             self.write(|c| {
                 c.execute(
                     "UPDATE sends SET state = ?3, reply = ?4, attempts = attempts + ?5, \
-                     updated_at = ?6 WHERE campaign = ?1 AND booking_id = ?2",
+                     updated_at = ?6 WHERE campaign = ?1 AND booking_id = ?2 \
+                     AND state = 'claimed'",
                     params![
                         campaign,
                         booking_id,

@@ -321,19 +321,20 @@ impl Connections {
 
     /// An idle connection that still answers NOOP (not asked of one put back within `fresh`: it
     /// just took an email), or a new one.
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, TryError> {
+    /// `true` beside a connection taken without a NOOP.
+    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), TryError> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
-                Some((conn, since)) if since.elapsed() < self.fresh => return Ok(conn),
+                Some((conn, since)) if since.elapsed() < self.fresh => return Ok((conn, true)),
                 // One that fails NOOP or does not answer it in time is dropped, without QUIT.
                 Some((mut conn, _)) => {
                     let noop = tokio::time::timeout(self.timeout, conn.test_connected()).await;
                     if noop == Ok(true) {
-                        return Ok(conn);
+                        return Ok((conn, false));
                     }
                 }
-                None => return self.open().await,
+                None => return Ok((self.open().await?, false)),
             }
         }
     }
@@ -402,13 +403,22 @@ impl Connections {
     {
         // Until the message goes, a stop ends the try at once: the server has nothing of the email
         // (the connection, mid-transaction, is dropped).
-        let mut conn = tokio::select! {
-            conn = self.checkout() => conn?,
-            () = self.stop.asked() => return Err(TryError::Stopped),
-        };
-        let enveloped = tokio::select! {
-            result = self.envelope(&mut conn, envelope) => result,
-            () = self.stop.asked() => return Err(TryError::Stopped),
+        let (mut conn, enveloped) = loop {
+            let (mut conn, unchecked) = tokio::select! {
+                conn = self.checkout() => conn?,
+                () = self.stop.asked() => return Err(TryError::Stopped),
+            };
+            let enveloped = tokio::select! {
+                result = self.envelope(&mut conn, envelope) => result,
+                () = self.stop.asked() => return Err(TryError::Stopped),
+            };
+            match enveloped {
+                // Taken without a NOOP and found gone (closed while idle, no reply at all): the
+                // next one, or a new one, without counting a try; each pass takes one idle
+                // connection, and a new one ends the loop.
+                Err(TryError::Smtp(_, e)) if unchecked && e.status().is_none() => drop(conn),
+                other => break (conn, other),
+            }
         };
         if let Err(e) = enveloped {
             self.release(conn, Some(&e)).await;

@@ -463,3 +463,91 @@ fn measure_kills() {
         println!("{connections} connections: {t:?}");
     }
 }
+
+#[test]
+fn a_connection_closed_by_the_server_after_each_message_costs_no_try() {
+    // Taken again without a NOOP (it was put back within noop_after_ms), it is found gone at MAIL:
+    // the email goes on a new connection, without counting a try, even with one try allowed.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = FaultServer::start(Faults {
+        close_after_message: true,
+        ..Faults::default()
+    });
+    let cfg = config_with(
+        dir.path(),
+        &[
+            ("max_connections = 4", "max_connections = 1"),
+            ("attempts = 5", "attempts = 1"),
+        ],
+    );
+    let o = tripmail()
+        .arg("run")
+        .arg("--config")
+        .arg(&cfg)
+        .args(["--now", NOW, "--smtp", &server.url(), "--report"])
+        .arg(dir.path().join("report.json"))
+        .arg("--state")
+        .arg(dir.path().join("ledger.sqlite"))
+        .output()
+        .expect("tripmail runs");
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(o.status.code(), Some(0), "{r}");
+    assert_eq!(
+        (r["sent"].as_u64(), r["retried"].as_u64()),
+        (Some(34), Some(0)),
+        "{r}"
+    );
+    assert_eq!(server.accepted().len(), 34);
+}
+
+#[test]
+fn a_booking_twice_in_the_input_is_sent_once_even_when_its_second_copy_fails_before_its_claim() {
+    // The second copy's MAIL meets a dropped connection (one try): it ends before its claim, and
+    // its end must not overwrite the first copy's `sent`, or a rerun would send it again.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(crate::util::root().join("fixtures/bookings.csv"))
+        .expect("bookings");
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let row = lines.next().expect("WT-100001");
+    let bookings = dir.path().join("twice.csv");
+    std::fs::write(&bookings, format!("{header}\n{row}\n{row}\n")).expect("written");
+    let cfg = config_with(
+        dir.path(),
+        &[
+            ("max_connections = 4", "max_connections = 1"),
+            ("attempts = 5", "attempts = 1"),
+        ],
+    );
+    let ledger = dir.path().join("ledger.sqlite");
+    let run = |server: &FaultServer| {
+        tripmail()
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--bookings")
+            .arg(&bookings)
+            .args(["--now", NOW, "--smtp", &server.url(), "--state"])
+            .arg(&ledger)
+            .output()
+            .expect("tripmail runs")
+    };
+    let first = FaultServer::start(Faults {
+        drop_at_mail: [2].into(),
+        ..Faults::default()
+    });
+    run(&first);
+    assert_eq!(first.accepted().len(), 1);
+    let again = FaultServer::start(Faults::default());
+    let o = run(&again);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(again.accepted().len(), 0, "sent once in all");
+}

@@ -177,6 +177,9 @@ pub struct Faults {
     pub mute_after_data: BTreeSet<usize>,
     /// Never answer QUIT: the connection stays open, silent.
     pub mute_quit: bool,
+    /// Close every connection right after answering the end of a message's data (as relays that
+    /// take one message per connection do).
+    pub close_after_message: bool,
 }
 
 /// One accepted message.
@@ -406,6 +409,11 @@ fn session(
                     to: rcpt.clone(),
                     data,
                 });
+                if faults.close_after_message {
+                    out.write_all(format!("250 2.0.0 queued as m{n}\r\n").as_bytes())?;
+                    out.shutdown(Shutdown::Both)?;
+                    return Ok(());
+                }
                 format!("250 2.0.0 queued as m{n}\r\n")
             }
         } else if upper.starts_with("QUIT") && faults.mute_quit {
