@@ -443,6 +443,16 @@ async fn on_ledger<T: Send + 'static>(
         return tokio::task::block_in_place(|| f(ledger, campaign, booking_id))
             .map_err(Stop::Ledger);
     }
+    on_ledger_aside(ledger, (campaign, booking_id), f).await
+}
+
+/// [`on_ledger`] on the blocking pool always, for a call that goes on beside other work of the
+/// same task.
+async fn on_ledger_aside<T: Send + 'static>(
+    ledger: &Arc<Ledger>,
+    (campaign, booking_id): (&str, &str),
+    f: impl FnOnce(&Ledger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, Stop> {
     let shared = Arc::clone(ledger);
     let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
     match tokio::task::spawn_blocking(move || f(&shared, &campaign, &booking_id)).await {
@@ -1190,7 +1200,8 @@ impl Campaigns {
             *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
             let (message_id, recipient) = (message_id.clone(), recipient.clone());
             let (run_at, at) = (opts.now, (opts.clock)());
-            let claim = on_ledger(ledger, key, move |l, c, b| {
+            // Beside the envelope's round trips (see `send_when_ready`), so on the blocking pool.
+            let claim = on_ledger_aside(ledger, key, move |l, c, b| {
                 l.claim(c, b, &message_id, &recipient, run_at, at)
             })
             .await;

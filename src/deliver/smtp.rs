@@ -408,11 +408,30 @@ impl Connections {
                 conn = self.checkout() => conn?,
                 () = self.stop.asked() => return Err(TryError::Stopped),
             };
-            let enveloped = tokio::select! {
-                result = self.envelope(&mut conn, envelope) => result,
-                () = self.stop.asked() => return Err(TryError::Stopped),
+            // `ready` (the ledger's claim) runs beside MAIL, RCPT and DATA, and both end before the
+            // message: its commit is hidden behind their round trips. It is done whole, not cut
+            // short by a stop (a stop ends only the envelope).
+            let claiming = ready.take().map(|ready| ready());
+            let step = async {
+                tokio::select! {
+                    result = self.envelope(&mut conn, envelope) => result,
+                    () = self.stop.asked() => Err(TryError::Stopped),
+                }
             };
+            let (enveloped, go) = match claiming {
+                Some(claim) => {
+                    let (enveloped, go) = tokio::join!(step, claim);
+                    (enveloped, go)
+                }
+                None => (step.await, true),
+            };
+            // Withdrawn: the server, in DATA at most, keeps nothing of a dropped connection.
+            if !go {
+                drop(conn);
+                return Err(TryError::Withdrawn);
+            }
             match enveloped {
+                Err(TryError::Stopped) => return Err(TryError::Stopped),
                 // Taken without a NOOP and found gone (closed while idle, no reply at all): the
                 // next one, or a new one, without counting a try; each pass takes one idle
                 // connection, and a new one ends the loop.
@@ -424,15 +443,7 @@ impl Connections {
             self.release(conn, Some(&e)).await;
             return Err(e);
         }
-        // The server waits for the message (354) and has nothing of it yet. `ready` (the ledger's
-        // claim) is asked here, and done whole, not cut short by a stop; withdrawn, the connection
-        // is dropped mid-DATA, which the server discards.
-        if let Some(ready) = ready.take() {
-            if !ready().await {
-                drop(conn);
-                return Err(TryError::Withdrawn);
-            }
-        }
+        // The server waits for the message (354) and has nothing of it yet.
         let result = self.message(&mut conn, bytes).await;
         self.release(conn, result.as_ref().err()).await;
         result
