@@ -178,6 +178,21 @@ fn kept(server: &FaultServer) -> usize {
     ids.len()
 }
 
+/// A run whose server falls silent as `faults` say, sent SIGTERM while it waits (with a timeout
+/// longer than the test's limit): the server, and how the run ended, which says SIGTERM and
+/// accounts for every email.
+fn terminated_while_silent(faults: Faults) -> (FaultServer, Ended) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = FaultServer::start(faults);
+    let run = Run::start(dir.path(), LONG, &server);
+    until_silent(&server, &run);
+    run.terminate();
+    let ended = run.end();
+    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
+    ended.accounts_for_all();
+    (server, ended)
+}
+
 #[test]
 fn a_server_that_stops_answering_noop_costs_a_new_connection_not_the_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,17 +250,10 @@ fn a_server_that_never_answers_quit_still_gets_a_summary_after_all_are_sent() {
 
 #[test]
 fn sigterm_while_noop_goes_unanswered_ends_the_run_and_leaves_the_rest_for_the_next() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = FaultServer::start(Faults {
+    let (server, ended) = terminated_while_silent(Faults {
         mute_noop: true,
         ..Faults::default()
     });
-    let run = Run::start(dir.path(), LONG, &server);
-    until_silent(&server, &run);
-    run.terminate();
-    let ended = run.end();
-    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
-    ended.accounts_for_all();
     assert_eq!(ended.code, Some(1), "a one-shot run stopped early exits 1");
     let (sent, interrupted) = (n(&ended.report, "sent"), n(&ended.report, "interrupted"));
     assert!(interrupted > 0, "{}", ended.report);
@@ -261,17 +269,10 @@ fn sigterm_while_noop_goes_unanswered_ends_the_run_and_leaves_the_rest_for_the_n
 
 #[test]
 fn sigterm_while_the_end_of_data_goes_unanswered_ends_the_run_with_that_email_in_doubt() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = FaultServer::start(Faults {
+    let (server, ended) = terminated_while_silent(Faults {
         mute_after_data: [3].into(),
         ..Faults::default()
     });
-    let run = Run::start(dir.path(), LONG, &server);
-    until_silent(&server, &run);
-    run.terminate();
-    let ended = run.end();
-    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
-    ended.accounts_for_all();
     assert_eq!(ended.code, Some(1), "{}", ended.stderr);
     let in_doubt = ended.report["in_doubt"].as_array().expect("in_doubt[]");
     assert_eq!(in_doubt.len(), 1, "{}", ended.report);
@@ -285,17 +286,10 @@ fn sigterm_while_the_end_of_data_goes_unanswered_ends_the_run_with_that_email_in
 
 #[test]
 fn sigterm_while_quit_goes_unanswered_ends_the_run_with_everything_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = FaultServer::start(Faults {
+    let (server, ended) = terminated_while_silent(Faults {
         mute_quit: true,
         ..Faults::default()
     });
-    let run = Run::start(dir.path(), LONG, &server);
-    until_silent(&server, &run);
-    run.terminate();
-    let ended = run.end();
-    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
-    ended.accounts_for_all();
     assert_eq!(n(&ended.report, "sent"), 34, "{}", ended.report);
     assert_eq!(ended.code, Some(0), "nothing left for the next run");
 }
@@ -317,17 +311,10 @@ fn a_server_that_never_greets_is_unavailable_after_its_tries_and_the_run_ends() 
 
 #[test]
 fn sigterm_while_the_greeting_never_comes_ends_the_run_at_once_with_nothing_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = FaultServer::start(Faults {
+    let (server, ended) = terminated_while_silent(Faults {
         mute_greeting: true,
         ..Faults::default()
     });
-    let run = Run::start(dir.path(), LONG, &server);
-    until_silent(&server, &run);
-    run.terminate();
-    let ended = run.end();
-    assert!(ended.stderr.contains("SIGTERM"), "{}", ended.stderr);
-    ended.accounts_for_all();
     assert_eq!(ended.code, Some(1), "a one-shot run stopped early exits 1");
     assert_eq!(n(&ended.report, "sent"), 0, "{}", ended.report);
     assert_eq!(n(&ended.report, "interrupted"), 34, "{}", ended.report);
