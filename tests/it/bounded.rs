@@ -286,7 +286,7 @@ fn sigterm_while_the_end_of_data_goes_unanswered_ends_the_run_with_that_email_in
 
 #[test]
 fn sigterm_while_quit_goes_unanswered_ends_the_run_with_everything_sent() {
-    let (server, ended) = terminated_while_silent(Faults {
+    let (_server, ended) = terminated_while_silent(Faults {
         mute_quit: true,
         ..Faults::default()
     });
