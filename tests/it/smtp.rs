@@ -406,9 +406,11 @@ fn a_temporary_failure_is_retried_and_the_email_delivered_once() {
     });
     let cfg = config(dir.path(), &[]);
     let report = send_all(dir.path(), &cfg, &server.url());
+    // The dropped connection counts as a try only when it had been checked with a NOOP; one taken
+    // without (put back within smtp.noop_after_ms) goes to another connection at once.
     assert!(
-        n(&report, "retried") >= 5,
-        "three 451s, a dropped connection, a 421: {report}"
+        n(&report, "retried") >= 4,
+        "three 451s and a 421, and perhaps a dropped connection: {report}"
     );
     let accepted = server.accepted();
     let ids: BTreeSet<String> = accepted
