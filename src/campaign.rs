@@ -695,6 +695,7 @@ impl Campaigns {
     ) -> Result<Result<Choice, String>, EngineError> {
         let plan = heuristics::plan(booking, venue.latitude, &self.settings.heuristics);
         rules.extend(plan.rules.iter().cloned());
+        let trip = Trip::of(booking, self.catalog.as_deref());
         let mut exclude: Vec<u64> = Vec::new();
         loop {
             let fetch = |tags: Option<Vec<u64>>| {
@@ -718,7 +719,7 @@ impl Campaigns {
             let (base, preferred, adults_only) = (base?, preferred?, adults_only?);
             let choice = heuristics::choose(
                 booking,
-                &Trip::of(booking, self.catalog.as_deref()),
+                &trip,
                 &plan,
                 Answers {
                     base: &base,
@@ -1326,12 +1327,8 @@ impl Campaigns {
                 let send = UnrecordedSend {
                     campaign: key.0.to_string(),
                     booking_id: key.1.to_string(),
-                    message_id: OutgoingEmail::message_id_for(
-                        key.0,
-                        key.1,
-                        &self.settings.sender.from,
-                    ),
-                    recipient: booking.customer_email.to_string(),
+                    message_id: message_id.clone(),
+                    recipient: recipient.clone(),
                     reply,
                     attempts,
                     at: at.to_rfc3339_opts(SecondsFormat::Millis, true),

@@ -24,14 +24,8 @@ pub const MAX_ANSWER_ITEMS: usize = 100;
 /// The items fit to show, in the source's order (the first [`MAX_ANSWER_ITEMS`]), and a note for
 /// each one left out or changed.
 pub fn check_items(mut items: Vec<Recommendation>) -> (Vec<Recommendation>, Vec<String>) {
-    let mut notes = Vec::new();
-    if items.len() > MAX_ANSWER_ITEMS {
-        notes.push(format!(
-            "the answer holds {} items: the first {MAX_ANSWER_ITEMS} are read",
-            items.len()
-        ));
-        items.truncate(MAX_ANSWER_ITEMS);
-    }
+    let mut notes: Vec<String> = too_many_items(items.len()).into_iter().collect();
+    items.truncate(MAX_ANSWER_ITEMS);
     let mut kept = Vec::with_capacity(items.len());
     for (i, mut item) in items.into_iter().enumerate() {
         match check(&mut item) {
@@ -47,6 +41,12 @@ pub fn check_items(mut items: Vec<Recommendation>) -> (Vec<Recommendation>, Vec<
         }
     }
     (kept, notes)
+}
+
+/// The note for an answer of `len` items when it holds more than [`MAX_ANSWER_ITEMS`].
+pub(super) fn too_many_items(len: usize) -> Option<String> {
+    (len > MAX_ANSWER_ITEMS)
+        .then(|| format!("the answer holds {len} items: the first {MAX_ANSWER_ITEMS} are read"))
 }
 
 /// An id as it may be printed in a log line: at most 40 characters, control characters escaped.

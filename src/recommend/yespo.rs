@@ -6,6 +6,7 @@
 use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
+use super::check;
 use super::client::push_list;
 use super::http::{Auth, Http, Limits};
 use super::{
@@ -136,13 +137,7 @@ pub fn parse_items(
         )));
     };
     let mut items = Vec::with_capacity(list.len().min(MAX_ANSWER_ITEMS));
-    let mut skipped = Vec::new();
-    if list.len() > MAX_ANSWER_ITEMS {
-        skipped.push(format!(
-            "the answer holds {} items: the first {MAX_ANSWER_ITEMS} are read",
-            list.len()
-        ));
-    }
+    let mut skipped: Vec<String> = check::too_many_items(list.len()).into_iter().collect();
     for (i, v) in list.iter().take(MAX_ANSWER_ITEMS).enumerate() {
         match item(v, format) {
             Ok(r) => items.push(r),
