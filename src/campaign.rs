@@ -15,7 +15,7 @@ use crate::config::{
     CampaignSettings, CategoryFrom, IdentifyBy, InDoubt, Provider, Secret, Settings, YespoSettings,
 };
 use crate::deliver::{
-    panic_message, Delivery, DeliveryError, OutgoingEmail, SmtpDelivery, SmtpFailure,
+    panic_message, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport,
 };
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::fit::Trip;
@@ -204,7 +204,7 @@ pub struct Outputs<'a> {
 /// which are not sends).
 pub struct Sending<'a> {
     /// The server.
-    pub smtp: &'a SmtpDelivery,
+    pub transport: &'a dyn Transport,
     /// The send ledger.
     pub ledger: Option<Arc<Ledger>>,
 }
@@ -1010,7 +1010,7 @@ impl Campaigns {
                 false => EmailLog::counting(),
             },
             now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
-            smtp: out.send.as_ref().map(|s| s.smtp.server().to_string()),
+            smtp: out.send.as_ref().map(|s| s.transport.name().to_string()),
             redirected_to: opts.redirect_to.as_ref().map(|m| m.email.to_string()),
             ..Report::default()
         };
@@ -1025,8 +1025,8 @@ impl Campaigns {
             tracing::warn!("cannot write the report's records to a temporary file: {e}");
         }
         if let Some(send) = &out.send {
-            report.retried = send.smtp.retries();
-            send.smtp.close().await;
+            report.retried = send.transport.retries();
+            send.transport.close().await;
         }
         let stats = self.engine_stats();
         report.engine_requests = stats.requests;
@@ -1195,7 +1195,7 @@ impl Campaigns {
             let Some(ledger) = &ledger else {
                 return true;
             };
-            let Some(taken) = send.smtp.turn().await else {
+            let Some(taken) = send.transport.turn().await else {
                 return false; // a stop was asked: withdrawn, nothing sent
             };
             *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
@@ -1213,10 +1213,23 @@ impl Campaigns {
         // A panic while sending may come before or after the server got the message: the email is
         // finished as failed rather than sent again, which could send it twice (and would meet the
         // same panic at every run).
-        let sent = AssertUnwindSafe(send.smtp.send_when_ready(&composed.email, claim_now))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(SmtpFailure::Unsendable(bug("sending", &*panic))));
+        let mime = match composed.mime.take() {
+            Some(mime) => Ok(mime),
+            None => composed
+                .email
+                .to_mime()
+                .map_err(|e| SendFailure::Unsendable(e.to_string())),
+        };
+        let sent = match &mime {
+            Ok(mime) => {
+                let ready = Box::new(|| claim_now().boxed());
+                AssertUnwindSafe(send.transport.send(&composed.email, mime, ready))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(SendFailure::Unsendable(bug("sending", &*panic))))
+            }
+            Err(failure) => Err(failure.clone()),
+        };
         // What the claim found, if it was asked (none: no connection was had, nothing sent).
         let claimed = match claim_result.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(Err(stop)) => return Err(stop),
@@ -1239,33 +1252,33 @@ impl Campaigns {
                     unrecorded: None,
                 },
             ),
-            Err(f @ (SmtpFailure::Rejected { .. } | SmtpFailure::Unsendable(_))) => (
+            Err(f @ (SendFailure::Rejected { .. } | SendFailure::Unsendable(_))) => (
                 SendState::Failed,
                 f.reply(),
                 f.attempts(),
                 Produced::Failed(f.to_string()),
             ),
             // The server may have it: the claim stays, with what happened (see the README).
-            Err(f @ SmtpFailure::InDoubt { .. }) => {
+            Err(f @ SendFailure::InDoubt { .. }) => {
                 let reply = format!("in doubt: {}", f.reply());
                 let produced = Produced::InDoubt(reply.clone());
                 (SendState::Claimed, reply, f.attempts(), produced)
             }
             // Asked to stop before the transaction: nothing sent. A first try leaves no trace; after
             // temporary failures the email stays deferred, as when its tries run out.
-            Err(SmtpFailure::Stopped { attempts: 0 }) => {
+            Err(SendFailure::Stopped { attempts: 0 }) => {
                 if let Some((ledger, claimed)) = ledger.as_ref().zip(claimed) {
                     on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await?;
                 }
                 return Ok(Produced::Interrupted);
             }
-            Err(f @ SmtpFailure::Stopped { .. }) => (
+            Err(f @ SendFailure::Stopped { .. }) => (
                 SendState::Deferred,
                 f.reply(),
                 f.attempts(),
                 Produced::Interrupted,
             ),
-            Err(f @ SmtpFailure::Deferred { .. }) => (
+            Err(f @ SendFailure::Deferred { .. }) => (
                 SendState::Deferred,
                 f.reply(),
                 f.attempts(),
@@ -1274,7 +1287,7 @@ impl Campaigns {
                     stop: None,
                 },
             ),
-            Err(f @ SmtpFailure::Unavailable { .. }) => (
+            Err(f @ SendFailure::Unavailable { .. }) => (
                 SendState::Deferred,
                 f.reply(),
                 f.attempts(),

@@ -838,7 +838,7 @@ impl Job {
         let outputs = Outputs {
             files: files.as_ref().map(|f| f as &dyn Delivery),
             send: smtp.as_ref().map(|smtp| Sending {
-                smtp,
+                transport: smtp,
                 ledger: self.ledger.clone(),
             }),
             progress: Some(&show),

@@ -1,138 +1,80 @@
-//! Delivery: where finished emails go. The campaign code drives a [`Delivery`] without knowing whether
-//! it writes files for review, records for a test, or (later) speaks SMTP.
+//! Delivery: where finished emails go. A send goes through a [`Transport`] (SMTP; a scripted stub in
+//! tests), which says what became of it in words every transport shares ([`Accepted`],
+//! [`SendFailure`]); the run records that in its ledger without knowing which transport it drove. A
+//! review copy (files; a recorder in tests) goes through a [`Delivery`]: it is not a send, so it has
+//! no ledger, turns or in-doubt replies. One folder per implementation.
 
-use std::time::{Duration, SystemTime};
-
-use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{IntoBody, Mailbox, MultiPart, SinglePart};
-use lettre::Message;
 
 mod encode;
 mod files;
+mod message;
+mod outcome;
 mod smtp;
 mod stub;
 
 pub(crate) use files::write_atomically;
 pub use files::FileDelivery;
-pub use smtp::{Accepted, SmtpDelivery, SmtpFailure};
-pub use stub::RecordingDelivery;
+pub use message::OutgoingEmail;
+pub use outcome::{Accepted, SendFailure};
+pub use smtp::SmtpDelivery;
+pub use stub::{RecordingDelivery, Script, ScriptedTransport};
 
-/// A finished email, ready to be delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutgoingEmail {
-    /// Campaign name.
-    pub campaign: String,
-    /// Booking id.
-    pub booking_id: String,
-    /// Sender.
-    pub from: Mailbox,
-    /// Recipient.
-    pub to: Mailbox,
-    /// Subject line.
-    pub subject: String,
-    /// Stable for a (campaign, booking): `<campaign.booking@sender-domain>`.
-    pub message_id: String,
-    /// The `Date` header: the run's `now`.
-    pub date: DateTime<Utc>,
-    /// HTML part.
-    pub html: String,
-    /// Plain-text part.
-    pub text: String,
-    /// The one-click unsubscribe URL: `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
-    pub list_unsubscribe: Option<String>,
-    /// When redirected (a preview or test send), the customer it was meant for:
-    /// `X-Tripmail-Original-To`.
-    pub original_to: Option<String>,
+/// Asked once by a [`Transport`] when it is about to hand an email's message over (the server waits
+/// for it): the run claims the email in its ledger there. `false` withdraws the email, nothing of it
+/// sent.
+pub type Ready<'a> = Box<dyn FnOnce() -> BoxFuture<'a, bool> + Send + 'a>;
+
+/// A turn on one of a transport's lanes (an SMTP connection), held by the run from an email's claim
+/// to its commit: at most one email per lane is between the two, which is all a crash can leave in
+/// doubt.
+pub struct Turn<'a> {
+    /// Held for as long as the turn: dropping it gives the lane to another email.
+    _permit: Option<tokio::sync::SemaphorePermit<'a>>,
 }
 
-impl OutgoingEmail {
-    /// The Message-ID for a campaign and booking, without angle brackets.
-    pub fn message_id_for(campaign: &str, booking_id: &str, from: &Mailbox) -> String {
-        format!("{campaign}.{booking_id}@{}", from.email.domain())
-    }
-
-    /// The same email sent to `to` instead of the customer, for a sandbox or a test send: the
-    /// customer's address goes into `X-Tripmail-Original-To`, the subject is unchanged, and the
-    /// Message-ID is the preview's own (`preview-<unix time>.` before it), so that a mailbox that
-    /// keeps one message per Message-ID does not hide a second test behind the first or the real one.
-    pub fn redirected(mut self, to: &Mailbox) -> OutgoingEmail {
-        self.original_to = Some(self.to.email.to_string());
-        self.to = Mailbox::new(self.to.name.clone(), to.email.clone());
-        self.message_id = format!("preview-{}.{}", self.date.timestamp(), self.message_id);
-        self
-    }
-
-    /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
-    ///
-    /// The parts are encoded by `encode::body`, byte for byte as lettre encodes a `String`.
-    pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
-        self.mime(encode::body(&self.text), encode::body(&self.html))
-    }
-
-    /// [`to_mime`](Self::to_mime) with the parts encoded by lettre itself (`Body::new`): the
-    /// straightforward way, which the fast one is compared with.
-    pub fn to_mime_straight(&self) -> Result<Vec<u8>, DeliveryError> {
-        self.mime(self.text.clone(), self.html.clone())
-    }
-
-    fn mime(&self, text: impl IntoBody, html: impl IntoBody) -> Result<Vec<u8>, DeliveryError> {
-        // lettre panics on some values instead of returning an error (a display name with a line
-        // break: "a Display implementation returned an error"). Whatever the reader lets through,
-        // one such email must fail alone, not end the run.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.build(text, html)))
-            .unwrap_or_else(|panic| {
-                Err(DeliveryError::Bug(format!(
-                    "building the message failed unexpectedly (a bug; please report it): {}",
-                    panic_message(&*panic)
-                )))
-            })
-    }
-
-    fn build(&self, text: impl IntoBody, html: impl IntoBody) -> Result<Vec<u8>, DeliveryError> {
-        let boundary = format!("=_tripmail_{:016x}", fnv(self.message_id.as_bytes()));
-        let secs = u64::try_from(self.date.timestamp()).unwrap_or(0);
-        let mut builder = Message::builder();
-        if let Some(url) = &self.list_unsubscribe {
-            builder = builder
-                .raw_header(HeaderValue::new(
-                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
-                    format!("<{url}>"),
-                ))
-                .raw_header(HeaderValue::new(
-                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-                    "List-Unsubscribe=One-Click".to_string(),
-                ));
+impl<'a> Turn<'a> {
+    /// A turn held on one of a bounded number of lanes.
+    pub fn held(permit: tokio::sync::SemaphorePermit<'a>) -> Turn<'a> {
+        Turn {
+            _permit: Some(permit),
         }
-        if let Some(original) = &self.original_to {
-            builder = builder.raw_header(HeaderValue::new(
-                HeaderName::new_from_ascii_str("X-Tripmail-Original-To"),
-                original.clone(),
-            ));
-        }
-        let message = builder
-            .from(self.from.clone())
-            .to(self.to.clone())
-            .subject(self.subject.clone())
-            .message_id(Some(format!("<{}>", self.message_id)))
-            .date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-            .multipart(
-                MultiPart::alternative()
-                    .boundary(boundary)
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(text),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_HTML)
-                            .body(html),
-                    ),
-            )
-            .map_err(|e| DeliveryError::Build(e.to_string()))?;
-        Ok(message.formatted())
+    }
+
+    /// A turn of a transport without lanes (unbounded).
+    pub fn free() -> Turn<'static> {
+        Turn { _permit: None }
+    }
+}
+
+/// Where a send goes: one required method, as lettre's `Transport`.
+pub trait Transport: Send + Sync {
+    /// Sends one email whose message is `mime` (built once, as [`OutgoingEmail::to_mime`] makes
+    /// it), trying again as the transport sees fit, and calling `ready` once when the message is
+    /// about to go.
+    fn send<'a>(
+        &'a self,
+        email: &'a OutgoingEmail,
+        mime: &'a [u8],
+        ready: Ready<'a>,
+    ) -> BoxFuture<'a, Result<Accepted, SendFailure>>;
+
+    /// A turn to send (see [`Turn`]); `None` once a stop is asked.
+    fn turn(&self) -> BoxFuture<'_, Option<Turn<'_>>> {
+        Box::pin(async { Some(Turn::free()) })
+    }
+
+    /// Where it sends, without credentials (for the report).
+    fn name(&self) -> &str;
+
+    /// Tries made again after temporary failures, over the whole run.
+    fn retries(&self) -> u64 {
+        0
+    }
+
+    /// Ends the run's use of it (closes connections), boundedly.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
     }
 }
 
@@ -143,16 +85,6 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into())
-}
-
-/// A small stable hash (FNV-1a): the MIME boundary must not change between runs.
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
 }
 
 /// An email that could not be delivered.
@@ -175,7 +107,7 @@ pub enum DeliveryError {
     },
 }
 
-/// Where emails go.
+/// Where review copies go (files; a recorder in tests): not sends, so no ledger, turns or replies.
 pub trait Delivery: Send + Sync {
     /// Delivers one email; an error concerns this email only.
     fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> BoxFuture<'a, Result<(), DeliveryError>>;

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use lettre::message::Mailbox;
 use tripmail::campaign::{Campaigns, Outputs, RunOptions, Sending};
 use tripmail::config::{Overrides, Settings, SmtpUrl};
-use tripmail::deliver::{Delivery, DeliveryError, OutgoingEmail, SmtpDelivery, SmtpFailure};
+use tripmail::deliver::{Delivery, DeliveryError, OutgoingEmail, SendFailure, SmtpDelivery};
 use tripmail::ledger::{Ledger, SendState};
 use tripmail::report::Report;
 
@@ -98,7 +98,7 @@ fn run_twice(dir: &Path, files: &dyn Delivery, server: &FaultServer) -> (Report,
             let out = Outputs {
                 files: Some(files),
                 send: Some(Sending {
-                    smtp: &smtp,
+                    transport: &smtp,
                     ledger: Some(ledger.clone()),
                 }),
                 progress: None,
@@ -188,7 +188,7 @@ fn a_message_lettre_cannot_build_is_an_error_that_asks_for_a_report_not_a_panic(
     let smtp = SmtpDelivery::new(&SmtpUrl::parse(&server.url()).unwrap(), &settings.smtp).unwrap();
     let sent = crate::util::runtime().block_on(smtp.send(&email));
     assert!(
-        matches!(&sent, Err(SmtpFailure::Unsendable(why)) if why.contains("a bug")),
+        matches!(&sent, Err(SendFailure::Unsendable(why)) if why.contains("a bug")),
         "{sent:?}"
     );
     assert!(server.accepted().is_empty());

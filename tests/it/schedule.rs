@@ -153,7 +153,7 @@ fn simulate(config: &Path, server: &FaultServer) -> Vec<tripmail::report::Report
             let out = Outputs {
                 files: None,
                 send: Some(Sending {
-                    smtp: &smtp,
+                    transport: &smtp,
                     ledger: Some(ledger.clone()),
                 }),
                 progress: None,

@@ -1,10 +1,15 @@
-//! A delivery that records what it was given, for tests.
+//! Test doubles, as lettre ships its `StubTransport`: a review-copy [`Delivery`] that records what it was
+//! given, and a [`Transport`](super::Transport) that answers each send as scripted.
 
 use std::sync::Mutex;
 
 use futures::future::BoxFuture;
 
 use super::{Delivery, DeliveryError, OutgoingEmail};
+
+mod scripted;
+
+pub use scripted::{Script, ScriptedTransport};
 
 /// Keeps every delivered email in memory.
 #[derive(Default)]
