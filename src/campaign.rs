@@ -15,7 +15,7 @@ use crate::config::{
     CampaignSettings, CategoryFrom, IdentifyBy, InDoubt, Provider, Secret, Settings, YespoSettings,
 };
 use crate::deliver::{
-    panic_message, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport,
+    panic_message, Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport,
 };
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::fit::Trip;
@@ -1073,6 +1073,34 @@ impl Campaigns {
         }
     }
 
+    /// What the ledger says before anything is made: an email sent (or refused for good) is not
+    /// made again, and one an earlier run may have handed to the server is held when its campaign
+    /// says so. It is claimed only when a connection is ready for it (see [`One::send`]).
+    async fn as_the_ledger_says(
+        &self,
+        campaign: &CampaignSettings,
+        one: &One<'_>,
+    ) -> Result<Option<Produced>, Stop> {
+        let Some(ledger) = &one.ledger else {
+            return Ok(None);
+        };
+        let mine = ledger.claimed_here(one.key.0, one.key.1);
+        Ok(
+            match on_ledger(ledger, one.key, |l, c, b| l.state(c, b)).await? {
+                Some(done @ (SendState::Sent | SendState::Failed)) => {
+                    Some(Produced::AlreadyDone(done))
+                }
+                Some(SendState::Claimed) if mine => Some(Produced::AlreadyDone(SendState::Claimed)),
+                Some(SendState::Claimed)
+                    if campaign.in_doubt(&self.settings.smtp) == InDoubt::Hold =>
+                {
+                    Some(Produced::HeldInDoubt)
+                }
+                _ => None,
+            },
+        )
+    }
+
     /// One due email: claim it in the ledger, compose it, write it, send it, record the outcome.
     /// `Err` stops the run (the ledger cannot be written).
     async fn produce(
@@ -1084,53 +1112,20 @@ impl Campaigns {
         opts: &RunOptions,
         out: &Outputs<'_>,
     ) -> Result<Produced, Stop> {
-        let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
-        let key = (campaign.name.as_str(), booking.booking_id.as_str());
-        // What the ledger says before anything is made: an email sent (or refused for good) is not
-        // made again, and one an earlier run may have handed to the server is held when its
-        // campaign says so. It is claimed only when a connection is ready for it (below).
-        if let Some(ledger) = &ledger {
-            let mine = ledger.claimed_here(key.0, key.1);
-            match on_ledger(ledger, key, |l, c, b| l.state(c, b)).await? {
-                Some(done @ (SendState::Sent | SendState::Failed)) => {
-                    return Ok(Produced::AlreadyDone(done))
-                }
-                Some(SendState::Claimed) if mine => {
-                    return Ok(Produced::AlreadyDone(SendState::Claimed))
-                }
-                Some(SendState::Claimed)
-                    if campaign.in_doubt(&self.settings.smtp) == InDoubt::Hold =>
-                {
-                    return Ok(Produced::HeldInDoubt)
-                }
-                _ => {}
-            }
-        }
-        // A panic is a bug that the same email would meet again: the email is finished as failed
-        // (it never reached the server), so that reruns and a runner's ticks do not stumble on it
-        // again; the reason says to report it. Other emails go on.
-        let ledger_ref = &ledger;
-        let message_id = OutgoingEmail::message_id_for(key.0, key.1, &self.settings.sender.from);
-        let recipient = booking.customer_email.to_string();
-        let give_up = |why: String| {
-            let (message_id, recipient) = (message_id.clone(), recipient.clone());
-            async move {
-                if let Some(ledger) = ledger_ref {
-                    let (reply, run_at, at) = (why.clone(), opts.now, (opts.clock)());
-                    on_ledger(ledger, key, move |l, c, b| {
-                        // Not over what another copy of the booking did meanwhile.
-                        if let Claim::Done(_) =
-                            l.claim(c, b, &message_id, &recipient, run_at, at)?
-                        {
-                            return Ok(Recorded::InLedger);
-                        }
-                        l.finish(c, b, SendState::Failed, &reply, 0, at)
-                    })
-                    .await?;
-                }
-                Ok(Produced::Failed(why))
-            }
+        let one = One {
+            ledger: out.send.as_ref().and_then(|s| s.ledger.clone()),
+            key: (campaign.name.as_str(), booking.booking_id.as_str()),
+            message_id: OutgoingEmail::message_id_for(
+                &campaign.name,
+                &booking.booking_id,
+                &self.settings.sender.from,
+            ),
+            recipient: booking.customer_email.to_string(),
+            opts,
         };
+        if let Some(done) = self.as_the_ledger_says(campaign, &one).await? {
+            return Ok(done);
+        }
         // The message is built with the email, on the rendering threads, when it goes out as it is.
         let built = opts.dry_run || (out.files.is_some() && opts.redirect_to.is_none());
         let make = Make {
@@ -1141,8 +1136,8 @@ impl Campaigns {
         let composing = self.compose(campaign, booking, venue, d, opts.now, make);
         let mut composed = match AssertUnwindSafe(composing).catch_unwind().await {
             Ok(Ok(c)) => c,
-            Ok(Err(RenderError::Bug(why))) => return give_up(why).await,
-            Err(panic) => return give_up(bug("composing", &*panic)).await,
+            Ok(Err(RenderError::Bug(why))) => return one.give_up(why).await,
+            Err(panic) => return one.give_up(bug("composing", &*panic)).await,
             Ok(Err(e)) => return Ok(Produced::Failed(e.to_string())),
         };
         // A runner can try the block again at its next tick, if the email may still go then.
@@ -1164,211 +1159,18 @@ impl Campaigns {
             composed.email = composed.email.redirected(to);
         }
         if let Some(files) = out.files {
-            let delivering = match composed.mime.take() {
-                Some(mime) => files.deliver_built(&composed.email, mime),
-                None => files.deliver(&composed.email),
-            };
-            match AssertUnwindSafe(delivering).catch_unwind().await {
-                Ok(Ok(())) => {}
-                Ok(Err(DeliveryError::Bug(why))) => return give_up(why).await,
-                Err(panic) => return give_up(bug("writing", &*panic)).await,
-                Ok(Err(e)) => return Ok(Produced::Failed(e.to_string())),
+            if let Some(failed) = one.copy(files, &mut composed).await {
+                return failed;
             }
         }
         let Some(send) = &out.send else {
             return Ok(Produced::Written(Box::new(composed.record)));
         };
-        let record = Box::new(composed.record);
         // The ledger broke while this email was being made: it is not started.
-        if ledger.as_ref().is_some_and(|l| l.is_broken()) {
+        if one.ledger.as_ref().is_some_and(|l| l.is_broken()) {
             return Ok(Produced::NotAttempted);
         }
-        // Claimed when a connection is ready for it (`send_when_ready`), and its reply committed
-        // before its turn goes to another email: at most one email per connection is between claim
-        // and commit, which is all a crash can leave in doubt (the README, "Exactly once").
-        // The turn is taken with the claim (not before: a try that fails before it may back off
-        // without holding one) and kept until the reply is committed.
-        let turn = std::sync::Mutex::new(None);
-        let claim_result: std::sync::Mutex<Option<Result<Claim, Stop>>> =
-            std::sync::Mutex::new(None);
-        let claim_now = || async {
-            let Some(ledger) = &ledger else {
-                return true;
-            };
-            let Some(taken) = send.transport.turn().await else {
-                return false; // a stop was asked: withdrawn, nothing sent
-            };
-            *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
-            let (message_id, recipient) = (message_id.clone(), recipient.clone());
-            let (run_at, at) = (opts.now, (opts.clock)());
-            // Beside the envelope's round trips (see `send_when_ready`), so on the blocking pool.
-            let claim = on_ledger_aside(ledger, key, move |l, c, b| {
-                l.claim(c, b, &message_id, &recipient, run_at, at)
-            })
-            .await;
-            let go = matches!(claim, Ok(Claim::New | Claim::Retry | Claim::InDoubt));
-            *claim_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
-            go
-        };
-        // A panic while sending may come before or after the server got the message: the email is
-        // finished as failed rather than sent again, which could send it twice (and would meet the
-        // same panic at every run).
-        let mime = match composed.mime.take() {
-            Some(mime) => Ok(mime),
-            None => composed
-                .email
-                .to_mime()
-                .map_err(|e| SendFailure::Unsendable(e.to_string())),
-        };
-        let sent = match &mime {
-            Ok(mime) => {
-                let ready = Box::new(|| claim_now().boxed());
-                AssertUnwindSafe(send.transport.send(&composed.email, mime, ready))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| Err(SendFailure::Unsendable(bug("sending", &*panic))))
-            }
-            Err(failure) => Err(failure.clone()),
-        };
-        // What the claim found, if it was asked (none: no connection was had, nothing sent).
-        let claimed = match claim_result.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(Err(stop)) => return Err(stop),
-            Some(Ok(Claim::Done(state))) => return Ok(Produced::AlreadyDone(state)),
-            Some(Ok(claim)) => Some(claim),
-            None => None,
-        };
-        let in_doubt = claimed == Some(Claim::InDoubt);
-        // The in-doubt window: from the server's reply to its commit (logged at debug, target
-        // `tripmail::window`, for measurements).
-        let replied = std::time::Instant::now();
-        let (state, reply, attempts, produced) = match sent {
-            Ok(a) => (
-                SendState::Sent,
-                a.reply,
-                a.attempts,
-                Produced::Sent {
-                    record,
-                    in_doubt,
-                    unrecorded: None,
-                },
-            ),
-            Err(f @ (SendFailure::Rejected { .. } | SendFailure::Unsendable(_))) => (
-                SendState::Failed,
-                f.reply(),
-                f.attempts(),
-                Produced::Failed(f.to_string()),
-            ),
-            // The server may have it: the claim stays, with what happened (see the README).
-            Err(f @ SendFailure::InDoubt { .. }) => {
-                let reply = format!("in doubt: {}", f.reply());
-                let produced = Produced::InDoubt(reply.clone());
-                (SendState::Claimed, reply, f.attempts(), produced)
-            }
-            // Asked to stop before the transaction: nothing sent. A first try leaves no trace; after
-            // temporary failures the email stays deferred, as when its tries run out.
-            Err(SendFailure::Stopped { attempts: 0 }) => {
-                if let Some((ledger, claimed)) = ledger.as_ref().zip(claimed) {
-                    on_ledger(ledger, key, move |l, c, b| l.release(c, b, claimed)).await?;
-                }
-                return Ok(Produced::Interrupted);
-            }
-            Err(f @ SendFailure::Stopped { .. }) => (
-                SendState::Deferred,
-                f.reply(),
-                f.attempts(),
-                Produced::Interrupted,
-            ),
-            Err(f @ SendFailure::Deferred { .. }) => (
-                SendState::Deferred,
-                f.reply(),
-                f.attempts(),
-                Produced::Deferred {
-                    reply: f.reply(),
-                    stop: None,
-                },
-            ),
-            Err(f @ SendFailure::Unavailable { .. }) => (
-                SendState::Deferred,
-                f.reply(),
-                f.attempts(),
-                Produced::Deferred {
-                    reply: f.reply(),
-                    stop: Some(Stop::Unavailable(f.to_string())),
-                },
-            ),
-        };
-        let Some(ledger) = &ledger else {
-            return Ok(produced);
-        };
-        let at = (opts.clock)();
-        let reply_ = reply.clone();
-        // An email that failed or was deferred before the server waited for its message was never
-        // claimed: it is claimed now, so that its end is recorded all the same.
-        let unclaimed = claimed
-            .is_none()
-            .then(|| (message_id.clone(), recipient.clone(), opts.now));
-        let recorded = on_ledger(ledger, key, move |l, c, b| {
-            if let Some((message_id, recipient, run_at)) = &unclaimed {
-                // Sent (or being sent) by another copy of the booking meanwhile: left as it is.
-                if let Claim::Done(_) = l.claim(c, b, message_id, recipient, *run_at, at)? {
-                    return Ok(Recorded::InLedger);
-                }
-            }
-            l.finish(c, b, state, &reply_, attempts, at)
-        })
-        .await;
-        // Whatever the ledger says, the email went as `produced` says: the report counts it so, and
-        // the run stops starting emails.
-        let (unrecorded, why) = match recorded {
-            Ok(Recorded::InLedger) => {
-                tracing::debug!(
-                    target: "tripmail::window",
-                    micros = replied.elapsed().as_micros() as u64,
-                    "reply committed"
-                );
-                return Ok(produced);
-            }
-            Ok(Recorded::Listed { send, list, error }) => (
-                Unrecorded {
-                    send,
-                    listed_in: Some(list.display().to_string()),
-                    error: error.to_string(),
-                },
-                Stop::Ledger(*error),
-            ),
-            Err(Stop::Ledger(e)) if state == SendState::Sent => {
-                let send = UnrecordedSend {
-                    campaign: key.0.to_string(),
-                    booking_id: key.1.to_string(),
-                    message_id: message_id.clone(),
-                    recipient: recipient.clone(),
-                    reply,
-                    attempts,
-                    at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
-                };
-                let error = e.to_string();
-                (
-                    Unrecorded {
-                        send,
-                        listed_in: None,
-                        error,
-                    },
-                    Stop::Ledger(e),
-                )
-            }
-            Err(why) => return Ok(Produced::Halting(Box::new(produced), why)),
-        };
-        let produced = match produced {
-            Produced::Sent {
-                record, in_doubt, ..
-            } => Produced::Sent {
-                record,
-                in_doubt,
-                unrecorded: Some(unrecorded),
-            },
-            other => other,
-        };
-        Ok(Produced::Halting(Box::new(produced), why))
+        one.send(send.transport, composed).await
     }
 
     /// Finds one booking by id and composes `campaign`'s email for it at an instant, whether or not
@@ -1430,6 +1232,283 @@ impl Campaigns {
     }
 }
 
+/// One due email on its way: the ledger it is recorded in (none for files only, or redirected
+/// previews), its key (campaign, booking id), its Message-ID and recipient as the ledger keeps them.
+struct One<'a> {
+    ledger: Option<Arc<Ledger>>,
+    key: (&'a str, &'a str),
+    message_id: String,
+    recipient: String,
+    opts: &'a RunOptions,
+}
+
+impl One<'_> {
+    /// Gives the email up for a bug that the same email would meet again (a panic): it is finished
+    /// as failed (it never reached the server), so that reruns and a runner's ticks do not stumble
+    /// on it again; the reason says to report it. Other emails go on.
+    async fn give_up(&self, why: String) -> Result<Produced, Stop> {
+        if let Some(ledger) = &self.ledger {
+            let (message_id, recipient) = (self.message_id.clone(), self.recipient.clone());
+            let (reply, run_at, at) = (why.clone(), self.opts.now, (self.opts.clock)());
+            on_ledger(ledger, self.key, move |l, c, b| {
+                // Not over what another copy of the booking did meanwhile.
+                if let Claim::Done(_) = l.claim(c, b, &message_id, &recipient, run_at, at)? {
+                    return Ok(Recorded::InLedger);
+                }
+                l.finish(c, b, SendState::Failed, &reply, 0, at)
+            })
+            .await?;
+        }
+        Ok(Produced::Failed(why))
+    }
+
+    /// The review copy (files): `Some` when it failed, with what became of the email.
+    async fn copy(
+        &self,
+        files: &dyn Delivery,
+        composed: &mut Composed,
+    ) -> Option<Result<Produced, Stop>> {
+        let delivering = match composed.mime.take() {
+            Some(mime) => files.deliver_built(&composed.email, mime),
+            None => files.deliver(&composed.email),
+        };
+        match AssertUnwindSafe(delivering).catch_unwind().await {
+            Ok(Ok(())) => None,
+            Ok(Err(DeliveryError::Bug(why))) => Some(self.give_up(why).await),
+            Err(panic) => Some(self.give_up(bug("writing", &*panic)).await),
+            Ok(Err(e)) => Some(Ok(Produced::Failed(e.to_string()))),
+        }
+    }
+
+    /// Sends it through `transport`, claiming it when a lane is ready for it, and records the end.
+    ///
+    /// Claimed when a connection is ready for it (the transport's `ready`), and its reply committed
+    /// before its turn goes to another email: at most one email per connection is between claim
+    /// and commit, which is all a crash can leave in doubt (the README, "Exactly once"). The turn
+    /// is taken with the claim (not before: a try that fails before it may back off without holding
+    /// one) and kept until the reply is committed.
+    async fn send(&self, transport: &dyn Transport, composed: Composed) -> Result<Produced, Stop> {
+        let Composed {
+            email,
+            record,
+            mime,
+            ..
+        } = composed;
+        let turn = std::sync::Mutex::new(None);
+        let claim_result: std::sync::Mutex<Option<Result<Claim, Stop>>> =
+            std::sync::Mutex::new(None);
+        let claim_now = || async {
+            let Some(ledger) = &self.ledger else {
+                return true;
+            };
+            let Some(taken) = transport.turn().await else {
+                return false; // a stop was asked: withdrawn, nothing sent
+            };
+            *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
+            let (message_id, recipient) = (self.message_id.clone(), self.recipient.clone());
+            let (run_at, at) = (self.opts.now, (self.opts.clock)());
+            // Beside the envelope's round trips (see `send_when_ready`), so on the blocking pool.
+            let claim = on_ledger_aside(ledger, self.key, move |l, c, b| {
+                l.claim(c, b, &message_id, &recipient, run_at, at)
+            })
+            .await;
+            let go = matches!(claim, Ok(Claim::New | Claim::Retry | Claim::InDoubt));
+            *claim_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
+            go
+        };
+        let mime = match mime {
+            Some(mime) => Ok(mime),
+            None => email
+                .to_mime()
+                .map_err(|e| SendFailure::Unsendable(e.to_string())),
+        };
+        // A panic while sending may come before or after the server got the message: the email is
+        // finished as failed rather than sent again, which could send it twice (and would meet the
+        // same panic at every run).
+        let sent = match &mime {
+            Ok(mime) => {
+                let ready = Box::new(|| claim_now().boxed());
+                AssertUnwindSafe(transport.send(&email, mime, ready))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| Err(SendFailure::Unsendable(bug("sending", &*panic))))
+            }
+            Err(failure) => Err(failure.clone()),
+        };
+        // What the claim found, if it was asked (none: no connection was had, nothing sent).
+        let claimed = match claim_result.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(Err(stop)) => return Err(stop),
+            Some(Ok(Claim::Done(state))) => return Ok(Produced::AlreadyDone(state)),
+            Some(Ok(claim)) => Some(claim),
+            None => None,
+        };
+        let produced = self.record(Box::new(record), sent, claimed).await;
+        drop(turn);
+        produced
+    }
+
+    /// Records in the ledger what became of a send (`claimed`: what its claim found, none when it
+    /// was never claimed).
+    async fn record(
+        &self,
+        record: Box<EmailRecord>,
+        sent: Result<Accepted, SendFailure>,
+        claimed: Option<Claim>,
+    ) -> Result<Produced, Stop> {
+        // The in-doubt window: from the server's reply to its commit (logged at debug, target
+        // `tripmail::window`, for measurements).
+        let replied = std::time::Instant::now();
+        let Some((state, reply, attempts, produced)) =
+            settle(record, sent, claimed == Some(Claim::InDoubt))
+        else {
+            // Asked to stop before the transaction: nothing sent, and a first try leaves no trace.
+            if let Some((ledger, claimed)) = self.ledger.as_ref().zip(claimed) {
+                on_ledger(ledger, self.key, move |l, c, b| l.release(c, b, claimed)).await?;
+            }
+            return Ok(Produced::Interrupted);
+        };
+        let Some(ledger) = &self.ledger else {
+            return Ok(produced);
+        };
+        let at = (self.opts.clock)();
+        let reply_ = reply.clone();
+        // An email that failed or was deferred before the server waited for its message was never
+        // claimed: it is claimed now, so that its end is recorded all the same.
+        let unclaimed = claimed.is_none().then(|| {
+            (
+                self.message_id.clone(),
+                self.recipient.clone(),
+                self.opts.now,
+            )
+        });
+        let recorded = on_ledger(ledger, self.key, move |l, c, b| {
+            if let Some((message_id, recipient, run_at)) = &unclaimed {
+                // Sent (or being sent) by another copy of the booking meanwhile: left as it is.
+                if let Claim::Done(_) = l.claim(c, b, message_id, recipient, *run_at, at)? {
+                    return Ok(Recorded::InLedger);
+                }
+            }
+            l.finish(c, b, state, &reply_, attempts, at)
+        })
+        .await;
+        if let Ok(Recorded::InLedger) = recorded {
+            tracing::debug!(
+                target: "tripmail::window",
+                micros = replied.elapsed().as_micros() as u64,
+                "reply committed"
+            );
+            return Ok(produced);
+        }
+        Ok(self.unrecorded(recorded, produced, state, reply, attempts, at))
+    }
+
+    /// Whatever the ledger says, the email went as `produced` says: the report counts it so, and
+    /// the run stops starting emails. A sent email the ledger could not take is listed.
+    fn unrecorded(
+        &self,
+        recorded: Result<Recorded, Stop>,
+        produced: Produced,
+        state: SendState,
+        reply: String,
+        attempts: u32,
+        at: DateTime<Utc>,
+    ) -> Produced {
+        let (unrecorded, why) = match recorded {
+            Ok(Recorded::InLedger) => return produced,
+            Ok(Recorded::Listed { send, list, error }) => (
+                Unrecorded {
+                    send,
+                    listed_in: Some(list.display().to_string()),
+                    error: error.to_string(),
+                },
+                Stop::Ledger(*error),
+            ),
+            Err(Stop::Ledger(e)) if state == SendState::Sent => {
+                let send = UnrecordedSend {
+                    campaign: self.key.0.to_string(),
+                    booking_id: self.key.1.to_string(),
+                    message_id: self.message_id.clone(),
+                    recipient: self.recipient.clone(),
+                    reply,
+                    attempts,
+                    at: at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                };
+                let error = e.to_string();
+                (
+                    Unrecorded {
+                        send,
+                        listed_in: None,
+                        error,
+                    },
+                    Stop::Ledger(e),
+                )
+            }
+            Err(why) => return Produced::Halting(Box::new(produced), why),
+        };
+        let produced = match produced {
+            Produced::Sent {
+                record, in_doubt, ..
+            } => Produced::Sent {
+                record,
+                in_doubt,
+                unrecorded: Some(unrecorded),
+            },
+            other => other,
+        };
+        Produced::Halting(Box::new(produced), why)
+    }
+}
+
+/// The one place that decides the ledger state of a send from the transport's outcome: the state,
+/// reply and tries to record, and what became of the email. `None`: asked to stop before the
+/// transaction, nothing sent (the claim, if any, is given back). `in_doubt`: the claim found it
+/// claimed by an earlier run that may have handed it to the server.
+fn settle(
+    record: Box<EmailRecord>,
+    sent: Result<Accepted, SendFailure>,
+    in_doubt: bool,
+) -> Option<(SendState, String, u32, Produced)> {
+    let (state, produced) = match &sent {
+        Ok(_) => {
+            let unrecorded = None;
+            let produced = Produced::Sent {
+                record,
+                in_doubt,
+                unrecorded,
+            };
+            (SendState::Sent, produced)
+        }
+        Err(f @ (SendFailure::Rejected { .. } | SendFailure::Unsendable(_))) => {
+            (SendState::Failed, Produced::Failed(f.to_string()))
+        }
+        // The server may have it: the claim stays, with what happened (see the README).
+        Err(f @ SendFailure::InDoubt { .. }) => {
+            let reply = format!("in doubt: {}", f.reply());
+            (SendState::Claimed, Produced::InDoubt(reply))
+        }
+        Err(SendFailure::Stopped { attempts: 0 }) => return None,
+        // After temporary failures the email stays deferred, as when its tries run out.
+        Err(SendFailure::Stopped { .. }) => (SendState::Deferred, Produced::Interrupted),
+        Err(f @ SendFailure::Deferred { .. }) => {
+            let reply = f.reply();
+            (
+                SendState::Deferred,
+                Produced::Deferred { reply, stop: None },
+            )
+        }
+        Err(f @ SendFailure::Unavailable { .. }) => {
+            let (reply, stop) = (f.reply(), Some(Stop::Unavailable(f.to_string())));
+            (SendState::Deferred, Produced::Deferred { reply, stop })
+        }
+    };
+    let (reply, attempts) = match &sent {
+        Ok(a) => (a.reply.clone(), a.attempts),
+        Err(f @ SendFailure::InDoubt { .. }) => (format!("in doubt: {}", f.reply()), f.attempts()),
+        Err(f) => (f.reply(), f.attempts()),
+    };
+    Some((state, reply, attempts, produced))
+}
+
 /// The instant a preview is composed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PreviewAt {
@@ -1448,4 +1527,207 @@ pub struct Preview {
     pub when: When,
     /// The instant it was composed at.
     pub now: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod send_tests {
+    //! The ledger's states for every outcome a transport can report, driven through a scripted
+    //! transport and a real SQLite ledger: no socket.
+    use super::*;
+    use crate::deliver::{Script, ScriptedTransport};
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn clock() -> DateTime<Utc> {
+        t("2026-12-10T09:00:01Z")
+    }
+
+    fn opts() -> RunOptions {
+        RunOptions {
+            now: t("2026-12-10T09:00:00Z"),
+            campaign: None,
+            parallel: 1,
+            redirect_to: None,
+            clock,
+            cancel: None,
+            next_ticks: None,
+            dry_run: false,
+            straight: false,
+            keep_records: true,
+        }
+    }
+
+    fn composed(booking_id: &str) -> Composed {
+        let from: lettre::message::Mailbox = "Wanderly <trips@wanderly.example>".parse().unwrap();
+        let to: lettre::message::Mailbox = "ana@example.com".parse().unwrap();
+        let email = OutgoingEmail {
+            campaign: "reminder".into(),
+            booking_id: booking_id.into(),
+            message_id: OutgoingEmail::message_id_for("reminder", booking_id, &from),
+            from,
+            to,
+            subject: "Your trip".into(),
+            date: t("2026-12-10T09:00:00Z"),
+            html: "<p>hi</p>".into(),
+            text: "hi".into(),
+            list_unsubscribe: None,
+            original_to: None,
+        };
+        let record = EmailRecord {
+            campaign: "reminder".into(),
+            booking_id: booking_id.into(),
+            to: "ana@example.com".into(),
+            subject: "Your trip".into(),
+            provider: crate::config::Provider::Tiqets,
+            items: Vec::new(),
+            rules: Vec::new(),
+            without_block: None,
+            engine_error: None,
+            item_titles: Vec::new(),
+        };
+        let content = EmailContent {
+            subject: email.subject.clone(),
+            preheader: String::new(),
+            mjml: String::new(),
+            html: String::new(),
+            text: String::new(),
+        };
+        Composed {
+            email,
+            content,
+            record,
+            mime: None,
+            engine_transient: false,
+        }
+    }
+
+    /// Sends booking `id` once through `transport` on `ledger`.
+    async fn send(ledger: &Arc<Ledger>, transport: &ScriptedTransport, id: &str) -> Produced {
+        let opts = opts();
+        let one = One {
+            ledger: Some(Arc::clone(ledger)),
+            key: ("reminder", id),
+            message_id: format!("reminder.{id}@wanderly.example"),
+            recipient: "ana@example.com".into(),
+            opts: &opts,
+        };
+        match one.send(transport, composed(id)).await {
+            Ok(p) => p,
+            Err(_) => panic!("the ledger stopped the run"),
+        }
+    }
+
+    fn row(ledger: &Ledger, id: &str) -> Option<crate::ledger::Entry> {
+        let entries = ledger.entries(Some("reminder")).unwrap();
+        entries.into_iter().find(|e| e.booking_id == id)
+    }
+
+    #[tokio::test]
+    async fn each_outcome_a_transport_reports_is_recorded_as_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::open(&dir.path().join("ledger.db")).unwrap());
+        let cases = [
+            (
+                Script::Accept,
+                Some((SendState::Sent, "250 2.0.0 Ok: queued", 1)),
+            ),
+            (
+                Script::Reject,
+                Some((SendState::Failed, "550 5.1.1 no such user", 1)),
+            ),
+            (
+                Script::Defer,
+                Some((SendState::Deferred, "451 4.3.0 try again later", 3)),
+            ),
+            (
+                Script::InDoubt,
+                Some((
+                    SendState::Claimed,
+                    "in doubt: no answer within the timeout (Message)",
+                    1,
+                )),
+            ),
+            (
+                Script::Unavailable,
+                Some((
+                    SendState::Deferred,
+                    "cannot connect: Connection refused (os error 111)",
+                    3,
+                )),
+            ),
+            (Script::Stop, None),
+            (
+                Script::StopAfterTries,
+                Some((
+                    SendState::Deferred,
+                    "not sent: the run was asked to stop",
+                    2,
+                )),
+            ),
+        ];
+        let transport = ScriptedTransport::new(cases.iter().map(|(s, _)| *s));
+        for (i, (script, want)) in cases.iter().enumerate() {
+            let id = format!("WT-{i}");
+            let produced = send(&ledger, &transport, &id).await;
+            let got = row(&ledger, &id).map(|e| (e.state, e.reply.unwrap_or_default(), e.attempts));
+            let want = want.map(|(s, r, a)| (s, r.to_string(), a));
+            assert_eq!(got, want, "{script:?}");
+            let fits = match script {
+                Script::Accept => matches!(
+                    produced,
+                    Produced::Sent {
+                        in_doubt: false,
+                        ..
+                    }
+                ),
+                Script::Reject => {
+                    matches!(&produced, Produced::Failed(r) if r.starts_with("rejected: 550"))
+                }
+                Script::Defer => matches!(produced, Produced::Deferred { stop: None, .. }),
+                Script::InDoubt => {
+                    matches!(&produced, Produced::InDoubt(r) if r.starts_with("in doubt: "))
+                }
+                Script::Unavailable => matches!(produced, Produced::Deferred { stop: Some(_), .. }),
+                Script::Stop | Script::StopAfterTries => matches!(produced, Produced::Interrupted),
+            };
+            assert!(fits, "{script:?}");
+        }
+        // Unavailable and Stop never reached the point where the claim is made.
+        assert_eq!(transport.asked(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_sent_email_is_not_sent_again_and_one_left_claimed_by_a_dead_run_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        {
+            // A run that died after its claim.
+            let dead = Ledger::open(&path).unwrap();
+            let at = t("2026-12-10T08:00:00Z");
+            let claim = dead.claim("reminder", "WT-2", "m", "ana@example.com", at, at);
+            assert!(matches!(claim, Ok(Claim::New)));
+        }
+        let ledger = Arc::new(Ledger::open(&path).unwrap());
+        let transport = ScriptedTransport::new([]);
+        assert!(matches!(
+            send(&ledger, &transport, "WT-1").await,
+            Produced::Sent { .. }
+        ));
+        let again = send(&ledger, &transport, "WT-1").await;
+        assert!(
+            matches!(again, Produced::AlreadyDone(SendState::Sent)),
+            "sent twice"
+        );
+        assert_eq!(transport.accepted().len(), 1);
+        let taken = send(&ledger, &transport, "WT-2").await;
+        assert!(matches!(taken, Produced::Sent { in_doubt: true, .. }));
+        assert_eq!(
+            row(&ledger, "WT-2").map(|e| (e.state, e.takeovers)),
+            Some((SendState::Sent, 1))
+        );
+    }
 }
