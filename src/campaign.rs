@@ -553,8 +553,7 @@ impl Campaigns {
         let links = &settings.links;
         let unsubscribe = links
             .unsubscribe_url
-            .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
+            .clone()
             .zip(links.unsubscribe_secret.clone());
         Ok(Campaigns {
             campaign_arcs: settings.campaigns.iter().cloned().map(Arc::new).collect(),

@@ -18,7 +18,7 @@ use lettre::message::Mailbox;
 
 use crate::campaign::{Campaigns, Outputs, Preview, PreviewAt, RunOptions, Sending};
 use crate::catalog::Catalog;
-use crate::config::{Overrides, Secret, Settings, SmtpUrl};
+use crate::config::{Overrides, Secret, Settings};
 use crate::deliver::FileDelivery;
 use crate::deliver::{Delivery, SmtpDelivery};
 use crate::due::When;
@@ -389,12 +389,11 @@ fn load(
 
 /// The SMTP transport of the settings, when they name a server.
 fn smtp_of(settings: &Settings) -> anyhow::Result<Option<SmtpDelivery>> {
-    let Some(url) = settings.smtp.url.as_deref() else {
+    let Some(url) = &settings.smtp.url else {
         return Ok(None);
     };
-    let url = SmtpUrl::parse(url).map_err(|e| anyhow::anyhow!("smtp url: {e}"))?;
     Ok(Some(
-        SmtpDelivery::new(&url, &settings.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?,
+        SmtpDelivery::new(url, &settings.smtp).map_err(|e| anyhow::anyhow!("smtp: {e}"))?,
     ))
 }
 

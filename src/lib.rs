@@ -15,7 +15,6 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod deliver;
-pub mod due;
 pub mod fit;
 pub mod heuristics;
 pub mod ledger;
@@ -27,3 +26,6 @@ mod retry;
 pub mod schedule;
 pub mod synth;
 pub mod unsubscribe;
+
+/// The due rules, at their old path: they live in [`schedule`].
+pub use schedule::due;

@@ -1,6 +1,8 @@
 //! Integration tests: the real binary in a temporary folder, real HTTP and SMTP servers on 127.0.0.1 (MailDev, a fault-injecting SMTP server), the files
 //! it writes read back. One test binary, one module per feature.
 
+#[macro_use]
+mod config_case;
 mod sandbox;
 mod util;
 

@@ -4,9 +4,20 @@ use std::path::Path;
 
 use tempfile::TempDir;
 
+use crate::config_case::edited;
 use crate::util::{
     config_with, fails_with, root, run_shipped_cmd, stderr, templates_with, tripmail,
 };
+
+/// The shipped config with `from` replaced by `to`.
+fn shipped(from: &str, to: &str) -> String {
+    edited("fixtures/campaign.toml", &[(from, to)])
+}
+
+/// The shipped scheduled config with `from` replaced by `to`.
+fn scheduled(from: &str, to: &str) -> String {
+    edited("fixtures/campaign-scheduled.toml", &[(from, to)])
+}
 
 fn validate(config: &Path) -> std::process::Output {
     tripmail()
@@ -102,39 +113,32 @@ fn a_fluent_syntax_error_is_named_with_file_and_line() {
     assert!(err.contains(&format!("fr.ftl:{line}:")), "{err}");
 }
 
-#[test]
-fn an_unknown_key_is_named() {
-    let tmp = TempDir::new().unwrap();
-    let cfg = config_with(
-        tmp.path(),
-        &[("timeout_ms = 2000", "timeout_ms = 2000\ncolour = \"blue\"")],
-    );
-    let o = validate(&cfg);
-    fails_with(&o, "key `engine.colour`: unknown field `colour`");
-}
+config_case!(
+    an_unknown_key_is_named,
+    shipped("timeout_ms = 2000", "timeout_ms = 2000\ncolour = \"blue\""),
+    "engine.colour",
+    "unknown field `colour`",
+);
 
-#[test]
-fn a_bad_value_is_named_with_its_key() {
-    let tmp = TempDir::new().unwrap();
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "days_before = 3\nsort_by = \"commission\"\nitems = 3",
-            "days_before = 3\nsort_by = \"commission\"\nitems = 7",
-        )],
-    );
-    let o = validate(&cfg);
-    fails_with(&o, "key `campaign[1].items`: 7 is not between 2 and 4");
-    let cfg = config_with(
-        tmp.path(),
-        &[(
-            "sort_by = \"commission\"\nitems = 3\n\n[[campaign]]",
-            "sort_by = \"price\"\nitems = 3\n\n[[campaign]]",
-        )],
-    );
-    let o = validate(&cfg);
-    assert!(stderr(&o).contains("campaign[0].sort_by"), "{}", stderr(&o));
-}
+config_case!(
+    an_item_count_out_of_range_is_named_with_its_key,
+    shipped(
+        "days_before = 3\nsort_by = \"commission\"\nitems = 3",
+        "days_before = 3\nsort_by = \"commission\"\nitems = 7"
+    ),
+    "campaign[1].items",
+    "7 is not between 2 and 4",
+);
+
+config_case!(
+    an_unknown_sort_order_is_named_with_its_key,
+    shipped(
+        "sort_by = \"commission\"\nitems = 3\n\n[[campaign]]",
+        "sort_by = \"price\"\nitems = 3\n\n[[campaign]]"
+    ),
+    "campaign[0].sort_by",
+    "enum SortBy does not have variant constructor price",
+);
 
 #[test]
 fn environment_variables_override_the_file_and_bad_ones_are_named() {
@@ -168,90 +172,124 @@ fn a_bad_now_is_refused_with_the_expected_form() {
     fails_with(&o, "is not an RFC 3339 instant");
 }
 
+// Schedule keys, on the shipped scheduled config.
+
+config_case!(
+    a_window_over_midnight_is_refused,
+    scheduled(
+        "send_window = \"09:00-20:00\"",
+        "send_window = \"20:00-09:00\""
+    ),
+    "campaign[1].send_window",
+    "\"20:00-09:00\": the window must open before it closes",
+);
+
+config_case!(
+    a_window_not_written_in_hours_and_minutes_is_refused,
+    scheduled("send_window = \"09:00-20:00\"", "send_window = \"9am-8pm\""),
+    "campaign[1].send_window",
+    "\"9am\" is not a time of day",
+);
+
+config_case!(
+    send_at_outside_the_window_is_refused,
+    scheduled("send_at = \"10:00\"", "send_at = \"21:00\""),
+    "campaign[1].send_at",
+    "21:00 is outside send_window 09:00-20:00",
+);
+
+config_case!(
+    send_at_past_the_end_of_the_day_is_refused,
+    scheduled("send_at = \"10:00\"", "send_at = \"25:00\""),
+    "campaign[1].send_at",
+    "\"25:00\" is not a time of day",
+);
+
+config_case!(
+    an_unknown_week_day_is_refused,
+    scheduled(
+        "send_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
+        "send_days = [\"mon\", \"caturday\"]"
+    ),
+    "campaign[1].send_days",
+    "\"caturday\" is not a day of the week",
+);
+
+config_case!(
+    an_empty_list_of_days_is_refused,
+    scheduled(
+        "send_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
+        "send_days = []"
+    ),
+    "campaign[1].send_days",
+    "no day given",
+);
+
+config_case!(
+    an_end_date_before_the_start_date_is_refused,
+    scheduled(
+        "# starts_on = 2026-12-01",
+        "starts_on = 2026-12-01\nends_on = 2026-11-01"
+    ),
+    "campaign[1].ends_on",
+    "2026-11-01 is before starts_on 2026-12-01",
+);
+
+config_case!(
+    a_start_date_that_is_not_a_date_is_refused,
+    scheduled("# starts_on = 2026-12-01", "starts_on = \"1 December\""),
+    "campaign[1].starts_on",
+    "input contains invalid characters",
+);
+
+config_case!(
+    a_transactional_reminder_is_refused,
+    scheduled("# enabled = false", "transactional = true"),
+    "campaign[1].transactional",
+    "only for confirmation campaigns",
+);
+
+config_case!(
+    send_at_on_a_confirmation_is_refused,
+    scheduled("transactional = true ", "send_at = \"10:00\""),
+    "campaign[0].send_at",
+    "only for reminder campaigns",
+);
+
+config_case!(
+    enabled_must_be_true_or_false,
+    scheduled("# enabled = false", "enabled = \"sometimes\""),
+    "campaign[1].enabled",
+    "invalid type: string \"sometimes\", expected a boolean",
+);
+
+config_case!(
+    a_transactional_campaign_with_a_window_is_refused,
+    scheduled(
+        "transactional = true ",
+        "transactional = true\nsend_window = \"09:00-20:00\""
+    ),
+    "campaign[0].send_window",
+    "a transactional campaign sends at any hour, any day",
+);
+
+config_case!(
+    a_lookback_over_a_year_is_refused,
+    scheduled("lookback_hours = 48", "lookback_hours = 3000000000"),
+    "campaign[0].lookback_hours",
+    "3000000000 is more than a year",
+);
+
+config_case!(
+    a_reminder_over_a_year_ahead_is_refused,
+    scheduled("days_before = 3", "days_before = 400"),
+    "campaign[1].days_before",
+    "400 is more than a year",
+);
+
 #[test]
-fn schedule_keys_are_checked_and_named() {
-    let cases: &[(&str, &str, &str)] = &[
-        (
-            "send_window = \"09:00-20:00\"",
-            "send_window = \"20:00-09:00\"",
-            "key `campaign[1].send_window`: \"20:00-09:00\": the window must open before it closes",
-        ),
-        (
-            "send_window = \"09:00-20:00\"",
-            "send_window = \"9am-8pm\"",
-            "key `campaign[1].send_window`: \"9am\" is not a time of day",
-        ),
-        (
-            "send_at = \"10:00\"",
-            "send_at = \"21:00\"",
-            "key `campaign[1].send_at`: 21:00 is outside send_window 09:00-20:00",
-        ),
-        (
-            "send_at = \"10:00\"",
-            "send_at = \"25:00\"",
-            "key `campaign[1].send_at`: \"25:00\" is not a time of day",
-        ),
-        (
-            "send_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
-            "send_days = [\"mon\", \"caturday\"]",
-            "key `campaign[1].send_days`: \"caturday\" is not a day of the week",
-        ),
-        (
-            "send_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]",
-            "send_days = []",
-            "key `campaign[1].send_days`: no day given",
-        ),
-        (
-            "# starts_on = 2026-12-01",
-            "starts_on = 2026-12-01\nends_on = 2026-11-01",
-            "key `campaign[1].ends_on`: 2026-11-01 is before starts_on 2026-12-01",
-        ),
-        (
-            "# starts_on = 2026-12-01",
-            "starts_on = \"1 December\"",
-            "campaign[1].starts_on",
-        ),
-        (
-            "# enabled = false",
-            "transactional = true",
-            "key `campaign[1].transactional`: only for confirmation campaigns",
-        ),
-        (
-            "transactional = true ",
-            "send_at = \"10:00\"",
-            "key `campaign[0].send_at`: only for reminder campaigns",
-        ),
-        (
-            "# enabled = false",
-            "enabled = \"sometimes\"",
-            "campaign[1].enabled",
-        ),
-        (
-            "transactional = true ",
-            "transactional = true\nsend_window = \"09:00-20:00\"",
-            "key `campaign[0].send_window`: a transactional campaign sends at any hour, any day",
-        ),
-        (
-            "lookback_hours = 48",
-            "lookback_hours = 3000000000",
-            "key `campaign[0].lookback_hours`: 3000000000 is more than a year",
-        ),
-        (
-            "days_before = 3",
-            "days_before = 400",
-            "key `campaign[1].days_before`: 400 is more than a year",
-        ),
-    ];
-    for (from, to, expected) in cases {
-        let tmp = TempDir::new().unwrap();
-        let cfg = crate::util::config_from(
-            "fixtures/campaign-scheduled.toml",
-            tmp.path(),
-            &[(from, to)],
-        );
-        fails_with(&validate(&cfg), expected);
-    }
-    // Dates may be TOML dates or strings; the shipped scheduled config validates.
+fn scheduled_dates_may_be_toml_dates_or_strings() {
+    // The shipped scheduled config validates with both.
     let tmp = TempDir::new().unwrap();
     let cfg = crate::util::config_from(
         "fixtures/campaign-scheduled.toml",
@@ -264,6 +302,65 @@ fn schedule_keys_are_checked_and_named() {
     let o = validate(&cfg);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+// The SMTP server and the unsubscribe link, parsed once when the settings load.
+
+config_case!(
+    an_smtp_url_of_another_scheme_is_refused,
+    shipped(
+        "max_connections = 4",
+        "max_connections = 4\nurl = \"ftp://mail.example\""
+    ),
+    "smtp.url",
+    "scheme \"ftp\": use smtp:// (plain), smtp://…?tls=starttls or smtps://",
+);
+
+config_case!(
+    an_smtp_url_with_a_password_but_no_user_is_refused,
+    shipped(
+        "max_connections = 4",
+        "max_connections = 4\nurl = \"smtp://:pw@mail.example\""
+    ),
+    "smtp.url",
+    "has a password but no user name",
+);
+
+config_case!(
+    an_smtp_password_without_a_user_is_refused,
+    shipped(
+        "max_connections = 4",
+        "max_connections = 4\npassword = \"pw\""
+    ),
+    "smtp.username",
+    "smtp.password is set but no username",
+);
+
+config_case!(
+    an_unsubscribe_url_over_http_is_refused,
+    shipped(
+        "https://www.wanderly.example/unsubscribe",
+        "http://www.wanderly.example/unsubscribe"
+    ),
+    "links.unsubscribe_url",
+    "must be an https URL (RFC 8058 one-click unsubscribe)",
+);
+
+config_case!(
+    a_missing_unsubscribe_url_is_refused_naming_the_campaign_that_needs_it,
+    shipped("unsubscribe_url = \"https://www.wanderly.example/unsubscribe\"", ""),
+    "links.unsubscribe_url",
+    "campaign[1] (reminder) has unsubscribe links: set it, or set list_unsubscribe = false on the campaign",
+);
+
+config_case!(
+    an_empty_unsubscribe_secret_is_refused,
+    shipped(
+        "unsubscribe_secret = \"wanderly-demo-unsubscribe-secret\"",
+        "unsubscribe_secret = \"\""
+    ),
+    "links.unsubscribe_secret",
+    "is empty",
+);
 
 #[test]
 fn runner_flags_are_checked() {
@@ -316,15 +413,9 @@ fn runner_flags_are_checked() {
     fails_with(&o, "--from \"next week\" is neither a date");
 }
 
-#[test]
-fn engine_concurrency_is_bounded_so_answers_in_memory_are() {
-    let tmp = TempDir::new().unwrap();
-    let config = config_with(
-        tmp.path(),
-        &[("max_concurrency = 8", "max_concurrency = 100000")],
-    );
-    fails_with(
-        &validate(&config),
-        "key `engine.max_concurrency`: 100000 is not between 1 and 64",
-    );
-}
+config_case!(
+    engine_concurrency_is_bounded_so_answers_in_memory_are,
+    shipped("max_concurrency = 8", "max_concurrency = 100000"),
+    "engine.max_concurrency",
+    "100000 is not between 1 and 64",
+);

@@ -1,0 +1,153 @@
+//! Settings: a TOML file, overridden by `TRIPMAIL_<SECTION>__<KEY>` environment variables, overridden
+//! by command-line flags. Everything is checked once, up front, so that a bad key stops the run before
+//! any email is produced; messages name the key to fix.
+//!
+//! This file holds the settings tree and its small sections; each larger section has its own file with
+//! its checks (`engine`, `yespo`, `links`, `smtp`, `campaign`), reading is in `load`, the order of the
+//! checks in `validate`. Values that later code would otherwise parse again are parsed once here: the
+//! times of day ([`ClockTime`], [`Window`], [`Days`]), the SMTP URL ([`SmtpUrl`]) and the unsubscribe
+//! URL.
+
+use std::path::PathBuf;
+
+use lettre::message::Mailbox;
+use serde::Deserialize;
+
+mod campaign;
+mod clock;
+mod engine;
+mod links;
+mod load;
+mod secret;
+mod smtp;
+mod smtp_url;
+mod validate;
+mod yespo;
+
+pub use campaign::{CampaignSettings, SortBy, Trigger};
+pub use clock::{ClockTime, Days, Window};
+pub(crate) use engine::is_loopback;
+pub use engine::{
+    EngineSettings, ListFormat, Provider, DEFAULT_MAX_ANSWER_BYTES, EMBEDDED,
+    MAX_ENGINE_CONCURRENCY,
+};
+pub use links::LinksSettings;
+pub use load::{ConfigError, Overrides};
+pub use secret::Secret;
+pub use smtp::{InDoubt, SmtpSettings};
+pub use smtp_url::{SmtpTls, SmtpUrl};
+pub use yespo::{CategoryFrom, IdentifyBy, Matches, TagMatch, YespoSettings, YespoTags};
+
+/// The whole configuration of a tripmail installation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Where the bookings come from.
+    pub bookings: BookingsSettings,
+    /// The cross-sell engine.
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// Tag ids that carry the meaning our heuristics need.
+    #[serde(default)]
+    pub heuristics: HeuristicsSettings,
+    /// Links written into emails.
+    pub links: LinksSettings,
+    /// The sender of every email.
+    pub sender: SenderSettings,
+    /// Where templates and translations live.
+    #[serde(default)]
+    pub templates: TemplatesSettings,
+    /// The SMTP server emails are sent through (`tripmail run --smtp` or `[smtp] url`).
+    #[serde(default)]
+    pub smtp: SmtpSettings,
+    /// Where the send ledger lives.
+    #[serde(default)]
+    pub state: StateSettings,
+    /// The campaigns, in the order they are produced for each booking.
+    #[serde(rename = "campaign")]
+    pub campaigns: Vec<CampaignSettings>,
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateSettings {
+    /// The send ledger, a SQLite file (created with its folder when missing).
+    pub path: PathBuf,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        StateSettings {
+            path: PathBuf::from("state/tripmail.sqlite"),
+        }
+    }
+}
+
+/// `[bookings]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookingsSettings {
+    /// A `.csv` or `.jsonl` file.
+    pub path: PathBuf,
+}
+
+/// `[heuristics]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeuristicsSettings {
+    /// Tags of indoor products, preferred in winter.
+    pub indoor_tag_ids: Vec<u64>,
+    /// Tags of outdoor products, preferred in summer.
+    pub outdoor_tag_ids: Vec<u64>,
+    /// Tags of family-friendly products: the only ones shown to a family.
+    pub family_tag_ids: Vec<u64>,
+    /// Tags of adults-only products: never shown to a family.
+    pub adults_only_tag_ids: Vec<u64>,
+}
+
+/// `[sender]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SenderSettings {
+    /// `Name <address>`; the name is the brand shown in the emails.
+    pub from: Mailbox,
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesSettings {
+    /// Folder of the Tera templates; translations are in its `i18n/` subfolder.
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesSettings {
+    fn default() -> Self {
+        TemplatesSettings {
+            dir: PathBuf::from("templates"),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether some campaign asks `provider`.
+    pub fn uses(&self, provider: Provider) -> bool {
+        self.campaigns
+            .iter()
+            .any(|c| c.provider(&self.engine) == provider)
+    }
+
+    /// The brand shown in emails: the sender's name, or its domain.
+    pub fn brand(&self) -> String {
+        let mb = &self.sender.from;
+        mb.name
+            .clone()
+            .unwrap_or_else(|| mb.email.domain().to_string())
+    }
+
+    /// The campaign called `name`.
+    pub fn campaign(&self, name: &str) -> Option<&CampaignSettings> {
+        self.campaigns.iter().find(|c| c.name == name)
+    }
+}

@@ -1,0 +1,150 @@
+//! `[smtp]`: the server emails are sent through and how hard to push it, and what becomes of an email a
+//! crashed run may have handed over ([`InDoubt`]). The URL is parsed here once, when the settings
+//! are loaded, into a [`SmtpUrl`].
+
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::load::{invalid, ConfigError};
+use super::{Secret, SmtpUrl};
+
+/// `[smtp]`
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSettings {
+    /// `smtp://host:port` (plain, for sandboxes), `smtp://host:port?tls=starttls`, or
+    /// `smtps://host:port` (implicit TLS). No URL: nothing is sent unless `--smtp` gives one.
+    /// Parsed from `url` as written (file, `TRIPMAIL_SMTP__URL` or `--smtp`) when the settings are
+    /// loaded.
+    #[serde(skip)]
+    pub url: Option<SmtpUrl>,
+    /// `url` as written, read only by the check that parses it into `url`.
+    #[serde(rename = "url")]
+    pub(crate) url_text: Option<String>,
+    /// Login, when the server wants one (`TRIPMAIL_SMTP__USERNAME`).
+    pub username: Option<String>,
+    /// Password (`TRIPMAIL_SMTP__PASSWORD`); never printed.
+    pub password: Option<Secret>,
+    /// Name given in EHLO; the machine's host name by default.
+    pub hello_name: Option<String>,
+    /// Emails sent per second at most, over all connections.
+    pub max_per_second: Option<u32>,
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Per-command timeout.
+    pub timeout_ms: u64,
+    /// Tries of one email against temporary failures (4xx, dropped or refused connections).
+    pub attempts: u32,
+    /// First wait between tries; doubled each time, with random jitter.
+    pub retry_base_ms: u64,
+    /// What to do with an email a crashed run may have handed to the server (a campaign may say
+    /// otherwise); by default confirmations are sent again and reminders held.
+    pub in_doubt: Option<InDoubt>,
+    /// A connection idle at least this long is checked with a NOOP before it takes an email; one
+    /// put back more recently (it just took one) is used as it is. 0: a NOOP before every reuse.
+    pub noop_after_ms: u64,
+}
+
+/// What becomes of an email that an earlier run claimed and may have handed to the server without
+/// recording its reply (it was killed, or the machine stopped): `smtp.in_doubt`, or a campaign's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InDoubt {
+    /// Send it again: never lost, perhaps twice.
+    Resend,
+    /// Do not send it again; list it (`tripmail ledger --only in-doubt`) until someone resends or
+    /// closes it: never twice, perhaps not at all.
+    Hold,
+}
+
+impl InDoubt {
+    /// The name used in the config and the report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InDoubt::Resend => "resend",
+            InDoubt::Hold => "hold",
+        }
+    }
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            url: None,
+            url_text: None,
+            username: None,
+            password: None,
+            hello_name: None,
+            max_per_second: None,
+            max_connections: 4,
+            timeout_ms: 30_000,
+            attempts: 5,
+            retry_base_ms: 500,
+            in_doubt: None,
+            noop_after_ms: 1000,
+        }
+    }
+}
+
+impl fmt::Debug for SmtpSettings {
+    /// As the derived one, but a URL is shown without the password it may hold.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let url = self.url.as_ref().map(|u| u.to_string());
+        f.debug_struct("SmtpSettings")
+            .field("url", &url)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("hello_name", &self.hello_name)
+            .field("max_per_second", &self.max_per_second)
+            .field("max_connections", &self.max_connections)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("attempts", &self.attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .field("in_doubt", &self.in_doubt)
+            .field("noop_after_ms", &self.noop_after_ms)
+            .finish()
+    }
+}
+
+impl SmtpSettings {
+    /// Checks `[smtp]`, and returns its URL, parsed.
+    pub(super) fn validate(&self, path: &Path) -> Result<Option<SmtpUrl>, ConfigError> {
+        let bad = invalid(path);
+        let s = self;
+        let url = match &s.url_text {
+            Some(url) => Some(SmtpUrl::parse(url).map_err(|reason| bad("smtp.url", reason))?),
+            None => None,
+        };
+        if url
+            .as_ref()
+            .is_some_and(|u| u.password.is_some() && u.username.is_none())
+        {
+            return Err(bad("smtp.url", "has a password but no user name".into()));
+        }
+        let has_user = s.username.is_some() || url.as_ref().is_some_and(|u| u.username.is_some());
+        if !(1..=1000).contains(&s.max_connections) {
+            return Err(bad(
+                "smtp.max_connections",
+                format!("{} is not between 1 and 1000", s.max_connections),
+            ));
+        }
+        if s.max_per_second == Some(0) {
+            return Err(bad("smtp.max_per_second", "must be at least 1".into()));
+        }
+        if s.attempts == 0 {
+            return Err(bad("smtp.attempts", "must be at least 1".into()));
+        }
+        if s.timeout_ms == 0 {
+            return Err(bad("smtp.timeout_ms", "must be at least 1".into()));
+        }
+        if s.password.is_some() && !has_user {
+            return Err(bad(
+                "smtp.username",
+                "smtp.password is set but no username".into(),
+            ));
+        }
+        Ok(url)
+    }
+}
