@@ -66,9 +66,11 @@ pub fn season(date: NaiveDate, latitude: f64) -> Option<Season> {
     })
 }
 
-/// What to ask the engine for one booking: each list is a `product_tag_ids` filter (empty = none).
+/// How one booking's items are tailored (season, family), and so what to ask an engine that
+/// filters by tag: each list is a `product_tag_ids` filter (empty = none). Not to be confused with
+/// [`crate::plan::Plan`], the sends `tripmail plan` foresees.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Tailoring {
     /// Tags of the preferred items (season), if any.
     pub preferred: Option<Vec<u64>>,
     /// Family: tags the items must carry; otherwise `None` (the unfiltered answer is used).
@@ -80,7 +82,7 @@ pub struct Plan {
 }
 
 #[cfg(test)]
-impl Plan {
+impl Tailoring {
     /// The distinct tag filters to ask for, in a stable order.
     pub fn filters(&self) -> Vec<Vec<u64>> {
         let mut out: Vec<Vec<u64>> = Vec::new();
@@ -157,7 +159,7 @@ pub fn intent(booking: &Booking, latitude: Option<f64>) -> Intent {
 
 /// Decides what to ask a source with a tag filter for, from the booking, its venue's latitude and
 /// the configured tags.
-pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Plan {
+pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Tailoring {
     let intent = intent(booking, latitude);
     let mut rules = vec![intent.season_rule];
     let preferred = intent.prefer.and_then(|p| {
@@ -180,7 +182,7 @@ pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) 
     } else {
         (None, None)
     };
-    Plan {
+    Tailoring {
         preferred,
         family,
         adults_only,
@@ -192,8 +194,8 @@ pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) 
 /// [`choose`] combines.
 #[derive(Debug, Clone)]
 pub struct Split {
-    /// The plan (its tag lists are empty: the split is done here, not by the source).
-    pub plan: Plan,
+    /// The tailoring (its tag lists are empty: the split is done here, not by the source).
+    pub tailoring: Tailoring,
     /// The family-friendly items for a family, else all.
     pub base: Vec<Recommendation>,
     /// The season's preferred items.
@@ -253,7 +255,7 @@ pub fn split(booking: &Booking, latitude: Option<f64>, items: &[Recommendation])
         (items.to_vec(), None)
     };
     Split {
-        plan: Plan {
+        tailoring: Tailoring {
             preferred: preferred.as_ref().map(|_| Vec::new()),
             family: intent.family.then(Vec::new),
             adults_only: adults_only.as_ref().map(|_| Vec::new()),
@@ -265,12 +267,12 @@ pub fn split(booking: &Booking, latitude: Option<f64>, items: &[Recommendation])
     }
 }
 
-/// The engine's answers for one booking's plan.
+/// The engine's answers for one booking's tailoring.
 #[derive(Debug, Clone, Copy)]
 pub struct Answers<'a> {
     /// The family-tagged answer for a family, else the unfiltered answer.
     pub base: &'a [Recommendation],
-    /// The season-tagged answer, if the plan prefers a season.
+    /// The season-tagged answer, if the tailoring prefers a season.
     pub preferred: Option<&'a [Recommendation]>,
     /// The adults-only answer, for a family.
     pub adults_only: Option<&'a [Recommendation]>,
@@ -302,11 +304,11 @@ pub struct Choice {
 pub fn choose(
     booking: &Booking,
     trip: &Trip<'_>,
-    plan: &Plan,
+    tailoring: &Tailoring,
     answers: Answers<'_>,
     max: usize,
 ) -> Choice {
-    let family = plan.family.is_some();
+    let family = tailoring.family.is_some();
     let mut ordered: Vec<&Recommendation> = Vec::new();
     if let Some(pref) = answers.preferred {
         if family {

@@ -15,7 +15,8 @@ use tripmail::catalog::Catalog;
 use tripmail::config::{IdentifyBy, ListFormat, Matches, Secret, TagMatch, YespoTags};
 use tripmail::recommend::engine::{self, parse_contact_params};
 use tripmail::recommend::{
-    ContactQuery, EngineError, ItemFormat, Limits, RecommendationSource, YespoClient, YespoOptions,
+    ContactClient, ContactOptions, ContactQuery, EngineError, ItemFormat, Limits,
+    RecommendationSource,
 };
 use wiremock::matchers::{method, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -43,8 +44,8 @@ fn item_format() -> ItemFormat {
     }
 }
 
-fn options(base_url: &str) -> YespoOptions {
-    YespoOptions {
+fn options(base_url: &str) -> ContactOptions {
+    ContactOptions {
         base_url: base_url.to_string(),
         username: "wanderly".into(),
         api_key: Some(Secret::new(KEY)),
@@ -58,8 +59,8 @@ fn options(base_url: &str) -> YespoOptions {
     }
 }
 
-fn client(base_url: &str) -> YespoClient {
-    YespoClient::new(options(base_url)).expect("client builds")
+fn client(base_url: &str) -> ContactClient {
+    ContactClient::new(options(base_url)).expect("client builds")
 }
 
 fn query(identify_by: IdentifyBy, identity: &str) -> ContactQuery {
@@ -169,7 +170,7 @@ async fn the_products_list_follows_the_list_format() {
         (ListFormat::Brackets, "products=[1111476,1120315]"),
         (ListFormat::Repeat, "products=1111476&products=1120315"),
     ] {
-        let c = YespoClient::new(YespoOptions {
+        let c = ContactClient::new(ContactOptions {
             list_format: format,
             ..options(&server.uri())
         })
@@ -218,7 +219,7 @@ async fn items_are_read_in_order_with_stock_tags_currency_and_picture() {
 
 async fn fetch_error(response: ResponseTemplate, timeout: Duration) -> EngineError {
     let server = mock(response).await;
-    let c = YespoClient::new(YespoOptions {
+    let c = ContactClient::new(ContactOptions {
         limits: Limits {
             timeout,
             ..Limits::default()
@@ -267,7 +268,7 @@ async fn an_error_body_echoing_the_key_is_shown_without_it() {
     let opts = format!("{:?}", options("http://127.0.0.1:1"));
     assert!(
         !opts.contains(KEY),
-        "YespoOptions' Debug shows the key: {opts}"
+        "ContactOptions' Debug shows the key: {opts}"
     );
 }
 
@@ -318,7 +319,7 @@ async fn a_503_is_tried_again_and_the_second_answer_used() {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([item(5, true, &[])])))
         .mount(&server)
         .await;
-    let c = YespoClient::new(YespoOptions {
+    let c = ContactClient::new(ContactOptions {
         limits: Limits {
             attempts: 2,
             retry_base: Duration::from_millis(10),
