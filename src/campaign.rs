@@ -16,7 +16,7 @@ use crate::deliver::{
 };
 use crate::due::{next_send, when, Due, Venue, When};
 use crate::ledger::{Claim, Ledger, LedgerError, Recorded, SendState, UnrecordedSend};
-use crate::recommend::{self, CacheStats, SourceError, Sources};
+use crate::recommend::{self, BlockSources, CacheStats, SourceError};
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
 use crate::report::{EmailLog, EmailRecord, FailedEmail, Report, Unrecorded};
 
@@ -67,7 +67,7 @@ pub struct Campaigns {
     /// The settings' campaigns, shared with the rendering threads.
     campaign_arcs: Vec<Arc<CampaignSettings>>,
     /// Where each campaign's block comes from.
-    sources: Sources,
+    sources: BlockSources,
     /// `links.unsubscribe_url`, parsed once, with its secret.
     unsubscribe: Option<(url::Url, Secret)>,
 }

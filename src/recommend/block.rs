@@ -14,20 +14,20 @@ use crate::heuristics::Choice;
 
 /// One email's block, as its source chose it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The items, or why there are none: `no_opt_in`, `too_few_items`, a reason of the source's
     /// own (`no_identity`, `bad_identity`) or the API's failure (`engine_timeout`, …).
-    pub chosen: Result<Choice, String>,
+    pub(crate) chosen: Result<Choice, String>,
     /// The rules that fired, in order, for the email's record.
-    pub rules: Vec<String>,
+    pub(crate) rules: Vec<String>,
     /// The API's failure as the report shows it (`"<provider>: <error>"`), and whether it may pass
     /// by itself ([`EngineError::is_transient`]): a runner may then hold the email for its next tick.
-    pub engine_error: Option<(String, bool)>,
+    pub(crate) engine_error: Option<(String, bool)>,
 }
 
 /// Where one campaign's blocks come from: a recommendation API, its client (with the run's cache)
 /// and the strategy that asks it and tailors its answers with the heuristics.
-pub trait BlockSource: Send + Sync {
+pub(crate) trait BlockSource: Send + Sync {
     /// The API asked, as the config, the report and engine errors name it.
     fn provider(&self) -> Provider;
 

@@ -24,7 +24,7 @@ mod http;
 mod item;
 mod sources;
 
-pub use block::{Block, BlockSource};
+pub(crate) use block::BlockSource;
 pub use cache::{CacheStats, Cached};
 pub use check::{check_items, MAX_ANSWER_ITEMS, MAX_PRICE, MAX_TITLE_CHARS};
 pub use contact::{
@@ -34,7 +34,7 @@ pub use cross_sell::{ClientOptions, CrossSellClient, Query};
 pub use error::{EngineError, SourceError};
 pub use http::{Auth, Limits, USER_AGENT};
 pub use item::{ProductId, Recommendation, Traits};
-pub use sources::{sources, Sources};
+pub(crate) use sources::{sources, BlockSources};
 
 /// The embedded engine under its former name, for the `tripmail engine` command and the benches.
 pub use embedded as engine;

@@ -22,7 +22,7 @@ use super::contact::Contact;
 use super::cross_sell::CrossSell;
 
 /// One block source per campaign, and the in-process engine they may ask (stopped when dropped).
-pub struct Sources {
+pub(crate) struct BlockSources {
     /// `engine`, for each campaign's provider.
     engine: EngineSettings,
     cross_sell: Arc<dyn BlockSource>,
@@ -31,9 +31,9 @@ pub struct Sources {
     _embedded: Option<Embedded>,
 }
 
-impl Sources {
+impl BlockSources {
     /// The source of `campaign`'s blocks.
-    pub fn of(&self, campaign: &CampaignSettings) -> &dyn BlockSource {
+    pub(crate) fn of(&self, campaign: &CampaignSettings) -> &dyn BlockSource {
         match campaign.provider(&self.engine) {
             Provider::Tiqets => &*self.cross_sell,
             Provider::Yespo => &*self.contact,
@@ -41,7 +41,7 @@ impl Sources {
     }
 
     /// Requests made and cache hits so far, over every API.
-    pub fn stats(&self) -> CacheStats {
+    pub(crate) fn stats(&self) -> CacheStats {
         let a = self.cross_sell.stats();
         let b = self.contact.stats();
         CacheStats {
@@ -53,10 +53,10 @@ impl Sources {
 
 /// Builds the sources `settings`' campaigns ask, starting the in-process engine (on `catalog`) if
 /// one of them is `embedded`.
-pub async fn sources(
+pub(crate) async fn sources(
     settings: &Settings,
     catalog: Option<Arc<Catalog>>,
-) -> Result<Sources, SourceError> {
+) -> Result<BlockSources, SourceError> {
     let e = &settings.engine;
     let yespo_settings = e.yespo.clone().filter(|_| settings.uses(Provider::Yespo));
     let cross_sell_wanted = settings.uses(Provider::Tiqets);
@@ -83,7 +83,7 @@ pub async fn sources(
             why: "no contact-recommendations client ([engine.yespo] is missing)",
         }),
     };
-    Ok(Sources {
+    Ok(BlockSources {
         engine: e.clone(),
         cross_sell,
         contact,
