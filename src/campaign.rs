@@ -407,7 +407,8 @@ async fn on_ledger_aside<T: Send + 'static>(
 }
 
 impl Campaigns {
-    /// Loads the catalog and templates and starts the engine (in-process when `embedded`).
+    /// Loads the catalog and templates and builds each campaign's block source (starting the
+    /// in-process engine when an API is `embedded`).
     pub async fn start(settings: Settings) -> Result<Campaigns, FatalError> {
         let catalog = match &settings.engine.catalog {
             Some(path) => Some(Arc::new(Catalog::load(path)?)),

@@ -1,6 +1,6 @@
 //! Recommendations: what a run asks for one email's "Complete your trip" block, behind one trait.
 //!
-//! The run holds one [`BlockSource`] per campaign ([`sources`] builds them from the settings) and
+//! The run holds one `BlockSource` per campaign (`sources` builds them from the settings) and
 //! never names the API behind it. Each API has a folder with its HTTP client and its strategy:
 //! `cross_sell` (keyed by product: one request per tag filter the heuristics need, asked again
 //! without held products when those emptied a full page) and `contact` (keyed by customer: one
@@ -41,7 +41,7 @@ pub use embedded as engine;
 
 /// Anything that answers queries with recommendations: the cross-sell client ([`Query`]), the
 /// contact-recommendations client ([`ContactQuery`]), a test double. One request, as the API
-/// answers it; choosing an email's items from the answers is a [`BlockSource`]'s work.
+/// answers it; choosing an email's items from the answers is a `BlockSource`'s work.
 pub trait RecommendationSource: Send + Sync {
     /// What one request asks; also the per-run cache's key.
     type Query: Clone + Eq + Hash + Send + Sync;
