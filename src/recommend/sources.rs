@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use super::contact::Contact;
+use super::cross_sell::CrossSell;
 use super::embedded::Embedded;
 use super::{
     BlockSource, CacheStats, ClientOptions, ContactClient, ContactOptions, CrossSellClient,
@@ -18,15 +20,13 @@ use crate::config::{CampaignSettings, EngineSettings, Provider, Secret, Settings
 use crate::due::Venue;
 use crate::heuristics::Choice;
 
-use super::contact::Contact;
-use super::cross_sell::CrossSell;
-
-/// One block source per campaign, and the in-process engine they may ask (stopped when dropped).
+/// Each campaign's block source (one per API, shared by the campaigns that ask it), and the
+/// in-process engine they may ask (stopped when dropped).
 pub(crate) struct BlockSources {
     /// `engine`, for each campaign's provider.
     engine: EngineSettings,
-    cross_sell: Arc<dyn BlockSource>,
-    contact: Arc<dyn BlockSource>,
+    cross_sell: Box<dyn BlockSource>,
+    contact: Box<dyn BlockSource>,
     /// Kept running while the sources live.
     _embedded: Option<Embedded>,
 }
@@ -69,16 +69,16 @@ pub(crate) async fn sources(
         true => Some(Embedded::start(catalog.clone(), e.api_key.clone()).await?),
         false => None,
     };
-    let cross_sell: Arc<dyn BlockSource> = match cross_sell_wanted {
-        true => Arc::new(cross_sell(settings, embedded.as_ref(), catalog.clone())?),
-        false => Arc::new(Unavailable {
+    let cross_sell: Box<dyn BlockSource> = match cross_sell_wanted {
+        true => Box::new(cross_sell(settings, embedded.as_ref(), catalog.clone())?),
+        false => Box::new(Unavailable {
             provider: Provider::Tiqets,
             why: "no cross-sell client (no campaign has provider tiqets)",
         }),
     };
-    let contact: Arc<dyn BlockSource> = match yespo_settings {
-        Some(y) => Arc::new(contact(e, y, embedded.as_ref(), catalog)?),
-        None => Arc::new(Unavailable {
+    let contact: Box<dyn BlockSource> = match yespo_settings {
+        Some(y) => Box::new(contact(e, y, embedded.as_ref(), catalog)?),
+        None => Box::new(Unavailable {
             provider: Provider::Yespo,
             why: "no contact-recommendations client ([engine.yespo] is missing)",
         }),
