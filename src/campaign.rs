@@ -4,27 +4,19 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{FutureExt, StreamExt};
 
 use crate::bookings::{Booking, BookingReader, BookingsError, RowError};
 use crate::catalog::{Catalog, CatalogError};
-use crate::config::{
-    CampaignSettings, CategoryFrom, IdentifyBy, InDoubt, Provider, Secret, Settings, YespoSettings,
-};
+use crate::config::{CampaignSettings, InDoubt, Secret, Settings};
 use crate::deliver::{
     panic_message, Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport,
 };
 use crate::due::{next_send, when, Due, Venue, When};
-use crate::fit::Trip;
-use crate::heuristics::{self, Answers, Choice};
 use crate::ledger::{Claim, Ledger, LedgerError, Recorded, SendState, UnrecordedSend};
-use crate::recommend::{
-    engine, CacheStats, Cached, ClientOptions, ContactQuery, CrossSellClient, EngineError,
-    ItemFormat, Limits, Query, Recommendation, YespoClient, YespoOptions,
-};
+use crate::recommend::{self, BlockSources, CacheStats, SourceError};
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
 use crate::report::{EmailLog, EmailRecord, FailedEmail, Report, Unrecorded};
 
@@ -43,24 +35,12 @@ pub enum FatalError {
     /// The send ledger cannot be read.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// The embedded engine cannot start, or the client cannot be built.
-    #[error("engine: {0}")]
-    Engine(String),
+    /// The recommendation sources cannot be used (the engine, the bookings' identity column).
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// A campaign asked for on the command line does not exist.
     #[error("no campaign named {0:?} in the config")]
     UnknownCampaign(String),
-    /// The bookings file cannot identify customers the way a campaign's API wants.
-    #[error("{file}:1: the header has no `{column}` column, which engine.yespo.identify_by = \"{param}\" needs (campaign {campaign}); add the column or identify by another field")]
-    MissingIdentity {
-        /// The bookings file.
-        file: String,
-        /// The missing column.
-        column: &'static str,
-        /// The identification parameter.
-        param: &'static str,
-        /// A campaign that needs it.
-        campaign: String,
-    },
     /// The row of the booking asked for cannot be used.
     #[error("{0} (so there is no email to show)")]
     UnreadableBooking(RowError),
@@ -76,58 +56,20 @@ pub enum FatalError {
     },
 }
 
-/// Checks that a CSV bookings file has the column each yespo campaign identifies customers by (a
-/// JSON Lines file has no header: a booking without it gets no block, `no_identity`).
-pub fn check_identity_column(
-    settings: &Settings,
-    reader: &BookingReader,
-) -> Result<(), FatalError> {
-    let Some(y) = &settings.engine.yespo else {
-        return Ok(());
-    };
-    let column = y.identify_by.field();
-    let Some(campaign) = settings
-        .campaigns
-        .iter()
-        .find(|c| c.provider(&settings.engine) == Provider::Yespo)
-    else {
-        return Ok(());
-    };
-    if reader.has_column(column) == Some(false) {
-        return Err(FatalError::MissingIdentity {
-            file: settings.bookings.path.display().to_string(),
-            column,
-            param: y.identify_by.param(),
-            campaign: campaign.name.clone(),
-        });
-    }
-    Ok(())
-}
+pub use crate::recommend::check_identity_column;
 
-/// The API key the in-process engine and its client share when none is configured.
-const EMBEDDED_KEY: &str = "embedded";
-
-/// What every email of a run shares: settings, catalog, templates, and the cached clients of the
-/// recommendation APIs the campaigns ask.
+/// What every email of a run shares: settings, catalog, templates, and the block source of each
+/// campaign.
 pub struct Campaigns {
     settings: Settings,
     catalog: Option<Arc<Catalog>>,
     renderer: Arc<Renderer>,
     /// The settings' campaigns, shared with the rendering threads.
     campaign_arcs: Vec<Arc<CampaignSettings>>,
-    cross_sell: Option<Cached<CrossSellClient>>,
-    yespo: Option<(Cached<YespoClient>, YespoSettings)>,
-    engine: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Where each campaign's block comes from.
+    sources: BlockSources,
     /// `links.unsubscribe_url`, parsed once, with its secret.
     unsubscribe: Option<(url::Url, Secret)>,
-}
-
-impl Drop for Campaigns {
-    fn drop(&mut self) {
-        if let Some(engine) = &self.engine {
-            engine.abort();
-        }
-    }
 }
 
 /// One email, composed.
@@ -465,91 +407,15 @@ async fn on_ledger_aside<T: Send + 'static>(
 }
 
 impl Campaigns {
-    /// Loads the catalog and templates and starts the engine (in-process when `embedded`).
+    /// Loads the catalog and templates and builds each campaign's block source (starting the
+    /// in-process engine when an API is `embedded`).
     pub async fn start(settings: Settings) -> Result<Campaigns, FatalError> {
         let catalog = match &settings.engine.catalog {
             Some(path) => Some(Arc::new(Catalog::load(path)?)),
             None => None,
         };
         let renderer = Renderer::new(&settings)?;
-        let e = &settings.engine;
-        let yespo_settings = e.yespo.clone().filter(|_| settings.uses(Provider::Yespo));
-        let cross_sell_wanted = settings.uses(Provider::Tiqets);
-        // One in-process server answers both APIs, for whichever of them is `embedded`.
-        let embedded_wanted = (cross_sell_wanted && e.is_embedded())
-            || yespo_settings
-                .as_ref()
-                .is_some_and(YespoSettings::is_embedded);
-        let (embedded, engine) = if embedded_wanted {
-            let catalog = catalog.clone().ok_or_else(|| {
-                FatalError::Engine("the embedded engine needs engine.catalog".into())
-            })?;
-            let key = e
-                .api_key
-                .clone()
-                .unwrap_or_else(|| Secret::new(EMBEDDED_KEY));
-            let (addr, handle) =
-                engine::spawn(catalog, Some(key.clone()))
-                    .await
-                    .map_err(|err| {
-                        FatalError::Engine(format!("cannot start the embedded engine: {err}"))
-                    })?;
-            (Some((format!("http://{addr}"), key)), Some(handle))
-        } else {
-            (None, None)
-        };
-        // The rate limit protects a partner's API quota; the in-process engine has none.
-        let limits = |is_embedded: bool| Limits {
-            timeout: Duration::from_millis(e.timeout_ms),
-            max_concurrency: e.max_concurrency,
-            requests_per_second: (!is_embedded).then_some(e.requests_per_second),
-            attempts: e.attempts,
-            retry_base: Duration::from_millis(e.retry_base_ms),
-            max_answer_bytes: e.max_answer_bytes,
-            ..Limits::default()
-        };
-        let engine_err = |err: EngineError| FatalError::Engine(err.to_string());
-        let cross_sell = if cross_sell_wanted {
-            let (base_url, api_key) = match (&embedded, e.is_embedded()) {
-                (Some((url, key)), true) => (url.clone(), Some(key.clone())),
-                _ => (e.base_url.clone(), e.api_key.clone()),
-            };
-            let client = CrossSellClient::new(ClientOptions {
-                base_url,
-                api_key,
-                limits: limits(e.is_embedded()),
-                list_format: e.list_format,
-            })
-            .map_err(engine_err)?;
-            Some(Cached::new(client))
-        } else {
-            None
-        };
-        let yespo = match yespo_settings {
-            Some(y) => {
-                let (base_url, api_key) = match (&embedded, y.is_embedded()) {
-                    (Some((url, key)), true) => (url.clone(), Some(key.clone())),
-                    _ => (y.base_url.clone(), y.api_key.clone()),
-                };
-                let client = YespoClient::new(YespoOptions {
-                    base_url,
-                    username: y.username.clone(),
-                    api_key,
-                    limits: limits(y.is_embedded()),
-                    list_format: y.list_format,
-                    items: ItemFormat {
-                        currency: y.currency.clone(),
-                        currency_field: y.currency_field.clone(),
-                        image_field: y.image_field.clone(),
-                        city_field: y.city_field.clone(),
-                        tags: y.tags.clone(),
-                    },
-                })
-                .map_err(engine_err)?;
-                Some((Cached::new(client), y))
-            }
-            None => None,
-        };
+        let sources = recommend::sources(&settings, catalog.clone()).await?;
         let links = &settings.links;
         let unsubscribe = links
             .unsubscribe_url
@@ -560,9 +426,7 @@ impl Campaigns {
             settings,
             catalog,
             renderer: Arc::new(renderer),
-            cross_sell,
-            yespo,
-            engine,
+            sources,
             unsubscribe,
         })
     }
@@ -582,221 +446,14 @@ impl Campaigns {
         ))
     }
 
-    /// Requests made and cache hits so far, over both APIs.
+    /// Requests made and cache hits so far, over every recommendation API.
     pub fn engine_stats(&self) -> CacheStats {
-        let a = self
-            .cross_sell
-            .as_ref()
-            .map(Cached::stats)
-            .unwrap_or_default();
-        let b = self
-            .yespo
-            .as_ref()
-            .map(|(c, _)| c.stats())
-            .unwrap_or_default();
-        CacheStats {
-            requests: a.requests + b.requests,
-            hits: a.hits + b.hits,
-        }
+        self.sources.stats()
     }
 
     /// The venue of a booking.
     pub fn venue(&self, booking: &Booking) -> Venue {
         Venue::of(booking, self.catalog.as_deref())
-    }
-
-    async fn ask(
-        &self,
-        campaign: &CampaignSettings,
-        booking: &Booking,
-        tags: &[u64],
-        exclude: &[u64],
-    ) -> Result<Arc<[Recommendation]>, EngineError> {
-        let Some(source) = &self.cross_sell else {
-            return Err(EngineError::Unreachable(
-                "no cross-sell client (no campaign has provider tiqets)".into(),
-            ));
-        };
-        source
-            .get(&Query {
-                product_id: booking.product_id,
-                sort_by: campaign.sort_by,
-                tag_ids: tags.to_vec(),
-                exclude_ids: exclude.to_vec(),
-            })
-            .await
-    }
-
-    /// Chooses the block's items; `Err` holds the reason there is no block.
-    async fn choose(
-        &self,
-        campaign: &CampaignSettings,
-        booking: &Booking,
-        venue: &Venue,
-        rules: &mut Vec<String>,
-        engine_error: &mut Option<(String, bool)>,
-    ) -> Result<Choice, String> {
-        if !booking.marketing_opt_in {
-            rules.push("no_opt_in".into());
-            return Err("no_opt_in".into());
-        }
-        let provider = campaign.provider(&self.settings.engine);
-        let choice = match provider {
-            Provider::Tiqets => {
-                self.choose_cross_sell(campaign, booking, venue, rules)
-                    .await
-            }
-            Provider::Yespo => self.choose_contact(campaign, booking, venue, rules).await,
-        };
-        let choice = match choice {
-            Ok(Ok(c)) => c,
-            Ok(Err(reason)) => return Err(reason),
-            Err(e) => {
-                let reason = e.reason();
-                tracing::warn!(booking = %booking.booking_id, product = booking.product_id, "engine ({}): {e}", provider.as_str());
-                rules.push(format!("engine_error:{reason}"));
-                *engine_error = Some((format!("{}: {e}", provider.as_str()), e.is_transient()));
-                return Err(reason);
-            }
-        };
-        if choice.dropped_out_of_stock > 0 {
-            rules.push("excluded:out_of_stock".into());
-        }
-        if choice.dropped_held > 0 {
-            rules.push("excluded:held".into());
-        }
-        if choice.dropped_adults_only > 0 {
-            rules.push("excluded:adults_only".into());
-        }
-        if choice.dropped_same_experience > 0 {
-            rules.push("excluded:same_experience".into());
-        }
-        if choice.dropped_other_city > 0 {
-            rules.push("excluded:other_city".into());
-        }
-        if choice.items.len() < 2 {
-            rules.push("too_few_items".into());
-            return Err("too_few_items".into());
-        }
-        if !choice.city_known {
-            rules.push("heading:city_unknown".into());
-        }
-        Ok(choice)
-    }
-
-    /// The cross-sell API: one request per tag filter the plan needs, cached per product.
-    async fn choose_cross_sell(
-        &self,
-        campaign: &CampaignSettings,
-        booking: &Booking,
-        venue: &Venue,
-        rules: &mut Vec<String>,
-    ) -> Result<Result<Choice, String>, EngineError> {
-        let plan = heuristics::plan(booking, venue.latitude, &self.settings.heuristics);
-        rules.extend(plan.rules.iter().cloned());
-        let trip = Trip::of(booking, self.catalog.as_deref());
-        let mut exclude: Vec<u64> = Vec::new();
-        loop {
-            let fetch = |tags: Option<Vec<u64>>| {
-                let exclude = exclude.clone();
-                async move {
-                    match tags {
-                        Some(t) => self.ask(campaign, booking, &t, &exclude).await.map(Some),
-                        None => Ok(None),
-                    }
-                }
-            };
-            let base = async {
-                let tags = plan.family.clone().unwrap_or_default();
-                self.ask(campaign, booking, &tags, &exclude).await
-            };
-            let (base, preferred, adults_only) = futures::join!(
-                base,
-                fetch(plan.preferred.clone()),
-                fetch(plan.adults_only.clone()),
-            );
-            let (base, preferred, adults_only) = (base?, preferred?, adults_only?);
-            let choice = heuristics::choose(
-                booking,
-                &trip,
-                &plan,
-                Answers {
-                    base: &base,
-                    preferred: preferred.as_deref(),
-                    adults_only: adults_only.as_deref(),
-                },
-                campaign.items,
-            );
-            // Per-customer exclusions are applied locally so that they do not defeat the cache; the
-            // engine is asked with them only when they left too few items and its answer was full
-            // (a page: more may lie beyond it). A shorter answer already has one product of every
-            // experience the engine has for the query; asking again without the held products
-            // could only bring back another variant of an experience the customer holds, which the
-            // block should not offer.
-            if choice.dropped_held + choice.dropped_same_experience > 0
-                && choice.items.len() < campaign.items
-                && exclude.is_empty()
-                && base.len() >= engine::MAX_ITEMS
-            {
-                exclude = booking.other_product_ids.clone();
-                exclude.push(booking.product_id);
-                exclude.sort_unstable();
-                exclude.dedup();
-                rules.push("requery:exclude_held".into());
-                continue;
-            }
-            return Ok(Ok(choice));
-        }
-    }
-
-    /// The contact-recommendations API: one request per customer (and products, data source); the
-    /// heuristics read the items' `tags_*` fields instead of asking with a tag filter.
-    async fn choose_contact(
-        &self,
-        campaign: &CampaignSettings,
-        booking: &Booking,
-        venue: &Venue,
-        rules: &mut Vec<String>,
-    ) -> Result<Result<Choice, String>, EngineError> {
-        let Some((source, y)) = &self.yespo else {
-            return Err(EngineError::Unreachable(
-                "no contact-recommendations client ([engine.yespo] is missing)".into(),
-            ));
-        };
-        let Some(identity) = booking.identity(y.identify_by) else {
-            rules.push(format!("no_identity:{}", y.identify_by.field()));
-            return Ok(Err("no_identity".into()));
-        };
-        // The API's contactId is a Long; anything else would be refused for every such booking.
-        if y.identify_by == IdentifyBy::ContactId && identity.parse::<i64>().is_err() {
-            rules.push("bad_identity:contact_id".into());
-            return Ok(Err("bad_identity".into()));
-        }
-        let mut products = vec![booking.product_id];
-        for p in &booking.other_product_ids {
-            if !products.contains(p) {
-                products.push(*p);
-            }
-        }
-        let query = ContactQuery {
-            data_source_id: campaign.data_source_id.unwrap_or(y.data_source_id),
-            identify_by: y.identify_by,
-            identity,
-            products,
-            category: y.category.map(|c| match c {
-                CategoryFrom::City => booking.city.clone(),
-            }),
-        };
-        let items = source.get(&query).await?;
-        let split = heuristics::split(booking, venue.latitude, &items);
-        rules.extend(split.plan.rules.iter().cloned());
-        Ok(Ok(heuristics::choose(
-            booking,
-            &Trip::of(booking, self.catalog.as_deref()),
-            &split.plan,
-            split.answers(),
-            campaign.items,
-        )))
     }
 
     /// The shared copy of one of the settings' campaigns (for work handed to the rendering threads).
@@ -822,11 +479,9 @@ impl Campaigns {
         now: DateTime<Utc>,
         make: Make,
     ) -> Result<Composed, RenderError> {
-        let mut rules = Vec::new();
-        let mut engine_error = None;
-        let chosen = self
-            .choose(campaign, booking, venue, &mut rules, &mut engine_error)
-            .await;
+        let source = self.sources.of(campaign);
+        let block = source.block(campaign, booking, venue).await;
+        let (chosen, rules, engine_error) = (block.chosen, block.rules, block.engine_error);
         let (items, names_city, without_block) = match chosen {
             Ok(choice) => (choice.items, choice.city_known, None),
             Err(reason) => (Vec::new(), false, Some(reason)),
@@ -836,7 +491,7 @@ impl Campaigns {
             booking_id: booking.booking_id.clone(),
             to: booking.customer_email.to_string(),
             subject: String::new(),
-            provider: campaign.provider(&self.settings.engine),
+            provider: source.provider(),
             items: items.iter().map(|r| r.product_id.clone()).collect(),
             item_titles: items.iter().map(|r| r.title.clone()).collect(),
             rules,

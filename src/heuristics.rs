@@ -66,9 +66,11 @@ pub fn season(date: NaiveDate, latitude: f64) -> Option<Season> {
     })
 }
 
-/// What to ask the engine for one booking: each list is a `product_tag_ids` filter (empty = none).
+/// How one booking's items are tailored (season, family), and so what to ask an engine that
+/// filters by tag: each list is a `product_tag_ids` filter (empty = none). Not to be confused with
+/// [`crate::plan::Plan`], the sends `tripmail plan` foresees.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub struct Tailoring {
     /// Tags of the preferred items (season), if any.
     pub preferred: Option<Vec<u64>>,
     /// Family: tags the items must carry; otherwise `None` (the unfiltered answer is used).
@@ -80,7 +82,7 @@ pub struct Plan {
 }
 
 #[cfg(test)]
-impl Plan {
+impl Tailoring {
     /// The distinct tag filters to ask for, in a stable order.
     pub fn filters(&self) -> Vec<Vec<u64>> {
         let mut out: Vec<Vec<u64>> = Vec::new();
@@ -157,7 +159,7 @@ pub fn intent(booking: &Booking, latitude: Option<f64>) -> Intent {
 
 /// Decides what to ask a source with a tag filter for, from the booking, its venue's latitude and
 /// the configured tags.
-pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Plan {
+pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) -> Tailoring {
     let intent = intent(booking, latitude);
     let mut rules = vec![intent.season_rule];
     let preferred = intent.prefer.and_then(|p| {
@@ -180,7 +182,7 @@ pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) 
     } else {
         (None, None)
     };
-    Plan {
+    Tailoring {
         preferred,
         family,
         adults_only,
@@ -192,8 +194,8 @@ pub fn plan(booking: &Booking, latitude: Option<f64>, cfg: &HeuristicsSettings) 
 /// [`choose`] combines.
 #[derive(Debug, Clone)]
 pub struct Split {
-    /// The plan (its tag lists are empty: the split is done here, not by the source).
-    pub plan: Plan,
+    /// The tailoring (its tag lists are empty: the split is done here, not by the source).
+    pub tailoring: Tailoring,
     /// The family-friendly items for a family, else all.
     pub base: Vec<Recommendation>,
     /// The season's preferred items.
@@ -253,7 +255,7 @@ pub fn split(booking: &Booking, latitude: Option<f64>, items: &[Recommendation])
         (items.to_vec(), None)
     };
     Split {
-        plan: Plan {
+        tailoring: Tailoring {
             preferred: preferred.as_ref().map(|_| Vec::new()),
             family: intent.family.then(Vec::new),
             adults_only: adults_only.as_ref().map(|_| Vec::new()),
@@ -265,12 +267,12 @@ pub fn split(booking: &Booking, latitude: Option<f64>, items: &[Recommendation])
     }
 }
 
-/// The engine's answers for one booking's plan.
+/// The engine's answers for one booking's tailoring.
 #[derive(Debug, Clone, Copy)]
 pub struct Answers<'a> {
     /// The family-tagged answer for a family, else the unfiltered answer.
     pub base: &'a [Recommendation],
-    /// The season-tagged answer, if the plan prefers a season.
+    /// The season-tagged answer, if the tailoring prefers a season.
     pub preferred: Option<&'a [Recommendation]>,
     /// The adults-only answer, for a family.
     pub adults_only: Option<&'a [Recommendation]>,
@@ -302,11 +304,11 @@ pub struct Choice {
 pub fn choose(
     booking: &Booking,
     trip: &Trip<'_>,
-    plan: &Plan,
+    tailoring: &Tailoring,
     answers: Answers<'_>,
     max: usize,
 ) -> Choice {
-    let family = plan.family.is_some();
+    let family = tailoring.family.is_some();
     let mut ordered: Vec<&Recommendation> = Vec::new();
     if let Some(pref) = answers.preferred {
         if family {
@@ -380,195 +382,4 @@ pub fn choose(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bookings::{Locale, Status};
-    use crate::catalog::Money;
-
-    fn d(s: &str) -> NaiveDate {
-        s.parse().unwrap()
-    }
-
-    fn rec(id: u64) -> Recommendation {
-        Recommendation {
-            product_id: ProductId::Number(id),
-            title: format!("P{id}"),
-            image_url: String::new(),
-            from_price: Money {
-                amount: 10.0,
-                currency: "EUR".into(),
-            },
-            url: None,
-            in_stock: true,
-            traits: Default::default(),
-            city: None,
-        }
-    }
-
-    fn recs(ids: &[u64]) -> Vec<Recommendation> {
-        ids.iter().copied().map(rec).collect()
-    }
-
-    fn ids(c: &Choice) -> Vec<u64> {
-        c.items
-            .iter()
-            .filter_map(|r| r.product_id.as_u64())
-            .collect()
-    }
-
-    fn booking(children: u32, held: &[u64]) -> Booking {
-        Booking {
-            booking_id: "B".into(),
-            customer_email: "a@example.com".parse().unwrap(),
-            customer_first_name: "A".into(),
-            locale: Locale::En,
-            product_id: 1,
-            product_title: "Main".into(),
-            city: "Rome".into(),
-            travel_date: d("2026-12-12"),
-            booked_at: "2026-12-09T10:00:00Z".parse().unwrap(),
-            adults: 2,
-            children,
-            status: Status::Confirmed,
-            marketing_opt_in: true,
-            latitude: None,
-            timezone: None,
-            other_product_ids: held.to_vec(),
-            customer_id: None,
-            customer_phone: None,
-            contact_id: None,
-            web_id: None,
-        }
-    }
-
-    fn cfg() -> HeuristicsSettings {
-        HeuristicsSettings {
-            indoor_tag_ids: vec![442],
-            outdoor_tag_ids: vec![443],
-            family_tag_ids: vec![501],
-            adults_only_tag_ids: vec![502],
-        }
-    }
-
-    #[test]
-    fn seasons_are_meteorological_and_reversed_in_the_south() {
-        assert_eq!(season(d("2026-12-01"), 41.9), Some(Season::Winter));
-        assert_eq!(season(d("2027-02-28"), 41.9), Some(Season::Winter));
-        assert_eq!(season(d("2027-03-01"), 41.9), Some(Season::Spring));
-        assert_eq!(season(d("2027-07-15"), 48.8), Some(Season::Summer));
-        assert_eq!(season(d("2027-10-15"), 48.8), Some(Season::Autumn));
-        assert_eq!(season(d("2026-12-12"), -33.9), Some(Season::Summer));
-        assert_eq!(season(d("2027-07-15"), -34.6), Some(Season::Winter));
-        assert_eq!(season(d("2027-04-15"), -34.6), Some(Season::Autumn));
-    }
-
-    #[test]
-    fn the_tropics_have_no_winter_or_summer() {
-        assert_eq!(season(d("2026-12-12"), 1.35), None);
-        assert_eq!(season(d("2027-07-12"), -23.0), None);
-        assert_eq!(season(d("2027-07-12"), 23.44), Some(Season::Summer));
-    }
-
-    #[test]
-    fn winter_prefers_indoor_and_summer_outdoor() {
-        let p = plan(&booking(0, &[]), Some(41.9), &cfg());
-        assert_eq!(p.preferred, Some(vec![442]));
-        assert_eq!(p.rules, vec!["season:winter", "prefer:indoor"]);
-        let p = plan(&booking(0, &[]), Some(-33.9), &cfg());
-        assert_eq!(p.preferred, Some(vec![443]));
-        assert_eq!(p.filters(), vec![vec![], vec![443]]);
-    }
-
-    #[test]
-    fn spring_tropics_and_unknown_cities_have_no_preference() {
-        let mut b = booking(0, &[]);
-        b.travel_date = d("2027-04-10");
-        assert_eq!(plan(&b, Some(41.9), &cfg()).preferred, None);
-        assert_eq!(plan(&b, Some(1.35), &cfg()).rules, vec!["season:tropics"]);
-        assert_eq!(plan(&b, None, &cfg()).rules, vec!["season:unknown"]);
-    }
-
-    #[test]
-    fn season_preferred_items_come_first_then_the_rest_without_duplicates() {
-        let b = booking(0, &[]);
-        let p = plan(&b, Some(41.9), &cfg());
-        let base = recs(&[10, 11, 12, 13]);
-        let pref = recs(&[12, 14]);
-        let c = choose(
-            &b,
-            &Trip::of(&b, None),
-            &p,
-            Answers {
-                base: &base,
-                preferred: Some(&pref),
-                adults_only: None,
-            },
-            4,
-        );
-        assert_eq!(ids(&c), vec![12, 14, 10, 11]);
-    }
-
-    #[test]
-    fn never_the_main_product_nor_a_held_one() {
-        let b = booking(0, &[11]);
-        let p = plan(&b, None, &cfg());
-        let base = recs(&[1, 10, 11, 12]);
-        let c = choose(
-            &b,
-            &Trip::of(&b, None),
-            &p,
-            Answers {
-                base: &base,
-                preferred: None,
-                adults_only: None,
-            },
-            3,
-        );
-        assert_eq!(ids(&c), vec![10, 12]);
-        assert_eq!(c.dropped_held, 2);
-    }
-
-    #[test]
-    fn family_never_sees_adults_only_items() {
-        let b = booking(2, &[]);
-        let p = plan(&b, Some(41.9), &cfg());
-        assert_eq!(p.filters(), vec![vec![501], vec![442], vec![502]]);
-        let family = recs(&[20, 21, 22, 23]);
-        let indoor = recs(&[30, 22, 23]);
-        let adults = recs(&[23, 31]);
-        let c = choose(
-            &b,
-            &Trip::of(&b, None),
-            &p,
-            Answers {
-                base: &family,
-                preferred: Some(&indoor),
-                adults_only: Some(&adults),
-            },
-            4,
-        );
-        // Season-preferred family items first (22; 23 is adults-only), then the other family items;
-        // 30 is indoor but not family-friendly, so never shown.
-        assert_eq!(ids(&c), vec![22, 20, 21]);
-        assert_eq!(c.dropped_adults_only, 1);
-    }
-
-    #[test]
-    fn at_most_max_items_are_chosen() {
-        let b = booking(0, &[]);
-        let p = plan(&b, None, &cfg());
-        let base = recs(&[10, 11, 12, 13, 14]);
-        let c = choose(
-            &b,
-            &Trip::of(&b, None),
-            &p,
-            Answers {
-                base: &base,
-                preferred: None,
-                adults_only: None,
-            },
-            2,
-        );
-        assert_eq!(ids(&c), vec![10, 11]);
-    }
-}
+mod tests;

@@ -10,7 +10,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::Semaphore;
 
 use super::EngineError;
-use crate::config::{is_loopback, Secret};
+use crate::config::{is_loopback, ListFormat, Secret};
 use crate::retry::{backoff, retry_after};
 
 mod redact;
@@ -340,6 +340,19 @@ fn is_temporary(e: &EngineError) -> bool {
         | EngineError::BadJson(_)
         | EngineError::TooLarge(_)
         | EngineError::Redirect(_) => false,
+    }
+}
+
+/// Writes `ids` under `key` in `format`, into `parts`.
+pub(crate) fn push_list(parts: &mut Vec<String>, key: &str, ids: &[u64], format: ListFormat) {
+    if ids.is_empty() {
+        return;
+    }
+    let joined = ids.iter().map(u64::to_string).collect::<Vec<_>>();
+    match format {
+        ListFormat::Brackets => parts.push(format!("{key}=[{}]", joined.join(","))),
+        ListFormat::Comma => parts.push(format!("{key}={}", joined.join(","))),
+        ListFormat::Repeat => parts.extend(joined.iter().map(|id| format!("{key}={id}"))),
     }
 }
 

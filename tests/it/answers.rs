@@ -12,8 +12,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tripmail::config::{ListFormat, Secret, SortBy, YespoTags};
 use tripmail::recommend::{
-    ClientOptions, ContactQuery, CrossSellClient, EngineError, ItemFormat, Limits, Query,
-    RecommendationSource, YespoClient, YespoOptions,
+    ClientOptions, ContactClient, ContactOptions, ContactQuery, CrossSellClient, EngineError,
+    ItemFormat, Limits, Query, RecommendationSource,
 };
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -286,7 +286,7 @@ async fn the_contact_api_password_is_hidden_json_escaped_and_in_the_basic_creden
     for echo in [r"live\/Xk29\/ab+cd".to_string(), basic.clone()] {
         let body = format!("{{\"error\":\"forbidden for {echo}\"}}");
         let server = mock(ResponseTemplate::new(403).set_body_raw(body, "application/json")).await;
-        let client = YespoClient::new(YespoOptions {
+        let client = ContactClient::new(ContactOptions {
             base_url: server.uri(),
             username: "tripmail".into(),
             api_key: Some(Secret::new(KEY)),

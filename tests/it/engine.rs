@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tripmail::catalog::Catalog;
 use tripmail::config::Secret;
-use tripmail::recommend::engine;
+use tripmail::recommend::embedded as engine;
 
 use crate::util::root;
 

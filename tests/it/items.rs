@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tripmail::bookings::{Booking, BookingReader};
 use tripmail::catalog::Catalog;
 use tripmail::config::SortBy;
-use tripmail::recommend::engine::{self, Params};
+use tripmail::recommend::embedded::{self as engine, Params};
 use wiremock::ResponseTemplate;
 
 use crate::util::{config_from, email_record, mock, report, root, stderr, tripmail, NOW};

@@ -3,9 +3,22 @@
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::http::{Auth, Http, Limits};
-use super::{check_items, EngineError, ProductId, Query, Recommendation, RecommendationSource};
-use crate::config::{ListFormat, Secret};
+use crate::config::{ListFormat, Secret, SortBy};
+use crate::recommend::http::{push_list, Auth, Http, Limits};
+use crate::recommend::{check_items, EngineError, ProductId, Recommendation, RecommendationSource};
+
+/// One distinct request to a recommendation source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Query {
+    /// The main product.
+    pub product_id: u64,
+    /// The engine's sort order.
+    pub sort_by: SortBy,
+    /// Only products carrying one of these tags (sorted; empty = no filter).
+    pub tag_ids: Vec<u64>,
+    /// Products never returned (sorted; empty = none).
+    pub exclude_ids: Vec<u64>,
+}
 
 /// How to reach a cross-sell engine.
 #[derive(Debug, Clone)]
@@ -90,19 +103,6 @@ impl RecommendationSource for CrossSellClient {
         query: &'a Query,
     ) -> BoxFuture<'a, Result<Vec<Recommendation>, EngineError>> {
         Box::pin(self.ask(query))
-    }
-}
-
-/// Writes `ids` under `key` in `format`, into `parts`.
-pub(crate) fn push_list(parts: &mut Vec<String>, key: &str, ids: &[u64], format: ListFormat) {
-    if ids.is_empty() {
-        return;
-    }
-    let joined = ids.iter().map(u64::to_string).collect::<Vec<_>>();
-    match format {
-        ListFormat::Brackets => parts.push(format!("{key}=[{}]", joined.join(","))),
-        ListFormat::Comma => parts.push(format!("{key}={}", joined.join(","))),
-        ListFormat::Repeat => parts.extend(joined.iter().map(|id| format!("{key}={id}"))),
     }
 }
 

@@ -1,37 +1,16 @@
-//! The contact-recommendations client (Yespo): `GET {base}/api/v2/contacts/recoms/{dataSourceId}`
-//! with the customer's identity, the products of the booking and optionally a category; HTTP Basic
-//! with the API key as the password. The answer is a JSON array of items described by the API's
-//! mandatory fields plus any `tags_*` fields of the customer's product feed.
+//! The items of a contact-recommendations answer: the API's mandatory fields (`id`, `name`, `url`,
+//! `price`, `isInStock`) plus whichever `tags_*` fields of the customer's product feed carry a
+//! currency, a picture, a city or the heuristics' meanings (settings `engine.yespo.*_field`, `tags`).
+//! An unusable item is left out with the reason; the rest are kept.
 
-use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
-use super::check;
-use super::client::push_list;
-use super::http::{Auth, Http, Limits};
-use super::{
-    check_items, ContactQuery, EngineError, ProductId, Recommendation, RecommendationSource,
-    Traits, MAX_ANSWER_ITEMS,
-};
 use crate::catalog::Money;
-use crate::config::{ListFormat, Matches, Secret, TagMatch, YespoTags};
-
-/// How to reach the contact-recommendations API and read its items.
-#[derive(Debug, Clone)]
-pub struct YespoOptions {
-    /// Base URL, without the `/api/v2/...` path.
-    pub base_url: String,
-    /// Basic user name.
-    pub username: String,
-    /// Basic password: the API key.
-    pub api_key: Option<Secret>,
-    /// Timeout, concurrency, rate and retries (the same settings as the cross-sell client).
-    pub limits: Limits,
-    /// How the `products` list is written.
-    pub list_format: ListFormat,
-    /// How items are read.
-    pub items: ItemFormat,
-}
+use crate::config::{Matches, TagMatch, YespoTags};
+use crate::recommend::check;
+use crate::recommend::{
+    check_items, EngineError, ProductId, Recommendation, Traits, MAX_ANSWER_ITEMS,
+};
 
 /// How the `tags_*` fields of an item are read.
 #[derive(Debug, Clone)]
@@ -46,80 +25,6 @@ pub struct ItemFormat {
     pub city_field: Option<String>,
     /// Fields carrying the heuristics' meanings.
     pub tags: YespoTags,
-}
-
-/// The contact-recommendations HTTP client.
-pub struct YespoClient {
-    http: Http,
-    base_url: String,
-    list_format: ListFormat,
-    items: ItemFormat,
-}
-
-fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-impl YespoClient {
-    /// A client for `options`.
-    pub fn new(options: YespoOptions) -> Result<Self, EngineError> {
-        let auth = match options.api_key {
-            Some(password) => Auth::Basic {
-                username: options.username,
-                password,
-            },
-            None => Auth::None,
-        };
-        Ok(YespoClient {
-            http: Http::new(options.limits, auth)?,
-            base_url: options.base_url.trim_end_matches('/').to_string(),
-            list_format: options.list_format,
-            items: options.items,
-        })
-    }
-
-    /// The path and query string asked for `query`: the identity, then `products`, then
-    /// `category`.
-    pub fn path_and_query(&self, query: &ContactQuery) -> String {
-        let mut parts = vec![format!(
-            "{}={}",
-            query.identify_by.param(),
-            encode(&query.identity)
-        )];
-        push_list(&mut parts, "products", &query.products, self.list_format);
-        if let Some(c) = &query.category {
-            parts.push(format!("category={}", encode(c)));
-        }
-        format!(
-            "/api/v2/contacts/recoms/{}?{}",
-            query.data_source_id,
-            parts.join("&")
-        )
-    }
-
-    async fn ask(&self, query: &ContactQuery) -> Result<Vec<Recommendation>, EngineError> {
-        let url = format!("{}{}", self.base_url, self.path_and_query(query));
-        let body = self.http.get_json(&url).await?;
-        let (items, skipped) = parse_items(&body, &self.items)?;
-        for s in skipped {
-            tracing::warn!(
-                data_source = query.data_source_id,
-                "contact recommendations: {s}"
-            );
-        }
-        Ok(items)
-    }
-}
-
-impl RecommendationSource for YespoClient {
-    type Query = ContactQuery;
-
-    fn fetch<'a>(
-        &'a self,
-        query: &'a ContactQuery,
-    ) -> BoxFuture<'a, Result<Vec<Recommendation>, EngineError>> {
-        Box::pin(self.ask(query))
-    }
 }
 
 /// Reads an answer: the items in the API's order (out-of-stock ones included, marked), and why
