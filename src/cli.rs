@@ -16,7 +16,6 @@ use std::io::Write;
 
 use lettre::message::Mailbox;
 
-use crate::campaign::{Campaigns, Outputs, Preview, PreviewAt, RunOptions, Sending};
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Secret, Settings};
 use crate::deliver::FileDelivery;
@@ -27,6 +26,7 @@ use crate::plan::{Plan, PlanOptions};
 use crate::recommend::engine;
 use crate::render::Renderer;
 use crate::report::Report;
+use crate::run::{Campaigns, Outputs, Preview, PreviewAt, RunOptions, Sending};
 use crate::schedule::tick_at_or_after;
 
 /// The most emails a run has in flight (`--parallel`): more gains nothing (the SMTP pool and the
@@ -432,7 +432,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             }
             if let Some(name) = &campaign {
                 if settings.campaign(name).is_none() {
-                    return Err(crate::campaign::FatalError::UnknownCampaign(name.clone()).into());
+                    return Err(crate::run::FatalError::UnknownCampaign(name.clone()).into());
                 }
             }
             let out = match (&out, sends || dry_run) {
@@ -653,7 +653,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
             let renderer = Renderer::new(&settings)?;
             let checked = renderer.check_all(&settings, catalog.as_ref())?;
             let reader = crate::bookings::BookingReader::open(&settings.bookings.path)?;
-            crate::campaign::check_identity_column(&settings, &reader)?;
+            crate::run::check_identity_column(&settings, &reader)?;
             println!(
                 "{}: ok ({} campaigns, {} renders checked: every locale with 0, 2, 3 and 4 items)",
                 config.display(),

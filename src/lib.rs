@@ -10,9 +10,9 @@
 #![warn(missing_docs)]
 
 pub mod bookings;
-pub mod campaign;
 pub mod catalog;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod deliver;
 pub mod fit;
@@ -23,6 +23,7 @@ pub mod recommend;
 pub mod render;
 pub mod report;
 mod retry;
+pub mod run;
 pub mod schedule;
 pub mod synth;
 pub mod unsubscribe;

@@ -11,11 +11,11 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::bookings::{BookingReader, RowError};
-use crate::campaign::FatalError;
 use crate::catalog::Catalog;
 use crate::config::{CampaignSettings, Settings};
 use crate::due::{due_span, next_send_on_ticks, Venue};
 use crate::ledger::{Ledger, SendState};
+use crate::run::FatalError;
 
 /// What to plan.
 #[derive(Debug, Clone)]

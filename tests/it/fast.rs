@@ -9,10 +9,10 @@ use std::sync::Mutex;
 
 use assert_cmd::Command;
 use futures::future::BoxFuture;
-use tripmail::campaign::{Campaigns, Outputs, RunOptions};
 use tripmail::catalog::Catalog;
 use tripmail::config::{Overrides, Settings};
 use tripmail::deliver::{Delivery, DeliveryError, OutgoingEmail};
+use tripmail::run::{Campaigns, Outputs, RunOptions};
 use tripmail::synth::{SynthFormat, SynthOptions};
 
 use crate::util::{config_with, root, stderr, succeeds, tripmail, NOW};

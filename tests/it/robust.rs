@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use lettre::message::Mailbox;
-use tripmail::campaign::{Campaigns, Outputs, RunOptions, Sending};
 use tripmail::config::{Overrides, Settings, SmtpUrl};
 use tripmail::deliver::{Delivery, DeliveryError, OutgoingEmail, SendFailure, SmtpDelivery};
 use tripmail::ledger::{Ledger, SendState};
 use tripmail::report::Report;
+use tripmail::run::{Campaigns, Outputs, RunOptions, Sending};
 
 use crate::sandbox::{FaultServer, Faults};
 use crate::util::{

@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
-use tripmail::campaign::{Campaigns, Outputs, RunOptions, Sending};
 use tripmail::config::{Overrides, Settings};
 use tripmail::deliver::SmtpDelivery;
 use tripmail::ledger::{Ledger, SendState};
+use tripmail::run::{Campaigns, Outputs, RunOptions, Sending};
 
 use crate::sandbox::{header, FaultServer, Faults};
 use crate::util::{root, stderr, tripmail};

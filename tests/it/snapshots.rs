@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
-use tripmail::campaign::{Campaigns, Composed, PreviewAt};
 use tripmail::config::{Overrides, Settings};
 use tripmail::due::When;
+use tripmail::run::{Campaigns, Composed, PreviewAt};
 
 use crate::util::{root, NOW};
 

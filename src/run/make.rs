@@ -1,0 +1,110 @@
+//! An email made for the run or a preview: its block from the campaign's source, then, on the
+//! rendering threads, [`compose`] and what the caller does with the email there (the run: the
+//! redirect and the whole message), in one hop.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::threads::on_render_threads;
+use super::Campaigns;
+use crate::bookings::Booking;
+use crate::compose::{city_name, compose, Composed, Make, Parts};
+use crate::config::CampaignSettings;
+use crate::deliver::OutgoingEmail;
+use crate::due::{Due, Venue};
+use crate::render::RenderError;
+use crate::report::EmailRecord;
+
+/// Which email to make: a campaign's, for a booking placed at its venue, due as `due` at `now`.
+pub(crate) struct Which<'a> {
+    pub(crate) campaign: &'a CampaignSettings,
+    pub(crate) booking: &'a Arc<Booking>,
+    pub(crate) venue: &'a Venue,
+    pub(crate) due: Due,
+    pub(crate) now: DateTime<Utc>,
+}
+
+impl Campaigns {
+    /// The one-click unsubscribe link of a booking's emails from `campaign`, for campaigns that
+    /// have one (the settings were checked to hold a URL and a secret then).
+    fn unsubscribe_link(&self, campaign: &CampaignSettings, booking: &Booking) -> Option<String> {
+        let (base, secret) = self
+            .unsubscribe
+            .as_ref()
+            .filter(|_| campaign.wants_unsubscribe())?;
+        Some(crate::unsubscribe::link(
+            base,
+            secret,
+            &campaign.name,
+            &booking.booking_id,
+        ))
+    }
+
+    /// Makes `campaign`'s email for `booking` at `now`: the block from the campaign's source, then
+    /// on the rendering threads the email ([`compose`]) and `finish` of it, whose second value comes
+    /// back beside it. The caller has already placed the booking (`venue`) to decide it is due.
+    pub(crate) async fn make<T: Send + 'static>(
+        &self,
+        which: Which<'_>,
+        make: Make,
+        finish: impl FnOnce(OutgoingEmail) -> (OutgoingEmail, T) + Send + 'static,
+    ) -> Result<(Composed, T), RenderError> {
+        let Which {
+            campaign,
+            booking,
+            venue,
+            due,
+            now,
+        } = which;
+        let source = self.sources.of(campaign);
+        let block = source.block(campaign, booking, venue).await;
+        let (chosen, rules, engine_error) = (block.chosen, block.rules, block.engine_error);
+        let (items, names_city, without_block) = match chosen {
+            Ok(choice) => (choice.items, choice.city_known, None),
+            Err(reason) => (Vec::new(), false, Some(reason)),
+        };
+        let record = EmailRecord {
+            campaign: campaign.name.clone(),
+            booking_id: booking.booking_id.clone(),
+            to: booking.customer_email.to_string(),
+            subject: String::new(),
+            provider: source.provider(),
+            items: items.iter().map(|r| r.product_id.clone()).collect(),
+            item_titles: items.iter().map(|r| r.title.clone()).collect(),
+            rules,
+            without_block,
+            engine_error: engine_error.as_ref().map(|(e, _)| e.clone()),
+        };
+        let parts = Parts {
+            city: city_name(self.catalog.as_deref(), venue, booking),
+            unsubscribe: self.unsubscribe_link(campaign, booking),
+            campaign: self.campaign_arc(campaign),
+            booking: Arc::clone(booking),
+            items,
+            days_to_travel: due.days_to_travel,
+            names_city,
+            from: self.settings.sender.from.clone(),
+            now,
+        };
+        let renderer = Arc::clone(&self.renderer);
+        let made = on_render_threads(move || {
+            let (content, email) = compose(&renderer, parts, make)?;
+            let (email, then) = finish(email);
+            Ok::<_, RenderError>((content, email, then))
+        })
+        .await;
+        let (content, email, then) = made??;
+        let record = EmailRecord {
+            subject: content.subject.clone(),
+            ..record
+        };
+        let composed = Composed {
+            email,
+            content,
+            record,
+            engine_transient: engine_error.is_some_and(|(_, transient)| transient),
+        };
+        Ok((composed, then))
+    }
+}

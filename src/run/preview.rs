@@ -1,0 +1,101 @@
+//! One booking's email at an instant, due or not, for `tripmail preview` (and a console).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::make::Which;
+use super::{Campaigns, FatalError};
+use crate::bookings::BookingReader;
+use crate::compose::{Composed, Make};
+use crate::due::{next_send, when, Due, When};
+
+impl Campaigns {
+    /// Finds one booking by id and composes `campaign`'s email for it at an instant, whether or not
+    /// it is due then: at `now`, or, with [`PreviewAt::AsOf`], when it goes on that date (the
+    /// customer's). Says what the campaign does about it then, and at which instant it was composed.
+    pub async fn preview(
+        &self,
+        booking_id: &str,
+        campaign: &str,
+        at: PreviewAt,
+    ) -> Result<Preview, FatalError> {
+        let campaign = self
+            .settings
+            .campaign(campaign)
+            .ok_or_else(|| FatalError::UnknownCampaign(campaign.to_string()))?;
+        let path = &self.settings.bookings.path;
+        let mut found = None;
+        let mut unreadable = 0;
+        for row in BookingReader::open(path)? {
+            match row {
+                Ok(b) if b.booking_id == booking_id => {
+                    found = Some(b);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.reason.starts_with(&format!("booking {booking_id}: ")) => {
+                    return Err(FatalError::UnreadableBooking(e))
+                }
+                Err(_) => unreadable += 1,
+            }
+        }
+        let booking = found.ok_or_else(|| FatalError::UnknownBooking {
+            file: path.display().to_string(),
+            booking_id: booking_id.to_string(),
+            unreadable,
+        })?;
+        let venue = self.venue(&booking);
+        let now = match at {
+            PreviewAt::Now(now) => now,
+            PreviewAt::AsOf(date) => {
+                // The send on that date when there is one, else the day's opening hour.
+                let tz = venue.customer;
+                let day_start = crate::schedule::ClockTime::START.on(date, tz);
+                next_send(campaign, &booking, &venue, day_start)
+                    .filter(|t| t.with_timezone(&tz).date_naive() == date)
+                    .unwrap_or_else(|| campaign.daily_hours().0.on(date, tz))
+            }
+        };
+        let d = Due::at(&booking, &venue, now);
+        let booking = Arc::new(booking);
+        let (composed, ()) = self
+            .make(
+                Which {
+                    campaign,
+                    booking: &booking,
+                    venue: &venue,
+                    due: d,
+                    now,
+                },
+                Make::default(),
+                |e| (e, ()),
+            )
+            .await?;
+        Ok(Preview {
+            composed,
+            when: when(campaign, &booking, &venue, now),
+            now,
+        })
+    }
+}
+
+/// The instant a preview is composed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewAt {
+    /// This instant.
+    Now(DateTime<Utc>),
+    /// When the email goes on this date of the customer's (its window's opening when it does not).
+    AsOf(chrono::NaiveDate),
+}
+
+/// One booking's email, composed for a preview.
+#[derive(Debug)]
+pub struct Preview {
+    /// The email.
+    pub composed: Composed,
+    /// What the campaign does about the booking at `now`.
+    pub when: When,
+    /// The instant it was composed at.
+    pub now: DateTime<Utc>,
+}
