@@ -1,8 +1,8 @@
-//! The SQLite ledger: one file per runner, opened with an OS lock on it (see [`lock`]), in WAL mode
-//! so that a committed `sent` survives a crash of the process and of the machine.
+//! The SQLite ledger: one database file, held by one runner at a time through an OS lock on it
+//! (see `lock`), read by anyone.
 //!
-//! Split by concern: [`schema`] (the table and its migrations), [`lock`] (the runner lock),
-//! [`sends`] (claim, finish, release and the reads), [`unrecorded`] (the reserve files and the list of
+//! Split by concern: `schema` (the table and its migrations), `lock` (the runner lock),
+//! `sends` (claim, finish, release and the reads), `unrecorded` (the reserve files and the list of
 //! sends a full disk kept out of the ledger). This file holds the store itself: opening it, the
 //! connection, and the [`SendLedger`] implementation.
 
