@@ -126,9 +126,9 @@ impl Renderer {
         Ok(content)
     }
 
-    /// One whole email: MJML, HTML and text, filled into its shape's compiled form (see
-    /// [`compiled`]), compiled at the shape's first email and checked against the straightforward
-    /// render for the first few.
+    /// One whole email: MJML, HTML and text, filled into its shape's compiled form (see the
+    /// `compiled` module), compiled at the shape's first email and checked against the
+    /// straightforward render for the first few.
     pub fn render(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
         self.render_with(input, true)
     }
