@@ -298,39 +298,10 @@ impl RawRow {
         if adults == 0 && children == 0 {
             return Err("nobody on the booking: adults and children are both 0".into());
         }
-        let status = match required(&self.status, "status", MAX_VALUE_CHARS)?.as_str() {
-            "confirmed" => Status::Confirmed,
-            "cancelled" => Status::Cancelled,
-            other => {
-                return Err(format!(
-                    "status {other:?} is neither \"confirmed\" nor \"cancelled\""
-                ))
-            }
-        };
-        let opt_in = required(&self.marketing_opt_in, "marketing_opt_in", MAX_VALUE_CHARS)?;
-        let marketing_opt_in = match opt_in.as_str() {
-            "true" => true,
-            "false" => false,
-            other => {
-                return Err(format!(
-                    "marketing_opt_in {other:?} is neither \"true\" nor \"false\""
-                ))
-            }
-        };
-        let latitude = match optional(&self.latitude, "latitude", MAX_VALUE_CHARS)? {
-            None => None,
-            Some(s) => match s.parse::<f64>() {
-                Ok(l) if (-90.0..=90.0).contains(&l) => Some(l),
-                _ => return Err(format!("latitude {s:?} is not a latitude")),
-            },
-        };
-        let timezone = match optional(&self.timezone, "timezone", MAX_VALUE_CHARS)? {
-            None => None,
-            Some(s) => Some(
-                s.parse::<Tz>()
-                    .map_err(|_| format!("timezone {s:?} is not an IANA time zone"))?,
-            ),
-        };
+        let status = self.status()?;
+        let marketing_opt_in = self.marketing_opt_in()?;
+        let latitude = self.latitude()?;
+        let timezone = self.timezone()?;
         let other_product_ids = self.held_products()?;
         let identity =
             |field: &Option<Field>, name: &str| optional(field, name, MAX_IDENTITY_CHARS);
@@ -356,6 +327,51 @@ impl RawRow {
             contact_id: identity(&self.contact_id, "contact_id")?,
             web_id: identity(&self.web_id, "web_id")?,
         })
+    }
+
+    /// `status`: `confirmed` or `cancelled`.
+    fn status(&self) -> Result<Status, String> {
+        let status = required(&self.status, "status", MAX_VALUE_CHARS)?;
+        match status.as_str() {
+            "confirmed" => Ok(Status::Confirmed),
+            "cancelled" => Ok(Status::Cancelled),
+            other => Err(format!(
+                "status {other:?} is neither \"confirmed\" nor \"cancelled\""
+            )),
+        }
+    }
+
+    /// `marketing_opt_in`: `true` or `false`.
+    fn marketing_opt_in(&self) -> Result<bool, String> {
+        let opt_in = required(&self.marketing_opt_in, "marketing_opt_in", MAX_VALUE_CHARS)?;
+        match opt_in.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!(
+                "marketing_opt_in {other:?} is neither \"true\" nor \"false\""
+            )),
+        }
+    }
+
+    /// `latitude`, when given: a number from -90 to 90.
+    fn latitude(&self) -> Result<Option<f64>, String> {
+        let Some(s) = optional(&self.latitude, "latitude", MAX_VALUE_CHARS)? else {
+            return Ok(None);
+        };
+        match s.parse::<f64>() {
+            Ok(l) if (-90.0..=90.0).contains(&l) => Ok(Some(l)),
+            _ => Err(format!("latitude {s:?} is not a latitude")),
+        }
+    }
+
+    /// `timezone`, when given: an IANA time zone.
+    fn timezone(&self) -> Result<Option<Tz>, String> {
+        let Some(s) = optional(&self.timezone, "timezone", MAX_VALUE_CHARS)? else {
+            return Ok(None);
+        };
+        s.parse::<Tz>()
+            .map(Some)
+            .map_err(|_| format!("timezone {s:?} is not an IANA time zone"))
     }
 
     /// `other_product_ids`: a JSON array, or `;`-separated text.

@@ -139,7 +139,8 @@ fn fill_then_rerun(prepare: impl FnOnce(&Path)) -> Option<Filled> {
     let dir = tempfile::tempdir().unwrap();
     let Some(disk) = Tmpfs::mount(dir.path().join("disk"), "256k") else {
         // Not root, or no tmpfs: the library test of a full ledger (SQLite's max_page_count,
-        // `ledger::tests`) covers the listing; this one needs a real full filesystem.
+        // `ledger::sqlite::unrecorded::tests`) covers the listing; this one needs a real full
+        // filesystem.
         eprintln!("cannot mount a tmpfs here: skipped");
         return None;
     };
@@ -249,8 +250,8 @@ fn a_sent_the_full_ledger_cannot_take_is_listed_and_recorded_by_the_rerun_first(
         return;
     };
     // Which write finds the disk full, a claim (nothing is sent under it) or a `sent` (listed), is
-    // down to timing since claims are taken just before the transaction; `ledger::tests` lists one
-    // for certain. Whatever was listed was delivered.
+    // down to timing since claims are taken just before the transaction; the library test in
+    // `ledger::sqlite::unrecorded` lists one for certain. Whatever was listed was delivered.
     for id in &filled.listed {
         assert!(filled.accepted.contains_key(id), "{id} listed but not sent");
     }

@@ -1,0 +1,82 @@
+//! The check before a run: every campaign rendered in every locale with 0, 2, 3 and 4 items on a
+//! sample booking, so that a broken template or translation is found before a run, not in the
+//! middle of one.
+
+use super::{EmailInput, RenderError, Renderer};
+use crate::bookings::{Booking, Locale};
+use crate::catalog::{Catalog, Money};
+use crate::config::{CampaignSettings, Settings};
+use crate::recommend::{ProductId, Recommendation};
+
+impl Renderer {
+    /// Renders every campaign in every locale with 0, 2, 3 and 4 items on a sample booking, so that a
+    /// broken template or translation is found before a run, not in the middle of one.
+    pub fn check_all(
+        &self,
+        settings: &Settings,
+        catalog: Option<&Catalog>,
+    ) -> Result<usize, RenderError> {
+        self.check(settings.campaigns.iter(), catalog)
+    }
+
+    /// [`Renderer::check_all`] for some campaigns only (those a run sends).
+    pub fn check<'c>(
+        &self,
+        campaigns: impl IntoIterator<Item = &'c CampaignSettings>,
+        catalog: Option<&Catalog>,
+    ) -> Result<usize, RenderError> {
+        let items = sample_items(catalog);
+        let mut checked = 0;
+        for campaign in campaigns {
+            for locale in Locale::ALL {
+                for n in [0, 2, 3, 4] {
+                    let booking = Booking::sample(locale);
+                    self.render(EmailInput {
+                        campaign,
+                        booking: &booking,
+                        items: &items[..n.min(items.len())],
+                        days_to_travel: 3,
+                        city: &booking.city,
+                        // Both headings: the one naming the city, and with 3 items the other.
+                        block_names_city: n != 3,
+                        unsubscribe_url: campaign
+                            .wants_unsubscribe()
+                            .then_some("https://example.invalid/unsubscribe?x=1&y=2"),
+                    })?;
+                    checked += 1;
+                }
+            }
+        }
+        Ok(checked)
+    }
+}
+
+fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {
+    let from_catalog: Vec<Recommendation> = catalog
+        .map(|c| {
+            c.products()
+                .iter()
+                .take(4)
+                .map(Recommendation::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if from_catalog.len() == 4 {
+        return from_catalog;
+    }
+    (1..=4)
+        .map(|i| Recommendation {
+            product_id: ProductId::Number(1000 + i),
+            title: format!("Sample <product> & {i}"),
+            image_url: format!("https://images.example/{i}.jpg"),
+            from_price: Money {
+                amount: 10.0 * i as f64,
+                currency: "EUR".into(),
+            },
+            url: None,
+            in_stock: true,
+            traits: Default::default(),
+            city: None,
+        })
+        .collect()
+}

@@ -1,0 +1,177 @@
+//! What a template sees: the view of one email (booking, items, messages) and how the
+//! straightforward road builds it, message by message.
+
+use fluent_bundle::FluentArgs;
+use serde::Serialize;
+
+use super::templates::tidy_text;
+use super::{EmailContent, EmailInput, RenderError, Renderer, BLOCK_HEADING, PER_ITEM_MESSAGES};
+use crate::bookings::Locale;
+use crate::config::CampaignSettings;
+use crate::recommend::{ProductId, Recommendation};
+
+#[derive(Serialize)]
+pub(super) struct ItemView {
+    pub(super) product_id: ProductId,
+    pub(super) title: String,
+    pub(super) image_url: String,
+    pub(super) url: String,
+    pub(super) price: String,
+    pub(super) from_label: String,
+    pub(super) alt: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct BookingView<'a> {
+    pub(super) id: &'a str,
+    pub(super) first_name: &'a str,
+    pub(super) product_title: &'a str,
+    pub(super) city: &'a str,
+    pub(super) date: String,
+    pub(super) travellers: String,
+}
+
+#[derive(Serialize)]
+pub(super) struct View<'a> {
+    lang: &'static str,
+    brand: &'a str,
+    campaign: &'a str,
+    subject: &'a str,
+    preheader: &'a str,
+    t: std::collections::BTreeMap<String, String>,
+    booking: BookingView<'a>,
+    show_block: bool,
+    items: &'a [ItemView],
+    item_rows: Vec<&'a [ItemView]>,
+    column_width: &'static str,
+    unsubscribe_url: Option<&'a str>,
+}
+
+impl<'a> View<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        brand: &'a str,
+        input: &EmailInput<'a>,
+        (subject, preheader): (&'a str, &'a str),
+        t: std::collections::BTreeMap<String, String>,
+        booking: BookingView<'a>,
+        items: &'a [ItemView],
+        unsubscribe_url: Option<&'a str>,
+    ) -> View<'a> {
+        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
+            4 => (items.chunks(2).collect(), "50%"),
+            3 => (vec![items], "33.33%"),
+            _ => (vec![items], "50%"),
+        };
+        View {
+            lang: input.booking.locale.as_str(),
+            brand,
+            campaign: &input.campaign.name,
+            subject,
+            preheader,
+            booking,
+            t,
+            show_block: !items.is_empty(),
+            items,
+            item_rows,
+            column_width,
+            unsubscribe_url,
+        }
+    }
+}
+
+impl Renderer {
+    /// The Fluent arguments of one email.
+    pub(super) fn args<'a>(&'a self, input: &EmailInput<'a>, date: &'a str) -> FluentArgs<'a> {
+        let b = input.booking;
+        let mut args = FluentArgs::new();
+        args.set("first_name", b.customer_first_name.as_str());
+        args.set("product", b.product_title.as_str());
+        args.set("city", input.city);
+        args.set("date", date);
+        args.set("days", input.days_to_travel);
+        args.set("adults", b.adults);
+        args.set("children", b.children);
+        args.set("brand", self.brand.as_str());
+        args
+    }
+
+    /// Subject, preheader, MJML and text of one email (no HTML yet), the straightforward way: every
+    /// message formatted, both templates rendered by Tera.
+    pub fn render_sources(&self, input: EmailInput<'_>) -> Result<EmailContent, RenderError> {
+        let b = input.booking;
+        let locale = b.locale;
+        let date = self.translations.date(locale, b.travel_date);
+        let args = self.args(&input, &date);
+        let mut t = self.translations.all(locale, &args, &PER_ITEM_MESSAGES)?;
+        if !input.block_names_city {
+            t.insert(BLOCK_HEADING.into(), self.heading_any(locale)?);
+        }
+        let trigger = input.campaign.trigger.as_str();
+        let pick = |id: &str| {
+            t.get(&format!("{trigger}_{id}"))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let subject = pick("subject");
+        let preheader = pick("preheader");
+        let items: Vec<ItemView> = input
+            .items
+            .iter()
+            .map(|r| self.item_view(locale, input.campaign, r))
+            .collect::<Result<_, _>>()?;
+        let travellers = t.get("travellers").cloned().unwrap_or_default();
+        let view = View::new(
+            &self.brand,
+            &input,
+            (&subject, &preheader),
+            t,
+            BookingView {
+                id: &b.booking_id,
+                first_name: &b.customer_first_name,
+                product_title: &b.product_title,
+                city: input.city,
+                travellers,
+                date: date.clone(),
+            },
+            &items,
+            input.unsubscribe_url,
+        );
+        let (mjml, text) = self.render_view(input.campaign, &view)?;
+        Ok(EmailContent {
+            subject,
+            preheader,
+            mjml,
+            html: String::new(),
+            text: tidy_text(&text),
+        })
+    }
+
+    /// The block's heading when it may not name the city.
+    pub(super) fn heading_any(&self, locale: Locale) -> Result<String, RenderError> {
+        Ok(self
+            .translations
+            .message(locale, "block-heading-any", &FluentArgs::new())?)
+    }
+
+    pub(super) fn item_view(
+        &self,
+        locale: Locale,
+        campaign: &CampaignSettings,
+        r: &Recommendation,
+    ) -> Result<ItemView, RenderError> {
+        let price = self.money.format(locale, &r.from_price);
+        let mut args = FluentArgs::new();
+        args.set("price", price.as_str());
+        args.set("title", r.title.as_str());
+        Ok(ItemView {
+            product_id: r.product_id.clone(),
+            title: r.title.clone(),
+            image_url: r.image_url.clone(),
+            url: self.product_link(&campaign.name, r),
+            from_label: self.translations.message(locale, "item-from", &args)?,
+            alt: self.translations.message(locale, "item-image-alt", &args)?,
+            price,
+        })
+    }
+}
