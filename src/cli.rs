@@ -838,7 +838,10 @@ impl Job {
             files: files.as_ref().map(|f| f as &dyn Delivery),
             send: smtp.as_ref().map(|smtp| Sending {
                 transport: smtp,
-                ledger: self.ledger.clone(),
+                ledger: self
+                    .ledger
+                    .clone()
+                    .map(|l| l as Arc<dyn crate::ledger::SendLedger>),
             }),
             progress: Some(&show),
         };

@@ -6,7 +6,7 @@
 
 use crate::bookings::Booking;
 use crate::catalog::Catalog;
-use crate::recommend::Recommendation;
+use crate::item::Recommendation;
 
 /// What is known of one booking's trip, for judging items.
 #[derive(Debug, Clone)]
@@ -101,7 +101,7 @@ impl<'c> Trip<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recommend::ProductId;
+    use crate::item::ProductId;
 
     fn catalog() -> Catalog {
         Catalog::from_json(

@@ -13,7 +13,7 @@ use chrono::{Datelike, NaiveDate};
 use crate::bookings::Booking;
 use crate::config::HeuristicsSettings;
 use crate::fit::{Fit, Trip};
-use crate::recommend::{ProductId, Recommendation, Traits};
+use crate::item::{ProductId, Recommendation, Traits};
 
 /// Latitude of the tropics: within it there is no winter or summer.
 pub const TROPIC_LATITUDE: f64 = 23.44;

@@ -17,6 +17,7 @@ pub mod config;
 pub mod deliver;
 pub mod fit;
 pub mod heuristics;
+pub mod item;
 pub mod ledger;
 pub mod plan;
 pub mod recommend;

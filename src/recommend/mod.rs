@@ -21,9 +21,9 @@ mod cross_sell;
 pub mod embedded;
 mod error;
 mod http;
-mod item;
 mod sources;
 
+pub use crate::item::{ProductId, Recommendation, Traits};
 pub(crate) use block::BlockSource;
 pub use cache::{CacheStats, Cached};
 pub use check::{check_items, MAX_ANSWER_ITEMS, MAX_PRICE, MAX_TITLE_CHARS};
@@ -33,7 +33,6 @@ pub use contact::{
 pub use cross_sell::{ClientOptions, CrossSellClient, Query};
 pub use error::{EngineError, SourceError};
 pub use http::{Auth, Limits, USER_AGENT};
-pub use item::{ProductId, Recommendation, Traits};
 pub(crate) use sources::{sources, BlockSources};
 
 /// The embedded engine under its former name, for the `tripmail engine` command and the benches.

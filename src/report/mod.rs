@@ -13,6 +13,7 @@ use crate::deliver::write_atomically;
 
 mod index;
 mod records;
+pub(crate) mod tally;
 
 pub use records::{EmailLog, EmailRecord};
 

@@ -9,13 +9,13 @@ use chrono::SecondsFormat;
 use futures::StreamExt;
 
 use super::produce::{Produced, Stop};
-use super::tally::Outcome;
 use super::threads::{on_ledger, on_render_threads};
 use super::{check_identity_column, Campaigns, FatalError, Outputs, RunOptions};
 use crate::bookings::{Booking, BookingReader, RowError};
 use crate::config::CampaignSettings;
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::SendState;
+use crate::report::tally::Outcome;
 use crate::report::{EmailLog, Report};
 
 /// One unit of a run's work, in input order.
@@ -155,7 +155,7 @@ impl Campaigns {
             }
             Ok(Produced::Halting(produced, why)) => {
                 halt.set(why);
-                Outcome::from_produced(*produced, campaign, &booking)
+                produced.into_outcome(campaign, &booking)
             }
             Ok(mut produced) => {
                 if let Produced::Deferred { stop, .. } = &mut produced {
@@ -163,7 +163,7 @@ impl Campaigns {
                         halt.set(why);
                     }
                 }
-                Outcome::from_produced(produced, campaign, &booking)
+                produced.into_outcome(campaign, &booking)
             }
         }
     }

@@ -2,8 +2,8 @@
 //! read the due bookings ([`each`]) → for each email, [`produce`]: what the ledger says, the block
 //! from the campaign's source, [`compose`](crate::compose) on the rendering threads, the review copy,
 //! the send through a [`Transport`](crate::deliver::Transport) and its record in the ledger
-//! ([`send`]) → the report ([`tally`]). The run never names a recommendation API, a transport or a
-//! ledger store: it holds a [`BlockSources`], a `&dyn Transport` and a [`Ledger`].
+//! ([`send`]) → the report (`report::tally`). The run never names a recommendation API, a transport or a
+//! ledger store: it holds a [`BlockSources`], a `&dyn Transport` and a [`SendLedger`].
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::config::{CampaignSettings, Secret, Settings};
 use crate::deliver::{Delivery, Transport};
 use crate::due::Venue;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{LedgerError, SendLedger};
 use crate::recommend::{self, BlockSources, CacheStats, SourceError};
 use crate::render::{RenderError, Renderer};
 use crate::report::Report;
@@ -23,9 +23,8 @@ use crate::report::Report;
 mod each;
 mod make;
 mod preview;
-mod produce;
+pub(crate) mod produce;
 mod send;
-pub(crate) mod tally;
 #[cfg(test)]
 mod tests;
 mod threads;
@@ -132,7 +131,7 @@ pub struct Sending<'a> {
     /// Where it sends.
     pub transport: &'a dyn Transport,
     /// The send ledger.
-    pub ledger: Option<Arc<Ledger>>,
+    pub ledger: Option<Arc<dyn SendLedger>>,
 }
 
 impl Campaigns {

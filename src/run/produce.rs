@@ -17,7 +17,8 @@ use crate::deliver::{DeliveryError, OutgoingEmail};
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::{LedgerError, SendState};
 use crate::render::RenderError;
-use crate::report::{EmailRecord, Unrecorded};
+use crate::report::tally::Outcome;
+use crate::report::{EmailRecord, FailedEmail, Unrecorded};
 
 /// Why a run stops before its end.
 pub(crate) enum Stop {
@@ -52,6 +53,46 @@ pub(crate) enum Produced {
     NotAttempted,
     /// What became of it, and why the run stops after it.
     Halting(Box<Produced>, Stop),
+}
+
+impl Produced {
+    pub(crate) fn into_outcome(self, campaign: &CampaignSettings, booking: &Booking) -> Outcome {
+        let email = |reason: String| FailedEmail {
+            campaign: campaign.name.clone(),
+            booking_id: booking.booking_id.clone(),
+            reason,
+        };
+        match self {
+            Produced::Written(record) => Outcome::Done {
+                record,
+                sent: false,
+                in_doubt: false,
+                unrecorded: None,
+            },
+            Produced::Sent {
+                record,
+                in_doubt,
+                unrecorded,
+            } => Outcome::Done {
+                record,
+                sent: true,
+                in_doubt,
+                unrecorded,
+            },
+            Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
+            Produced::Failed(reason) => Outcome::Failed(email(reason)),
+            Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
+            Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
+            Produced::Held => Outcome::Held,
+            Produced::HeldInDoubt => Outcome::HeldInDoubt(email(
+                "an earlier run claimed it and may have handed it to the server: held, not sent again"
+                    .into(),
+            )),
+            Produced::Interrupted => Outcome::Interrupted,
+            Produced::NotAttempted => Outcome::NotAttempted,
+            Produced::Halting(p, _) => p.into_outcome(campaign, booking),
+        }
+    }
 }
 
 impl Campaigns {

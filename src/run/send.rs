@@ -13,13 +13,13 @@ use super::threads::{bug, on_ledger, on_ledger_aside};
 use super::{Outputs, RunOptions};
 use crate::compose::Composed;
 use crate::deliver::{Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport};
-use crate::ledger::{Claim, Ledger, Recorded, SendState, UnrecordedSend};
+use crate::ledger::{Claim, Recorded, SendLedger, SendState, UnrecordedSend};
 use crate::report::{EmailRecord, Unrecorded};
 
 /// One due email on its way: the ledger it is recorded in (none for files only, or redirected
 /// previews), its key (campaign, booking id), its Message-ID and recipient as the ledger keeps them.
 pub(super) struct One<'a> {
-    pub(super) ledger: Option<Arc<Ledger>>,
+    pub(super) ledger: Option<Arc<dyn SendLedger>>,
     pub(super) key: (&'a str, &'a str),
     pub(super) message_id: String,
     pub(super) recipient: String,

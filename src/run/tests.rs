@@ -85,7 +85,7 @@ fn composed(booking_id: &str) -> Composed {
 async fn send(ledger: &Arc<Ledger>, transport: &ScriptedTransport, id: &str) -> Produced {
     let opts = opts();
     let one = One {
-        ledger: Some(Arc::clone(ledger)),
+        ledger: Some(Arc::clone(ledger) as Arc<dyn crate::ledger::SendLedger>),
         key: ("reminder", id),
         message_id: format!("reminder.{id}@wanderly.example"),
         recipient: "ana@example.com".into(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::produce::Stop;
 use crate::deliver::panic_message;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{LedgerError, SendLedger};
 use crate::render::RenderError;
 
 /// Runs CPU-bound work (rendering, building messages) on the rendering threads, one per core, off
@@ -44,16 +44,16 @@ pub(super) fn bug(phase: &str, panic: &(dyn std::any::Any + Send)) -> String {
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
 /// the disk).
 pub(super) async fn on_ledger<T: Send + 'static>(
-    ledger: &Arc<Ledger>,
+    ledger: &Arc<dyn SendLedger>,
     (campaign, booking_id): (&str, &str),
-    f: impl FnOnce(&Ledger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
+    f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
     // On the runtime's own thread when it may block one (a commit without fsync takes
     // microseconds; a hop to the blocking pool and back costs more), else on the blocking pool.
     if tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::MultiThread
     {
-        return tokio::task::block_in_place(|| f(ledger, campaign, booking_id))
+        return tokio::task::block_in_place(|| f(&**ledger, campaign, booking_id))
             .map_err(Stop::Ledger);
     }
     on_ledger_aside(ledger, (campaign, booking_id), f).await
@@ -62,13 +62,13 @@ pub(super) async fn on_ledger<T: Send + 'static>(
 /// [`on_ledger`] on the blocking pool always, for a call that goes on beside other work of the
 /// same task.
 pub(super) async fn on_ledger_aside<T: Send + 'static>(
-    ledger: &Arc<Ledger>,
+    ledger: &Arc<dyn SendLedger>,
     (campaign, booking_id): (&str, &str),
-    f: impl FnOnce(&Ledger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
+    f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
     let shared = Arc::clone(ledger);
     let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
-    match tokio::task::spawn_blocking(move || f(&shared, &campaign, &booking_id)).await {
+    match tokio::task::spawn_blocking(move || f(&*shared, &campaign, &booking_id)).await {
         Ok(r) => r.map_err(Stop::Ledger),
         Err(e) => Err(Stop::Ledger(LedgerError::Open {
             path: ledger.path().to_path_buf(),

@@ -1,8 +1,6 @@
 //! The report's tally: what became of each due email ([`Outcome`]), counted into the [`Report`].
 
-use super::produce::Produced;
-use crate::bookings::{Booking, RowError};
-use crate::config::CampaignSettings;
+use crate::bookings::RowError;
 use crate::ledger::SendState;
 use crate::report::{EmailRecord, FailedEmail, Report, Unrecorded};
 
@@ -27,50 +25,6 @@ pub(crate) enum Outcome {
     Closed,
     /// Nothing to count: sent (or refused for good) by an earlier run.
     Settled,
-}
-
-impl Outcome {
-    pub(super) fn from_produced(
-        p: Produced,
-        campaign: &CampaignSettings,
-        booking: &Booking,
-    ) -> Outcome {
-        let email = |reason: String| FailedEmail {
-            campaign: campaign.name.clone(),
-            booking_id: booking.booking_id.clone(),
-            reason,
-        };
-        match p {
-            Produced::Written(record) => Outcome::Done {
-                record,
-                sent: false,
-                in_doubt: false,
-                unrecorded: None,
-            },
-            Produced::Sent {
-                record,
-                in_doubt,
-                unrecorded,
-            } => Outcome::Done {
-                record,
-                sent: true,
-                in_doubt,
-                unrecorded,
-            },
-            Produced::AlreadyDone(state) => Outcome::AlreadyDone(state),
-            Produced::Failed(reason) => Outcome::Failed(email(reason)),
-            Produced::Deferred { reply, .. } => Outcome::Deferred(email(reply)),
-            Produced::InDoubt(reply) => Outcome::InDoubt(email(reply)),
-            Produced::Held => Outcome::Held,
-            Produced::HeldInDoubt => Outcome::HeldInDoubt(email(
-                "an earlier run claimed it and may have handed it to the server: held, not sent again"
-                    .into(),
-            )),
-            Produced::Interrupted => Outcome::Interrupted,
-            Produced::NotAttempted => Outcome::NotAttempted,
-            Produced::Halting(p, _) => Outcome::from_produced(*p, campaign, booking),
-        }
-    }
 }
 
 impl Report {
