@@ -24,6 +24,7 @@ pub mod recommend;
 pub mod render;
 pub mod report;
 mod retry;
+pub mod runner;
 pub mod schedule;
 pub mod synth;
 pub mod unsubscribe;
