@@ -13,6 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::Secret;
 use crate::recommend::engine;
 
+/// The flags of `tripmail engine`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct EngineArgs {
     /// Catalog file to serve.

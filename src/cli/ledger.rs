@@ -11,6 +11,7 @@ use super::Exit;
 use crate::config::{Overrides, Settings};
 use crate::ledger::{Entry, Ledger, SendState};
 
+/// The flags of `tripmail ledger`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct LedgerArgs {
     /// The config file, whose `state.path` is the ledger. This or `--state` is needed.

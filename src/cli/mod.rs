@@ -2,8 +2,8 @@
 //! (0 every due email produced, 1 finished with skipped rows or failed emails, 2 fatal).
 //!
 //! This file holds the clap definitions and the dispatch; each command is a short file of its own
-//! ([`run`], [`plan`], [`preview`], [`ledger`], [`validate`], [`synth`], [`engine`]) driving library
-//! code, and [`console`] is everything printed on the terminal.
+//! (`run`, `plan`, `preview`, `ledger`, `validate`, `synth`, `engine`) driving library code (the
+//! runner is [`crate::runner`]), and `console` is everything printed on the terminal.
 
 use std::process::ExitCode;
 

@@ -12,6 +12,7 @@ use super::console;
 use super::Exit;
 use crate::plan::PlanOptions;
 
+/// The flags of `tripmail plan`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PlanArgs {
     #[command(flatten)]

@@ -15,6 +15,7 @@ use super::Exit;
 use crate::campaign::{Campaigns, Composed, Preview, PreviewAt};
 use crate::deliver::SmtpDelivery;
 
+/// The flags of `tripmail preview`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct PreviewArgs {
     #[command(flatten)]

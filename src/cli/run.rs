@@ -19,6 +19,7 @@ use crate::runner::{
 /// rendering threads are far smaller) and costs memory.
 const MAX_PARALLEL: u64 = 1024;
 
+/// The flags of `tripmail run`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]

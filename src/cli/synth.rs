@@ -11,6 +11,7 @@ use super::Exit;
 use crate::catalog::Catalog;
 use crate::synth::{SynthFormat, SynthOptions};
 
+/// The flags of `tripmail synth`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct SynthArgs {
     /// The catalog the bookings are for.

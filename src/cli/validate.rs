@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::config::{Overrides, Settings};
 use crate::render::Renderer;
 
+/// The flags of `tripmail validate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct ValidateArgs {
     /// The config file (TOML).
