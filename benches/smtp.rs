@@ -6,6 +6,8 @@
 
 #[path = "../tests/it/sandbox.rs"]
 mod sandbox;
+#[path = "../tests/it/util.rs"]
+mod util;
 
 use std::path::Path;
 use std::process::Command;

@@ -25,6 +25,7 @@ pub mod render;
 pub mod report;
 mod retry;
 pub mod run;
+pub mod runner;
 pub mod schedule;
 pub mod synth;
 pub mod unsubscribe;

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::bookings::{BookingReader, RowError};
+use crate::bookings::{Booking, BookingReader, RowError};
 use crate::catalog::Catalog;
 use crate::config::{CampaignSettings, Settings};
 use crate::due::{due_span, next_send_on_ticks, Venue};
@@ -107,130 +107,215 @@ pub struct Unsendable {
 /// Builds the plan of `settings`' campaigns over the bookings file, leaving out the ledger's sent and
 /// failed emails (`state.path`, when it exists).
 pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError> {
-    let campaigns: Vec<&CampaignSettings> = match &opts.campaign {
-        Some(name) => vec![settings
-            .campaign(name)
-            .ok_or_else(|| FatalError::UnknownCampaign(name.clone()))?],
-        None => settings.campaigns.iter().collect(),
-    };
+    let campaigns = campaigns_planned(settings, opts)?;
     let catalog = match &settings.engine.catalog {
         Some(path) => Some(Catalog::load(path)?),
         None => None,
     };
     let done = done_in_ledger(&settings.state.path)?;
     let reader = BookingReader::open(&settings.bookings.path)?;
-    let stamp = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let mut plan = Plan {
-        from: stamp(opts.from),
-        until: stamp(opts.until),
-        days_in: opts.days_in.name().to_string(),
-        every: opts
-            .every
-            .map(|d| humantime::format_duration(d).to_string()),
-        days: Vec::new(),
-        totals: campaigns
-            .iter()
-            .filter(|c| c.enabled)
-            .map(|c| (c.name.clone(), 0))
-            .collect(),
-        disabled: campaigns
-            .iter()
-            .filter(|c| !c.enabled)
-            .map(|c| c.name.clone())
-            .collect(),
-        already_done: 0,
-        will_not_send: Vec::new(),
-        skipped_rows: Vec::new(),
+    let mut tally = Tally {
+        opts,
+        plan: Plan::empty(opts, &campaigns),
+        done,
+        days: BTreeMap::new(),
+        seen: HashSet::new(),
     };
-    struct Day {
-        emails: u64,
-        locales: BTreeMap<String, u64>,
-        first: BinaryHeap<PlannedEmail>,
-    }
-    let mut days: BTreeMap<(NaiveDate, String), Day> = BTreeMap::new();
-    // A booking listed twice is sent once.
-    let mut seen: HashSet<(usize, String)> = HashSet::new();
     for row in reader {
         let booking = match row {
             Ok(b) => b,
             Err(e) => {
-                plan.skipped_rows.push(e);
+                tally.plan.skipped_rows.push(e);
                 continue;
             }
         };
         let venue = Venue::of(&booking, catalog.as_ref());
         for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
-            let at = next_send_on_ticks(c, &booking, &venue, opts.from, opts.every)
-                .filter(|t| *t < opts.until);
-            let is_done = || {
-                done.get(&c.name)
-                    .is_some_and(|d| d.contains(&booking.booking_id))
-            };
-            let Some(at) = at else {
-                // Due in the period, yet never sent.
-                if let Some((start, end)) = due_span(c, &booking, &venue) {
-                    if start < opts.until
-                        && end > opts.from
-                        && !is_done()
-                        && seen.insert((i, booking.booking_id.clone()))
-                    {
-                        plan.will_not_send.push(Unsendable {
-                            campaign: c.name.clone(),
-                            booking_id: booking.booking_id.clone(),
-                            due_until: stamp(end),
-                        });
-                    }
+            tally.add(i, c, &booking, &venue);
+        }
+    }
+    Ok(tally.finish())
+}
+
+/// The campaigns asked for: `--campaign`'s, or all.
+fn campaigns_planned<'a>(
+    settings: &'a Settings,
+    opts: &PlanOptions,
+) -> Result<Vec<&'a CampaignSettings>, FatalError> {
+    Ok(match &opts.campaign {
+        Some(name) => vec![settings
+            .campaign(name)
+            .ok_or_else(|| FatalError::UnknownCampaign(name.clone()))?],
+        None => settings.campaigns.iter().collect(),
+    })
+}
+
+/// An instant as the plan writes it (`2026-12-10T09:00:00Z`).
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Plan {
+    /// A plan of `campaigns` over the period with nothing in it yet.
+    fn empty(opts: &PlanOptions, campaigns: &[&CampaignSettings]) -> Plan {
+        Plan {
+            from: stamp(opts.from),
+            until: stamp(opts.until),
+            days_in: opts.days_in.name().to_string(),
+            every: opts
+                .every
+                .map(|d| humantime::format_duration(d).to_string()),
+            days: Vec::new(),
+            totals: campaigns
+                .iter()
+                .filter(|c| c.enabled)
+                .map(|c| (c.name.clone(), 0))
+                .collect(),
+            disabled: campaigns
+                .iter()
+                .filter(|c| !c.enabled)
+                .map(|c| c.name.clone())
+                .collect(),
+            already_done: 0,
+            will_not_send: Vec::new(),
+            skipped_rows: Vec::new(),
+        }
+    }
+}
+
+/// What one campaign sends on one day, as the bookings are read.
+#[derive(Default)]
+struct Day {
+    emails: u64,
+    locales: BTreeMap<String, u64>,
+    first: BinaryHeap<PlannedEmail>,
+}
+
+/// The plan as the bookings are read.
+struct Tally<'a> {
+    opts: &'a PlanOptions,
+    plan: Plan,
+    /// The ledger's sent and failed bookings, per campaign.
+    done: HashMap<String, HashSet<String>>,
+    days: BTreeMap<(NaiveDate, String), Day>,
+    /// (campaign index, booking): a booking listed twice is sent once.
+    seen: HashSet<(usize, String)>,
+}
+
+impl Tally<'_> {
+    /// One booking for the `i`th campaign, `c`.
+    fn add(&mut self, i: usize, c: &CampaignSettings, booking: &Booking, venue: &Venue) {
+        let opts = self.opts;
+        let at = next_send_on_ticks(c, booking, venue, opts.from, opts.every)
+            .filter(|t| *t < opts.until);
+        let done = &self.done;
+        let is_done = || {
+            done.get(&c.name)
+                .is_some_and(|d| d.contains(&booking.booking_id))
+        };
+        let Some(at) = at else {
+            // Due in the period, yet never sent.
+            if let Some((start, end)) = due_span(c, booking, venue) {
+                if start < opts.until
+                    && end > opts.from
+                    && !is_done()
+                    && self.seen.insert((i, booking.booking_id.clone()))
+                {
+                    self.plan.will_not_send.push(Unsendable {
+                        campaign: c.name.clone(),
+                        booking_id: booking.booking_id.clone(),
+                        due_until: stamp(end),
+                    });
                 }
-                continue;
-            };
-            if !seen.insert((i, booking.booking_id.clone())) {
-                continue;
             }
-            if is_done() {
-                plan.already_done += 1;
-                continue;
-            }
-            let date = at.with_timezone(&opts.days_in).date_naive();
-            let day = days.entry((date, c.name.clone())).or_insert_with(|| Day {
-                emails: 0,
-                locales: BTreeMap::new(),
-                first: BinaryHeap::new(),
+            return;
+        };
+        if !self.seen.insert((i, booking.booking_id.clone())) {
+            return;
+        }
+        if is_done() {
+            self.plan.already_done += 1;
+            return;
+        }
+        self.count(at, c, booking, venue);
+    }
+
+    /// An email planned at `at`.
+    fn count(&mut self, at: DateTime<Utc>, c: &CampaignSettings, booking: &Booking, venue: &Venue) {
+        let date = at.with_timezone(&self.opts.days_in).date_naive();
+        let day = self.days.entry((date, c.name.clone())).or_default();
+        day.emails += 1;
+        *day.locales
+            .entry(booking.locale.as_str().to_string())
+            .or_default() += 1;
+        *self.plan.totals.entry(c.name.clone()).or_default() += 1;
+        if self.opts.recipients > 0 {
+            day.first.push(PlannedEmail {
+                at: stamp(at),
+                booking_id: booking.booking_id.clone(),
+                to: booking.customer_email.to_string(),
+                locale: booking.locale.as_str().to_string(),
+                timezone: venue.customer.name().to_string(),
+                local_time: at
+                    .with_timezone(&venue.customer)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
             });
-            day.emails += 1;
-            *day.locales
-                .entry(booking.locale.as_str().to_string())
-                .or_default() += 1;
-            *plan.totals.entry(c.name.clone()).or_default() += 1;
-            if opts.recipients > 0 {
-                day.first.push(PlannedEmail {
-                    at: stamp(at),
-                    booking_id: booking.booking_id.clone(),
-                    to: booking.customer_email.to_string(),
-                    locale: booking.locale.as_str().to_string(),
-                    timezone: venue.customer.name().to_string(),
-                    local_time: at
-                        .with_timezone(&venue.customer)
-                        .format("%Y-%m-%d %H:%M")
-                        .to_string(),
-                });
-                // Keep the earliest: the heap's top is the latest kept.
-                if day.first.len() > opts.recipients {
-                    day.first.pop();
-                }
+            // Keep the earliest: the heap's top is the latest kept.
+            if day.first.len() > self.opts.recipients {
+                day.first.pop();
             }
         }
     }
-    plan.days = days
-        .into_iter()
-        .map(|((date, campaign), d)| PlanDay {
-            date,
-            campaign,
-            emails: d.emails,
-            locales: d.locales,
-            first: d.first.into_sorted_vec(),
-        })
-        .collect();
-    Ok(plan)
+
+    /// The plan, its days in order.
+    fn finish(self) -> Plan {
+        let mut plan = self.plan;
+        plan.days = self
+            .days
+            .into_iter()
+            .map(|((date, campaign), d)| PlanDay {
+                date,
+                campaign,
+                emails: d.emails,
+                locales: d.locales,
+                first: d.first.into_sorted_vec(),
+            })
+            .collect();
+        plan
+    }
+}
+
+/// When a campaign sends, in words, as the plan's reader sees it (`window 09:00-20:00, at 10:00, on
+/// mon tue wed thu fri`, `transactional: as soon as due, any hour`, `disabled`, then its dates), in
+/// the customer's time zone.
+pub fn schedule_in_words(c: &CampaignSettings) -> String {
+    let mut rules = Vec::new();
+    if !c.enabled {
+        rules.push("disabled".to_string());
+    } else if c.is_transactional() {
+        rules.push("transactional: as soon as due, any hour".to_string());
+    } else {
+        if let Some(w) = c.send_window {
+            rules.push(format!("window {w}"));
+        }
+        if let Some(at) = c.send_at {
+            rules.push(format!("at {at}"));
+        }
+        if let Some(days) = c.send_days {
+            rules.push(format!("on {days}"));
+        }
+        if rules.is_empty() {
+            rules.push("any hour".to_string());
+        }
+    }
+    if let Some(d) = c.starts_on {
+        rules.push(format!("from {d}"));
+    }
+    if let Some(d) = c.ends_on {
+        rules.push(format!("until {d}"));
+    }
+    rules.join(", ")
 }
 
 /// The bookings the ledger at `path` holds as sent or failed, per campaign; none when it does not

@@ -4,7 +4,12 @@
 //! review copy (files; a recorder in tests) goes through a [`Delivery`]: it is not a send, so it has
 //! no ledger, turns or in-doubt replies. One folder per implementation.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
+
+use crate::config::Settings;
 
 mod encode;
 mod files;
@@ -45,6 +50,22 @@ impl<'a> Turn<'a> {
     pub fn free() -> Turn<'static> {
         Turn { _permit: None }
     }
+}
+
+/// The transport the settings name (`smtp.url`), none when they name none; it starts no more
+/// sends once `stop` is set. The error says why it cannot be used (`smtp: …`).
+pub fn transport_of(
+    settings: &Settings,
+    stop: Option<Arc<AtomicBool>>,
+) -> Result<Option<Box<dyn Transport>>, String> {
+    let Some(url) = &settings.smtp.url else {
+        return Ok(None);
+    };
+    let mut smtp = SmtpDelivery::new(url, &settings.smtp)?;
+    if let Some(stop) = stop {
+        smtp.stop_when(stop);
+    }
+    Ok(Some(Box::new(smtp)))
 }
 
 /// Where a send goes: one required method, as lettre's `Transport`.

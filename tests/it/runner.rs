@@ -1,17 +1,161 @@
-//! `tripmail run --every`: the runner that stays up, on the real clock, against real servers on
+//! The runner. First through the library alone, as a second front end (a web console) would drive
+//! it: a tick at two instants, and the serve loop on an injected clock, stopped by its front end.
+//! Then `tripmail run --every`, the runner that stays up, on the real clock, against real servers on
 //! 127.0.0.1: an SMTP server that is down for the first tick, an engine that is down for the first
 //! tick, and SIGTERM in the middle of a tick.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tripmail::config::{Overrides, Settings};
 use tripmail::ledger::{Ledger, SendState};
+use tripmail::report::Report;
+use tripmail::runner::{Halt, Job, Observer, RunDone};
 
 use crate::sandbox::{free_port, header, FaultServer, Faults};
-use crate::util::{config_from, tripmail, tripmail_process};
+use crate::util::{config_from, runtime, tripmail, tripmail_process, NOW};
+
+/// The shipped settings, as a front end loads them.
+fn shipped_settings() -> Settings {
+    Settings::load(Path::new("fixtures/campaign.toml"), &Overrides::default()).unwrap()
+}
+
+fn at(instant: &str) -> DateTime<Utc> {
+    instant.parse().unwrap()
+}
+
+/// The injected clock of the serve test: an instant its front end moves (seconds since 1970).
+static FAKE_NOW: AtomicI64 = AtomicI64::new(0);
+
+fn fake_clock() -> DateTime<Utc> {
+    DateTime::from_timestamp(FAKE_NOW.load(Ordering::SeqCst), 0).unwrap()
+}
+
+fn shipped_clock() -> DateTime<Utc> {
+    at(NOW)
+}
+
+/// A front end of its own: keeps what the runner tells it, moves the fake clock to each next tick,
+/// and asks the runner to stop after `stop_after` runs.
+struct Console {
+    runs: Mutex<Vec<(String, u64)>>,
+    ticks: Mutex<Vec<DateTime<Utc>>>,
+    failures: Mutex<Vec<String>>,
+    next: Vec<DateTime<Utc>>,
+    halt: Halt,
+    stop_after: usize,
+}
+
+impl Console {
+    fn new(halt: &Halt, next: Vec<DateTime<Utc>>, stop_after: usize) -> Console {
+        Console {
+            runs: Mutex::new(Vec::new()),
+            ticks: Mutex::new(Vec::new()),
+            failures: Mutex::new(Vec::new()),
+            next,
+            halt: halt.clone(),
+            stop_after,
+        }
+    }
+
+    /// (instant, emails produced) of each run, in order.
+    fn runs(&self) -> Vec<(String, u64)> {
+        self.runs.lock().unwrap().clone()
+    }
+}
+
+impl Observer for Console {
+    fn run_done(&self, done: &RunDone<'_>) {
+        let report: &Report = done.report;
+        let mut runs = self.runs.lock().unwrap();
+        runs.push((report.now.clone(), report.rendered));
+        if let Some(next) = self.next.get(runs.len() - 1) {
+            FAKE_NOW.store(next.timestamp(), Ordering::SeqCst);
+        }
+        if runs.len() >= self.stop_after {
+            self.halt.request();
+        }
+    }
+
+    fn tick_begins(&self, now: DateTime<Utc>) {
+        self.ticks.lock().unwrap().push(now);
+    }
+
+    fn tick_failed(
+        &self,
+        now: DateTime<Utc>,
+        _: DateTime<Utc>,
+        error: &tripmail::runner::TickError,
+    ) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push(format!("{now}: {error}"));
+    }
+}
+
+#[test]
+fn a_front_end_runs_ticks_at_two_instants_through_the_library_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let job = Job {
+        out: Some(out.clone()),
+        ..Job::new(shipped_settings(), shipped_clock)
+    };
+    let console = Console::new(&job.halt, Vec::new(), usize::MAX);
+    let rt = runtime();
+    let first = rt.block_on(job.tick(at(NOW), None, &console)).unwrap();
+    assert_eq!((first.due, first.rendered, first.with_block), (34, 34, 30));
+    assert!(out.join("index.html").is_file());
+    assert!(out.join("reminder/WT-100001.eml").is_file());
+    assert!(out.join("confirmation/WT-100033.html").is_file());
+    // A day later: the confirmations booked since, the reminders of the next three days.
+    let second = rt
+        .block_on(job.tick(at("2026-12-11T09:00:00Z"), None, &console))
+        .unwrap();
+    assert_eq!((second.due, second.rendered), (22, 22));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["now"], "2026-12-11T09:00:00Z");
+    assert_eq!(report["emails"].as_array().unwrap().len(), 22);
+    assert_eq!(
+        console.runs(),
+        [
+            ("2026-12-10T09:00:00Z".to_string(), 34),
+            ("2026-12-11T09:00:00Z".to_string(), 22)
+        ]
+    );
+}
+
+#[test]
+fn a_front_end_serves_ticks_on_its_own_clock_and_stops_the_runner_when_it_likes() {
+    let dir = tempfile::tempdir().unwrap();
+    FAKE_NOW.store(at(NOW).timestamp(), Ordering::SeqCst);
+    let job = Job {
+        out: Some(dir.path().join("out")),
+        ..Job::new(shipped_settings(), fake_clock)
+    };
+    // Ticking daily, the tick after 09:00 on the 10th is midnight on the 11th: the front end moves
+    // its clock there when the first run is over, so the runner does not wait.
+    let midnight = at("2026-12-11T00:00:00Z");
+    let console = Console::new(&job.halt, vec![midnight], 2);
+    runtime().block_on(job.serve(Duration::from_secs(24 * 3600), &console));
+    assert!(console.failures.lock().unwrap().is_empty());
+    assert_eq!(*console.ticks.lock().unwrap(), [at(NOW), midnight]);
+    assert_eq!(
+        console.runs(),
+        [
+            ("2026-12-10T09:00:00Z".to_string(), 34),
+            ("2026-12-11T00:00:00Z".to_string(), 27)
+        ]
+    );
+    assert!(job.halt.is_requested());
+}
 
 #[allow(clippy::disallowed_methods)] // the runner works on the real clock: so must its bookings
 fn wall_clock() -> DateTime<Utc> {

@@ -53,14 +53,9 @@ pub struct MailDev {
 }
 
 impl MailDev {
-    /// Starts MailDev from `.ci/node_modules` and waits until its API answers.
+    /// Starts MailDev from `.ci/node_modules` (or `MAILDEV_BIN`) and waits until its API answers.
     pub fn start() -> MailDev {
-        let bin = root().join(".ci/node_modules/.bin/maildev");
-        assert!(
-            bin.exists(),
-            "{} is missing: run .ci/setup (it installs MailDev for these tests)",
-            bin.display()
-        );
+        let bin = crate::util::ci_tool("maildev", "MAILDEV_BIN");
         let (smtp, web) = (free_port(), free_port());
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let child = Command::new(bin)

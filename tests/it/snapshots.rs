@@ -36,15 +36,7 @@ fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
 
 /// The official MJML validator from `.ci/node_modules` (installed by `.ci/setup`), or `MJML_BIN`.
 fn mjml_validator() -> PathBuf {
-    let path = std::env::var_os("MJML_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".ci/node_modules/.bin/mjml"));
-    assert!(
-        path.exists(),
-        "the MJML validator is not installed at {}: run .ci/setup",
-        path.display()
-    );
-    path
+    crate::util::ci_tool("mjml", "MJML_BIN")
 }
 
 fn check(config: &str, name: &str, booking: &str, campaign: &str, expect_items: bool) {

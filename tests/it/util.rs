@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::Once;
 
 use assert_cmd::Command;
 
@@ -29,6 +31,50 @@ pub fn tripmail_process() -> std::process::Command {
         }
     }
     cmd
+}
+
+/// What to do when the tools of `.ci/setup` are missing: said once, first, for the whole test run.
+const SETUP_HINT: &str = "
+tripmail tests: the tools `.ci/setup` installs are missing, so the tests that need them fail below,
+one line each (the MJML validator checks every snapshot email; MailDev receives the SMTP sends):
+    .ci/setup               # once: npm ci into .ci/node_modules (needs node and npm; python3 too)
+    cargo test --locked     # again; `.ci/run` does both
+Or point MJML_BIN and MAILDEV_BIN at installed copies.
+
+";
+
+/// A program `.ci/setup` installs (`.ci/node_modules/.bin/<name>`), or the one `env_var` names. When
+/// it (or node, which runs it) is missing, the set-up hint goes to the terminal once and the calling
+/// test fails with one line.
+pub fn ci_tool(name: &str, env_var: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".ci/node_modules/.bin").join(name));
+    if !path.exists() {
+        missing_setup(&format!(
+            "{} is missing: run .ci/setup (or set {env_var})",
+            path.display()
+        ));
+    }
+    let path_dirs = std::env::var_os("PATH").unwrap_or_default();
+    if !std::env::split_paths(&path_dirs).any(|d| d.join("node").is_file()) {
+        missing_setup(&format!(
+            "node, which runs {name}, is not on PATH: run .ci/setup"
+        ));
+    }
+    path
+}
+
+/// Fails the calling test with `line` alone, after the set-up hint (printed once per test run).
+pub fn missing_setup(line: &str) -> ! {
+    static HINT: Once = Once::new();
+    HINT.call_once(|| {
+        // Straight to the terminal: libtest holds back `eprintln!` until the test's verdict.
+        let _ = std::io::stderr().write_all(SETUP_HINT.as_bytes());
+    });
+    // Shown under the test's name; no panic message or backtrace (RUST_BACKTRACE) repeating it.
+    println!("{line}");
+    std::panic::resume_unwind(Box::new(line.to_string()))
 }
 
 /// `tripmail run` on the shipped config at [`NOW`], writing into `out`, ready for more arguments.

@@ -1,0 +1,158 @@
+//! `tripmail preview`: one booking's email for one campaign, shown (HTML, MJML, text, the whole
+//! message) or sent as a test to `--to`, with a note when it is not due as asked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::ValueEnum;
+use futures::FutureExt;
+use lettre::message::Mailbox;
+
+use super::args::{parse_address, Sources};
+use super::console::{self, outln};
+use super::Exit;
+use crate::deliver::{self, Ready, SendFailure, Transport};
+use crate::run::{Campaigns, Composed, Preview, PreviewAt};
+
+/// The flags of `tripmail preview`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct PreviewArgs {
+    #[command(flatten)]
+    sources: Sources,
+    /// The booking id.
+    #[arg(long)]
+    booking: String,
+    /// The campaign name.
+    #[arg(long)]
+    campaign: String,
+    /// What to show.
+    #[arg(long, value_enum, default_value_t = Format::Html)]
+    format: Format,
+    /// Write here instead of standard output.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Send it as a test over SMTP to `--to`, instead of showing it (`smtp.url` when no URL).
+    #[arg(long, value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    smtp: Option<String>,
+    /// The address the test goes to; the customer's is kept in `X-Tripmail-Original-To`.
+    #[arg(long, value_name = "ADDRESS", value_parser = parse_address, requires = "smtp")]
+    to: Option<Mailbox>,
+    /// Show the email as it will be on this date of the customer's (YYYY-MM-DD): at the instant
+    /// it goes that day, else the window's opening (season, days to travel, Date header).
+    #[arg(long, value_name = "DATE", conflicts_with = "now")]
+    as_of: Option<chrono::NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Html,
+    Mjml,
+    Text,
+    Eml,
+}
+
+/// Composes the email, then shows it or sends it as a test.
+pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
+    let settings = args
+        .sources
+        .load(args.smtp.clone().filter(|u| !u.is_empty()), None)?;
+    let transport = match args.smtp {
+        Some(_) => Some(
+            deliver::transport_of(&settings, None)
+                .map_err(|e| anyhow::anyhow!("smtp: {e}"))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--smtp without a URL needs smtp.url in the config")
+                })?,
+        ),
+        None => None,
+    };
+    let campaigns = Campaigns::start(settings).await?;
+    let at = match args.as_of {
+        Some(date) => PreviewAt::AsOf(date),
+        None => PreviewAt::Now(args.sources.now()),
+    };
+    let (booking, campaign) = (&args.booking, &args.campaign);
+    let Preview {
+        composed,
+        when,
+        now,
+    } = std::panic::AssertUnwindSafe(campaigns.preview(booking, campaign, at))
+        .catch_unwind()
+        .await
+        .map_err(|panic| {
+            anyhow::anyhow!(
+                "the {campaign} email for {booking}: composing it failed unexpectedly (a bug; please report it): {}",
+                crate::deliver::panic_message(&*panic)
+            )
+        })??;
+    console::preview_note(campaign, booking, &when, now, args.as_of.is_some());
+    match transport {
+        Some(transport) => send_test(&args, composed, &*transport).await,
+        None => show(&args, composed),
+    }
+}
+
+/// Sends the email to `--to` instead of its customer.
+async fn send_test(
+    args: &PreviewArgs,
+    composed: Composed,
+    transport: &dyn Transport,
+) -> anyhow::Result<Exit> {
+    let (booking, campaign) = (&args.booking, &args.campaign);
+    let to = args.to.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("--smtp needs --to ADDRESS: a test goes to you, not to the customer")
+    })?;
+    let email = composed.email.redirected(to);
+    // The message as the run builds it; a test send is not recorded anywhere, so ready at once.
+    let result = match email.to_mime() {
+        Ok(mime) => {
+            let ready: Ready<'_> = Box::new(|| Box::pin(async { true }));
+            transport.send(&email, &mime, ready).await
+        }
+        Err(e) => Err(SendFailure::Unsendable(e.to_string())),
+    };
+    transport.close().await;
+    match result {
+        Ok(accepted) => {
+            outln!(
+                "sent a test of {campaign} for {booking} to {} via {}: {}",
+                to.email,
+                transport.name(),
+                accepted.reply
+            );
+            Ok(Exit::Clean)
+        }
+        Err(e) => {
+            eprintln!(
+                "tripmail: test of {campaign} for {booking} to {}: {e}",
+                to.email
+            );
+            Ok(Exit::Problems)
+        }
+    }
+}
+
+/// Writes the email in the format asked for, to `--output` or standard output.
+fn show(args: &PreviewArgs, composed: Composed) -> anyhow::Result<Exit> {
+    let bytes = match args.format {
+        Format::Html => composed.content.html.into_bytes(),
+        Format::Mjml => composed.content.mjml.into_bytes(),
+        Format::Text => composed.content.text.into_bytes(),
+        Format::Eml => composed
+            .email
+            .to_mime()
+            .with_context(|| format!("the {} email for {}", args.campaign, args.booking))?,
+    };
+    write_output(args.output.as_deref(), &bytes)?;
+    Ok(Exit::Clean)
+}
+
+fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {
+    match path {
+        Some(p) => {
+            std::fs::write(p, bytes).with_context(|| format!("cannot write {}", p.display()))
+        }
+        None => Ok(std::io::stdout().write_all(bytes)?),
+    }
+}
