@@ -194,7 +194,8 @@ impl SqliteLedger {
     }
 }
 
-/// The trait, by the inherent methods (which the run still calls by name).
+/// The trait, by the inherent methods (which the command line and the tests call by name, without
+/// importing the trait).
 impl SendLedger for SqliteLedger {
     fn claim(
         &self,
