@@ -29,9 +29,9 @@ enum Work<'c> {
 /// Why the run stops starting emails, once it must: the server found unavailable, or the ledger
 /// cannot be written. The first reason is kept.
 #[derive(Default)]
-struct Halt(std::sync::Mutex<Option<Stop>>);
+struct FirstStop(std::sync::Mutex<Option<Stop>>);
 
-impl Halt {
+impl FirstStop {
     fn is_set(&self) -> bool {
         self.0.lock().map(|s| s.is_some()).unwrap_or(true)
     }
@@ -60,7 +60,7 @@ impl Campaigns {
         let reader = BookingReader::open(&self.settings.bookings.path)?;
         check_identity_column(&self.settings, &reader)?;
         let work = reader.flat_map(|row| self.work_of(row, &campaigns, opts.now));
-        let halt = Halt::default();
+        let halt = FirstStop::default();
         let mut outcomes = futures::stream::iter(work)
             .map(|w| self.one(w, opts, out, &halt))
             .buffered(opts.parallel.max(1));
@@ -132,7 +132,7 @@ impl Campaigns {
     }
 
     /// One unit of work, to its outcome; a stop it meets is set on `halt`.
-    async fn one(&self, w: Work<'_>, opts: &RunOptions, out: &Outputs<'_>, halt: &Halt) -> Outcome {
+    async fn one(&self, w: Work<'_>, opts: &RunOptions, out: &Outputs<'_>, halt: &FirstStop) -> Outcome {
         let (campaign, booking, venue, d) = match w {
             Work::Skip(e) => return Outcome::Skipped(e),
             Work::Later(o, c, b) => return self.unless_done(o, c, &b, out).await,
