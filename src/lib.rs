@@ -2,10 +2,12 @@
 //! "Complete your trip" block chosen by a cross-sell engine and tailored by season and family.
 //!
 //! The run goes in phases, one module each: [`config`] → [`bookings`] (read as a stream) → [`due`] (with
-//! [`schedule`]: windows and days in the customer's time zone) →
-//! [`recommend`] + [`heuristics`] (choose items) → [`render`] → [`deliver`] (files, SMTP), with
-//! [`ledger`] making each send happen once and [`report`] kept as it goes; [`campaign`] drives them, [`plan`] foresees them, and
-//! [`cli`] is the command line.
+//! [`schedule`]: windows and days in the customer's time zone) → [`recommend`] + [`heuristics`]
+//! (choose items) → [`compose`] (with [`render`]) → [`deliver`] (review copies, a [`Transport`]),
+//! with [`ledger`] making each send happen once and [`report`] kept as it goes; [`run`] drives them,
+//! [`runner`] runs them on a schedule, [`plan`] foresees them, and [`cli`] is the command line.
+//!
+//! [`Transport`]: deliver::Transport
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

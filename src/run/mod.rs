@@ -1,9 +1,9 @@
 //! A campaign run, in phases: [`Campaigns::start`] (settings → catalog, templates, block sources) →
-//! read the due bookings ([`each`]) → for each email, [`produce`]: what the ledger says, the block
+//! read the due bookings (`each.rs`) → for each email (`produce.rs`): what the ledger says, the block
 //! from the campaign's source, [`compose`](crate::compose) on the rendering threads, the review copy,
-//! the send through a [`Transport`](crate::deliver::Transport) and its record in the ledger
-//! ([`send`]) → the report (`report::tally`). The run never names a recommendation API, a transport or a
-//! ledger store: it holds a [`BlockSources`], a `&dyn Transport` and a [`SendLedger`].
+//! the send through a [`Transport`] and its record in the ledger
+//! (`send.rs`) → the report (`report::tally`). The run never names a recommendation API, a transport or a
+//! ledger store: it holds a `BlockSources`, a `&dyn Transport` and a [`SendLedger`].
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -295,7 +295,7 @@ impl SmtpDelivery {
         }
     }
 
-    /// Closes the open connections (QUIT), waiting at most [`QUIT_BOUND`] for their replies, and
+    /// Closes the open connections (QUIT), waiting at most 5 s (`connections::QUIT_BOUND`) for their replies, and
     /// not at all once a stop is asked.
     pub async fn close(&self) {
         self.connections.close().await;
