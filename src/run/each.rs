@@ -132,7 +132,13 @@ impl Campaigns {
     }
 
     /// One unit of work, to its outcome; a stop it meets is set on `halt`.
-    async fn one(&self, w: Work<'_>, opts: &RunOptions, out: &Outputs<'_>, halt: &FirstStop) -> Outcome {
+    async fn one(
+        &self,
+        w: Work<'_>,
+        opts: &RunOptions,
+        out: &Outputs<'_>,
+        halt: &FirstStop,
+    ) -> Outcome {
         let (campaign, booking, venue, d) = match w {
             Work::Skip(e) => return Outcome::Skipped(e),
             Work::Later(o, c, b) => return self.unless_done(o, c, &b, out).await,
