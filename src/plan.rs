@@ -14,7 +14,7 @@ use crate::bookings::{Booking, BookingReader, RowError};
 use crate::catalog::Catalog;
 use crate::config::{CampaignSettings, Settings};
 use crate::due::{due_span, next_send_on_ticks, Venue};
-use crate::ledger::{Ledger, SendState};
+use crate::ledger::{Ledger, SendLedger, SendState};
 use crate::run::FatalError;
 
 /// What to plan.

@@ -9,7 +9,7 @@ use clap::ValueEnum;
 use super::console::{self, outln};
 use super::Exit;
 use crate::config::{Overrides, Settings};
-use crate::ledger::{Entry, Ledger, SendState};
+use crate::ledger::{Entry, Ledger, SendLedger, SendState};
 
 /// The flags of `tripmail ledger`.
 #[derive(Debug, clap::Args)]

@@ -137,7 +137,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::bookings::{Locale, Status};
+    use crate::bookings::Locale;
     use crate::catalog::Money;
     use crate::recommend::{ProductId, Recommendation};
 
@@ -187,26 +187,8 @@ mod tests {
 
     fn booking(opt_in: bool) -> Booking {
         Booking {
-            booking_id: "B".into(),
-            customer_email: "a@example.com".parse().unwrap(),
-            customer_first_name: "A".into(),
-            locale: Locale::En,
-            product_id: 1,
-            product_title: "Main".into(),
-            city: "Rome".into(),
-            travel_date: "2026-12-12".parse().unwrap(),
-            booked_at: "2026-12-09T10:00:00Z".parse().unwrap(),
-            adults: 2,
-            children: 0,
-            status: Status::Confirmed,
             marketing_opt_in: opt_in,
-            latitude: None,
-            timezone: None,
-            other_product_ids: Vec::new(),
-            customer_id: None,
-            customer_phone: None,
-            contact_id: None,
-            web_id: None,
+            ..Booking::sample(Locale::En)
         }
     }
 

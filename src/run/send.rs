@@ -51,23 +51,22 @@ impl One<'_> {
     pub(super) async fn deliver(
         &self,
         composed: Composed,
-        mime: Vec<u8>,
+        mut mime: Vec<u8>,
         out: &Outputs<'_>,
     ) -> Result<Produced, Stop> {
-        let Some(send) = &out.send else {
-            if let Some(files) = out.files {
-                if let Some(failed) = self.copy(files, &composed.email, mime).await {
-                    return failed;
-                }
-            }
-            return Ok(Produced::Written(Box::new(composed.record)));
-        };
         if let Some(files) = out.files {
-            // The send needs the message after the copy: the copy gets its own.
-            if let Some(failed) = self.copy(files, &composed.email, mime.clone()).await {
+            // A send needs the message after the copy: the copy then gets its own.
+            let copy = match out.send {
+                Some(_) => mime.clone(),
+                None => std::mem::take(&mut mime),
+            };
+            if let Some(failed) = self.copy(files, &composed.email, copy).await {
                 return failed;
             }
         }
+        let Some(send) = &out.send else {
+            return Ok(Produced::Written(Box::new(composed.record)));
+        };
         // The ledger broke while this email was being made: it is not started.
         if self.ledger.as_ref().is_some_and(|l| l.is_broken()) {
             return Ok(Produced::NotAttempted);
@@ -118,7 +117,7 @@ impl One<'_> {
             *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
             let (message_id, recipient) = (self.message_id.clone(), self.recipient.clone());
             let (run_at, at) = (self.opts.now, (self.opts.clock)());
-            // Beside the envelope's round trips (see `send_when_ready`), so on the blocking pool.
+            // Beside the envelope's round trips (see `SmtpDelivery::send_built`), so on the blocking pool.
             let claim = on_ledger_aside(ledger, self.key, move |l, c, b| {
                 l.claim(c, b, &message_id, &recipient, run_at, at)
             })

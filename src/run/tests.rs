@@ -9,7 +9,7 @@ use super::send::One;
 use super::RunOptions;
 use crate::compose::Composed;
 use crate::deliver::{OutgoingEmail, Script, ScriptedTransport};
-use crate::ledger::{Claim, Ledger, SendState};
+use crate::ledger::{Claim, Ledger, SendLedger, SendState};
 use crate::render::EmailContent;
 use crate::report::EmailRecord;
 

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use tripmail::ledger::SendLedger;
+
 use crate::sandbox::{FaultServer, Faults};
 use crate::util::{config_with, tripmail, tripmail_process, NOW};
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tripmail::ledger::{Ledger, SendState};
+use tripmail::ledger::{Ledger, SendLedger, SendState};
 
 use crate::sandbox::{header, FaultServer, Faults};
 use crate::util::{config_with, stderr, tripmail, NOW};

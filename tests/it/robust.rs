@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use lettre::message::Mailbox;
 use tripmail::config::{Overrides, Settings, SmtpUrl};
 use tripmail::deliver::{Delivery, DeliveryError, OutgoingEmail, SendFailure, SmtpDelivery};
-use tripmail::ledger::{Ledger, SendState};
+use tripmail::ledger::{Ledger, SendLedger, SendState};
 use tripmail::report::Report;
 use tripmail::run::{Campaigns, Outputs, RunOptions, Sending};
 

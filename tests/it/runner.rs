@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tripmail::config::{Overrides, Settings};
-use tripmail::ledger::{Ledger, SendState};
+use tripmail::ledger::{Ledger, SendLedger, SendState};
 use tripmail::report::Report;
 use tripmail::runner::{Halt, Job, Observer, RunDone};
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use tripmail::config::{Overrides, Settings};
 use tripmail::deliver::SmtpDelivery;
-use tripmail::ledger::{Ledger, SendState};
+use tripmail::ledger::{Ledger, SendLedger, SendState};
 use tripmail::run::{Campaigns, Outputs, RunOptions, Sending};
 
 use crate::sandbox::{header, FaultServer, Faults};

@@ -141,7 +141,10 @@ impl SmtpDelivery {
 
     /// Sends one email, trying again on temporary failures with exponential backoff and jitter.
     pub async fn send(&self, email: &OutgoingEmail) -> Result<Accepted, SendFailure> {
-        self.send_when_ready(email, || async { true }).await
+        let bytes = email
+            .to_mime()
+            .map_err(|e| SendFailure::Unsendable(e.to_string()))?;
+        self.send_built(email, &bytes, || async { true }).await
     }
 
     /// A turn to send: one per connection (`smtp.max_connections`). A caller that holds it from
@@ -155,28 +158,11 @@ impl SmtpDelivery {
         }
     }
 
-    /// [`send`](Self::send), asking `ready` once the server waits for the email's message (after
-    /// the rate limit, the connection check, MAIL, RCPT and DATA's 354; on the first try that gets
-    /// there): `false` withdraws the email (the connection is dropped mid-DATA and the server keeps
+    /// Sends one email whose message is `bytes` (built already), as [`send`](Self::send) does,
+    /// asking `ready` once the server waits for the email's message (after the rate limit, the
+    /// connection check, MAIL, RCPT and DATA's 354; on the first try that gets there): `false` withdraws the email (the connection is dropped mid-DATA and the server keeps
     /// nothing; [`SendFailure::Stopped`] with no try). The ledger's claim goes there, so that an
     /// email is claimed only when the next thing it does is go.
-    pub async fn send_when_ready<F, Fut>(
-        &self,
-        email: &OutgoingEmail,
-        ready: F,
-    ) -> Result<Accepted, SendFailure>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = bool>,
-    {
-        let bytes = email
-            .to_mime()
-            .map_err(|e| SendFailure::Unsendable(e.to_string()))?;
-        self.send_built(email, &bytes, ready).await
-    }
-
-    /// [`send_when_ready`](Self::send_when_ready) of an email whose message is `bytes`, built
-    /// already.
     pub async fn send_built<F, Fut>(
         &self,
         email: &OutgoingEmail,

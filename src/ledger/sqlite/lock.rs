@@ -47,7 +47,7 @@ pub(super) fn lock(path: &Path) -> Result<(File, PathBuf), LedgerError> {
 #[cfg(test)]
 mod tests {
     use crate::ledger::sqlite::SqliteLedger;
-    use crate::ledger::LedgerError;
+    use crate::ledger::{LedgerError, SendLedger};
 
     #[test]
     fn one_lock_per_ledger_file_whatever_path_leads_to_it() {

@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
-use super::{Claim, Entry, LedgerError, Recorded, SendLedger, SendState, UnrecordedSend};
+use super::{LedgerError, UnrecordedSend};
 
 mod lock;
 mod schema;
@@ -194,87 +193,10 @@ impl SqliteLedger {
     }
 }
 
-/// The trait, by the inherent methods (which the command line and the tests call by name, without
-/// importing the trait).
-impl SendLedger for SqliteLedger {
-    fn claim(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-        message_id: &str,
-        recipient: &str,
-        run_at: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) -> Result<Claim, LedgerError> {
-        SqliteLedger::claim(
-            self, campaign, booking_id, message_id, recipient, run_at, at,
-        )
-    }
-
-    fn finish(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-        state: SendState,
-        reply: &str,
-        attempts: u32,
-        at: DateTime<Utc>,
-    ) -> Result<Recorded, LedgerError> {
-        SqliteLedger::finish(self, campaign, booking_id, state, reply, attempts, at)
-    }
-
-    fn release(&self, campaign: &str, booking_id: &str, claimed: Claim) -> Result<(), LedgerError> {
-        SqliteLedger::release(self, campaign, booking_id, claimed)
-    }
-
-    fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
-        SqliteLedger::state(self, campaign, booking_id)
-    }
-
-    fn settle_in_doubt(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-        to: SendState,
-        reply: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
-        SqliteLedger::settle_in_doubt(self, campaign, booking_id, to, reply, at)
-    }
-
-    fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
-        SqliteLedger::entries(self, campaign)
-    }
-
-    fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool {
-        SqliteLedger::claimed_here(self, campaign, booking_id)
-    }
-
-    fn begin_run(&self) {
-        SqliteLedger::begin_run(self)
-    }
-
-    fn is_broken(&self) -> bool {
-        SqliteLedger::is_broken(self)
-    }
-
-    fn take_recovered(&self) -> Vec<UnrecordedSend> {
-        SqliteLedger::take_recovered(self)
-    }
-
-    fn list_path(&self) -> PathBuf {
-        SqliteLedger::list_path(self)
-    }
-
-    fn path(&self) -> &Path {
-        SqliteLedger::path(self)
-    }
-}
-
 /// A UTC time from RFC 3339, for tests.
 #[cfg(test)]
-pub(crate) fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
+pub(crate) fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&chrono::Utc))
         .unwrap()
 }

@@ -61,7 +61,7 @@ pub(super) fn stamp(t: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
     use crate::ledger::sqlite::{t, SqliteLedger};
-    use crate::ledger::Claim;
+    use crate::ledger::{Claim, SendLedger};
 
     #[test]
     fn a_ledger_of_an_older_version_is_read_as_it_is_and_gains_its_new_columns_when_written() {

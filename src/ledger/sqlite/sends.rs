@@ -8,15 +8,16 @@ use rusqlite::{params, OptionalExtension};
 
 use super::schema::{missing_columns, stamp};
 use super::SqliteLedger;
-use crate::ledger::{Claim, Entry, LedgerError, Recorded, SendState, UnrecordedSend};
+use crate::ledger::{Claim, Entry, LedgerError, Recorded, SendLedger, SendState, UnrecordedSend};
 
 /// How many times a `sent` is tried again before it is listed instead.
 const SENT_TRIES: u32 = 4;
 
-impl SqliteLedger {
+/// The sends, as the run and the command line ask them of any store.
+impl SendLedger for SqliteLedger {
     /// Takes (campaign, booking) for sending, unless it is already done. Written and committed
     /// before the SMTP transaction starts. Refused ([`LedgerError::Stopped`]) once a write failed.
-    pub fn claim(
+    fn claim(
         &self,
         campaign: &str,
         booking_id: &str,
@@ -89,7 +90,7 @@ impl SqliteLedger {
     /// the tries it took. A `sent` the ledger does not take is tried again (the first time after
     /// deleting the reserve file), then listed in [`SqliteLedger::list_path`] for the next run
     /// ([`Recorded::Listed`]); an error then means it could not be listed either.
-    pub fn finish(
+    fn finish(
         &self,
         campaign: &str,
         booking_id: &str,
@@ -170,7 +171,7 @@ impl SqliteLedger {
     /// Settles an email in doubt (left `claimed` by a run that died) by hand, after checking the
     /// mailbox: `deferred` to send it again at the next run, or `sent` to close it. `false` when the
     /// email is not in doubt (no such row, or another state).
-    pub fn settle_in_doubt(
+    fn settle_in_doubt(
         &self,
         campaign: &str,
         booking_id: &str,
@@ -191,12 +192,7 @@ impl SqliteLedger {
     /// Gives up a claim under which nothing was sent (the email could not be produced, was held, or
     /// the run was asked to stop), putting back what `claim` found: no row for a new one, `deferred`
     /// for a retry; a claim found in doubt stays in doubt.
-    pub fn release(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-        claimed: Claim,
-    ) -> Result<(), LedgerError> {
+    fn release(&self, campaign: &str, booking_id: &str, claimed: Claim) -> Result<(), LedgerError> {
         let sql = match claimed {
             Claim::New => {
                 "DELETE FROM sends WHERE campaign = ?1 AND booking_id = ?2 AND state = 'claimed'"
@@ -211,11 +207,7 @@ impl SqliteLedger {
     }
 
     /// The state of one send, if the ledger knows it.
-    pub fn state(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-    ) -> Result<Option<SendState>, LedgerError> {
+    fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
         self.with(|c| {
             c.query_row(
                 "SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2",
@@ -228,7 +220,7 @@ impl SqliteLedger {
     }
 
     /// Every row, or one campaign's, ordered by campaign then booking.
-    pub fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
+    fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
         self.with(|c| {
             // A ledger written by an older version, read before a run added the column, has none.
             let takeovers = match missing_columns(c)?.contains(&"takeovers") {
@@ -257,6 +249,30 @@ impl SqliteLedger {
             })?;
             rows.collect()
         })
+    }
+
+    fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool {
+        SqliteLedger::claimed_here(self, campaign, booking_id)
+    }
+
+    fn begin_run(&self) {
+        SqliteLedger::begin_run(self)
+    }
+
+    fn is_broken(&self) -> bool {
+        SqliteLedger::is_broken(self)
+    }
+
+    fn take_recovered(&self) -> Vec<UnrecordedSend> {
+        SqliteLedger::take_recovered(self)
+    }
+
+    fn list_path(&self) -> std::path::PathBuf {
+        SqliteLedger::list_path(self)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        SqliteLedger::path(self)
     }
 }
 

@@ -141,7 +141,7 @@ impl SqliteLedger {
 #[cfg(test)]
 mod tests {
     use crate::ledger::sqlite::{t, SqliteLedger};
-    use crate::ledger::{Claim, LedgerError, Recorded, SendState};
+    use crate::ledger::{Claim, LedgerError, Recorded, SendLedger, SendState};
 
     #[test]
     fn a_sent_the_full_ledger_cannot_take_is_listed_and_recorded_by_the_next_open() {
