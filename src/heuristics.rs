@@ -382,4 +382,4 @@ pub fn choose(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,8 @@ fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-fn rec(id: u64) -> Recommendation {
+/// A recommendation with id `id`, in stock, at 10 EUR; also the fixture of `recommend::block`'s tests.
+pub(crate) fn rec(id: u64) -> Recommendation {
     Recommendation {
         product_id: ProductId::Number(id),
         title: format!("P{id}"),
@@ -58,6 +59,28 @@ fn booking(children: u32, held: &[u64]) -> Booking {
         contact_id: None,
         web_id: None,
     }
+}
+
+/// `choose` for booking `b` under plan `p`, over the answers given, at most `max` items.
+fn choose_among(
+    b: &Booking,
+    p: &Tailoring,
+    base: &[Recommendation],
+    preferred: Option<&[Recommendation]>,
+    adults_only: Option<&[Recommendation]>,
+    max: usize,
+) -> Choice {
+    choose(
+        b,
+        &Trip::of(b, None),
+        p,
+        Answers {
+            base,
+            preferred,
+            adults_only,
+        },
+        max,
+    )
 }
 
 fn cfg() -> HeuristicsSettings {
@@ -113,17 +136,7 @@ fn season_preferred_items_come_first_then_the_rest_without_duplicates() {
     let p = plan(&b, Some(41.9), &cfg());
     let base = recs(&[10, 11, 12, 13]);
     let pref = recs(&[12, 14]);
-    let c = choose(
-        &b,
-        &Trip::of(&b, None),
-        &p,
-        Answers {
-            base: &base,
-            preferred: Some(&pref),
-            adults_only: None,
-        },
-        4,
-    );
+    let c = choose_among(&b, &p, &base, Some(&pref), None, 4);
     assert_eq!(ids(&c), vec![12, 14, 10, 11]);
 }
 
@@ -132,17 +145,7 @@ fn never_the_main_product_nor_a_held_one() {
     let b = booking(0, &[11]);
     let p = plan(&b, None, &cfg());
     let base = recs(&[1, 10, 11, 12]);
-    let c = choose(
-        &b,
-        &Trip::of(&b, None),
-        &p,
-        Answers {
-            base: &base,
-            preferred: None,
-            adults_only: None,
-        },
-        3,
-    );
+    let c = choose_among(&b, &p, &base, None, None, 3);
     assert_eq!(ids(&c), vec![10, 12]);
     assert_eq!(c.dropped_held, 2);
 }
@@ -155,17 +158,7 @@ fn family_never_sees_adults_only_items() {
     let family = recs(&[20, 21, 22, 23]);
     let indoor = recs(&[30, 22, 23]);
     let adults = recs(&[23, 31]);
-    let c = choose(
-        &b,
-        &Trip::of(&b, None),
-        &p,
-        Answers {
-            base: &family,
-            preferred: Some(&indoor),
-            adults_only: Some(&adults),
-        },
-        4,
-    );
+    let c = choose_among(&b, &p, &family, Some(&indoor), Some(&adults), 4);
     // Season-preferred family items first (22; 23 is adults-only), then the other family items;
     // 30 is indoor but not family-friendly, so never shown.
     assert_eq!(ids(&c), vec![22, 20, 21]);
@@ -177,16 +170,6 @@ fn at_most_max_items_are_chosen() {
     let b = booking(0, &[]);
     let p = plan(&b, None, &cfg());
     let base = recs(&[10, 11, 12, 13, 14]);
-    let c = choose(
-        &b,
-        &Trip::of(&b, None),
-        &p,
-        Answers {
-            base: &base,
-            preferred: None,
-            adults_only: None,
-        },
-        2,
-    );
+    let c = choose_among(&b, &p, &base, None, None, 2);
     assert_eq!(ids(&c), vec![10, 11]);
 }

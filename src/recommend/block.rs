@@ -138,8 +138,6 @@ mod tests {
 
     use super::*;
     use crate::bookings::Locale;
-    use crate::catalog::Money;
-    use crate::recommend::{ProductId, Recommendation};
 
     /// A source that answers what it is told, and counts how often it was asked.
     struct Scripted {
@@ -202,21 +200,10 @@ mod tests {
     }
 
     fn choice(items: usize, city_known: bool) -> Choice {
-        let item = |id: u64| Recommendation {
-            product_id: ProductId::Number(id),
-            title: format!("P{id}"),
-            image_url: String::new(),
-            from_price: Money {
-                amount: 10.0,
-                currency: "EUR".into(),
-            },
-            url: None,
-            in_stock: true,
-            traits: Default::default(),
-            city: None,
-        };
         Choice {
-            items: (0..items as u64).map(item).collect(),
+            items: (0..items as u64)
+                .map(crate::heuristics::tests::rec)
+                .collect(),
             dropped_held: 0,
             dropped_adults_only: 0,
             dropped_out_of_stock: 0,

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use tripmail::catalog::Catalog;
 
-use crate::util::{config_from, root, tripmail, NOW};
+use crate::util::{config_from, root, run_cmd, NOW};
 
 pub(crate) const KEY: &str = "yespo-k3y-for-tests";
 pub(crate) const RECOMS: &str = "/api/v2/contacts/recoms";
@@ -80,13 +80,8 @@ pub(crate) async fn run_binary(
     out: &Path,
     env: &[(&str, &str)],
 ) -> Output {
-    let mut cmd = tripmail();
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--bookings")
-        .arg(bookings)
-        .args(["--campaign", "confirmation", "--now", NOW, "--out"])
+    let mut cmd = run_cmd(config, bookings);
+    cmd.args(["--campaign", "confirmation", "--now", NOW, "--out"])
         .arg(out);
     for (k, v) in env {
         cmd.env(k, v);

@@ -18,8 +18,8 @@ use crate::contact_api::{
     item, mock_config, rules, run_binary, shipped_catalog, write_bookings, RECOMS,
 };
 use crate::util::{
-    config_from, email_record, mock, path_and_query, received, report, root, succeeds, tripmail,
-    NOW,
+    config_from, email_record, mock, path_and_query, received, report, root, run_yespo_cmd,
+    succeeds, tripmail, NOW,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -27,15 +27,8 @@ use crate::util::{
 // ---------------------------------------------------------------------------------------------
 
 fn run_yespo(out: &Path) -> Output {
-    tripmail()
-        .args([
-            "run",
-            "--config",
-            "fixtures/campaign-yespo.toml",
-            "--now",
-            NOW,
-            "--out",
-        ])
+    run_yespo_cmd()
+        .arg("--out")
         .arg(out)
         .output()
         .expect("tripmail runs")

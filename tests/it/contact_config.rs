@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use crate::config_case::edited;
-use crate::util::{config_from, succeeds, tripmail, NOW};
+use crate::util::{config_from, succeeds, tripmail};
 
 fn validate_yespo(replace: &[(&str, &str)], env: &[(&str, &str)]) -> Output {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -185,14 +185,7 @@ config_case!(
 
 #[test]
 fn the_engine_url_flag_is_refused_when_no_campaign_asks_the_cross_sell_engine() {
-    let o = tripmail()
-        .args([
-            "run",
-            "--config",
-            "fixtures/campaign-yespo.toml",
-            "--now",
-            NOW,
-        ])
+    let o = crate::util::run_yespo_cmd()
         .args(["--engine-url", "http://127.0.0.1:9", "--out"])
         .arg(tempfile::tempdir().expect("temp dir").path())
         .output()

@@ -370,6 +370,17 @@ fn send_shipped(
     (o.status.code(), r)
 }
 
+/// `tripmail ledger ARGS --state LEDGER`, run to its end.
+fn ledger_command(ledger: &Path, args: &[&str]) -> std::process::Output {
+    tripmail()
+        .arg("ledger")
+        .args(args)
+        .arg("--state")
+        .arg(ledger)
+        .output()
+        .expect("ledger")
+}
+
 fn copies_of(server: &FaultServer, id: &str) -> usize {
     server
         .accepted()
@@ -407,13 +418,7 @@ fn an_email_held_in_doubt_waits_for_a_hand_and_a_confirmation_in_doubt_goes_agai
         copies_of(&server, "<confirmation.WT-100015@wanderly.example>"),
         1
     );
-    let listed = tripmail()
-        .args([
-            "ledger", "--only", "in-doubt", "--format", "json", "--state",
-        ])
-        .arg(&ledger)
-        .output()
-        .expect("ledger");
+    let listed = ledger_command(&ledger, &["--only", "in-doubt", "--format", "json"]);
     let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["booking_id"], "WT-100001");
@@ -425,11 +430,7 @@ fn an_email_held_in_doubt_waits_for_a_hand_and_a_confirmation_in_doubt_goes_agai
         copies_of(&server, "<reminder.WT-100001@wanderly.example>"),
         0
     );
-    let o = tripmail()
-        .args(["ledger", "--resend", "reminder/WT-100001", "--state"])
-        .arg(&ledger)
-        .output()
-        .expect("ledger");
+    let o = ledger_command(&ledger, &["--resend", "reminder/WT-100001"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -447,11 +448,7 @@ fn an_email_held_in_doubt_waits_for_a_hand_and_a_confirmation_in_doubt_goes_agai
         1
     );
     // Nothing left in doubt, and --close of an email not in doubt changes nothing.
-    let o = tripmail()
-        .args(["ledger", "--close", "reminder/WT-100001", "--state"])
-        .arg(&ledger)
-        .output()
-        .expect("ledger");
+    let o = ledger_command(&ledger, &["--close", "reminder/WT-100001"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not in doubt"));
 }

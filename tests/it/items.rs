@@ -12,7 +12,7 @@ use tripmail::config::SortBy;
 use tripmail::recommend::embedded::{self as engine, Params};
 use wiremock::ResponseTemplate;
 
-use crate::util::{config_from, email_record, mock, report, root, stderr, tripmail, NOW};
+use crate::util::{config_from, email_record, mock, report, root, run_cmd, stderr, tripmail, NOW};
 
 const HEADER: &str = "booking_id,customer_email,customer_first_name,locale,product_id,product_title,city,travel_date,booked_at,adults,children,status,marketing_opt_in,latitude,timezone,other_product_ids";
 
@@ -26,13 +26,8 @@ fn rome_booking(dir: &Path) -> PathBuf {
 }
 
 fn run(config: &Path, bookings: &Path, out: &Path, engine_url: Option<&str>) -> Output {
-    let mut cmd = tripmail();
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--bookings")
-        .arg(bookings)
-        .args(["--campaign", "confirmation", "--now", NOW]);
+    let mut cmd = run_cmd(config, bookings);
+    cmd.args(["--campaign", "confirmation", "--now", NOW]);
     if let Some(url) = engine_url {
         cmd.args(["--engine-url", url]);
     }

@@ -13,8 +13,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::contact_api::{self as contact, basic, item, rules};
 use crate::util::{
-    config_from, config_with, email_record, mock, path_and_query, received, report, succeeds,
-    tripmail, NOW,
+    config_from, config_with, email_record, mock, path_and_query, received, report, run_cmd,
+    succeeds, tripmail, NOW,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -105,13 +105,8 @@ fn run_command(
     engine_url: &str,
     out: &Path,
 ) -> assert_cmd::Command {
-    let mut cmd = tripmail();
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .arg("--bookings")
-        .arg(bookings)
-        .args(["--engine-url", engine_url, "--now", NOW, "--out"])
+    let mut cmd = run_cmd(config, bookings);
+    cmd.args(["--engine-url", engine_url, "--now", NOW, "--out"])
         .arg(out);
     cmd
 }

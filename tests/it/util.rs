@@ -92,6 +92,30 @@ pub fn run_shipped_cmd(out: &Path) -> Command {
     cmd
 }
 
+/// `tripmail run --config CONFIG --bookings BOOKINGS`, ready for more arguments.
+pub fn run_cmd(config: &Path, bookings: &Path) -> Command {
+    let mut cmd = tripmail();
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .arg("--bookings")
+        .arg(bookings);
+    cmd
+}
+
+/// `tripmail run` on the shipped `campaign-yespo.toml` at [`NOW`], ready for more arguments.
+pub fn run_yespo_cmd() -> Command {
+    let mut cmd = tripmail();
+    cmd.args([
+        "run",
+        "--config",
+        "fixtures/campaign-yespo.toml",
+        "--now",
+        NOW,
+    ]);
+    cmd
+}
+
 /// `tripmail preview` of one booking's email on the shipped config at [`NOW`], ready for more
 /// arguments.
 pub fn preview_cmd(booking: &str, campaign: &str) -> Command {
