@@ -3,7 +3,7 @@
 //! any email is produced; messages name the key to fix.
 //!
 //! This file holds the settings tree and its small sections; each larger section has its own file with
-//! its checks (`engine`, `yespo`, `links`, `smtp`, `campaign`), reading is in `load`, the order of the
+//! its checks (`engine`, `yespo`, `links`, `smtp`, `campaign`, `dkim`), reading is in `load`, the order of the
 //! checks in `validate`. Values that later code would otherwise parse again are parsed once here: the
 //! times of day ([`ClockTime`], [`Window`], [`Days`]), the SMTP URL ([`SmtpUrl`]) and the unsubscribe
 //! URL.
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 mod campaign;
 mod clock;
+mod dkim;
 mod engine;
 mod links;
 mod load;
@@ -26,6 +27,7 @@ mod yespo;
 
 pub use campaign::{CampaignSettings, SortBy, Trigger};
 pub use clock::{ClockTime, Days, Window};
+pub use dkim::DkimSettings;
 pub(crate) use engine::is_loopback;
 pub use engine::{
     EngineSettings, ListFormat, Provider, DEFAULT_MAX_ANSWER_BYTES, EMBEDDED,
@@ -63,6 +65,9 @@ pub struct Settings {
     /// Where the send ledger lives.
     #[serde(default)]
     pub state: StateSettings,
+    /// The DKIM key emails are signed with; none: unsigned (the relay must sign).
+    #[serde(default)]
+    pub dkim: Option<DkimSettings>,
     /// The campaigns, in the order they are produced for each booking.
     #[serde(rename = "campaign")]
     pub campaigns: Vec<CampaignSettings>,

@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 
 use crate::config::Settings;
 
+pub mod dkim;
 mod encode;
 mod files;
 mod message;

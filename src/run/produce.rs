@@ -13,6 +13,7 @@ use super::{Campaigns, Outputs, RunOptions};
 use crate::bookings::Booking;
 use crate::compose::Make;
 use crate::config::{CampaignSettings, InDoubt};
+use crate::deliver::dkim::DkimSigner;
 use crate::deliver::{DeliveryError, OutgoingEmail};
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::{LedgerError, SendState};
@@ -149,7 +150,7 @@ impl Campaigns {
         if let Some(done) = self.as_the_ledger_says(campaign, &one).await? {
             return Ok(done);
         }
-        let finish = finish(opts, out);
+        let finish = finish(opts, out, self.settings.dkim_signer());
         let make = Make {
             straight: opts.straight,
             lean: true,
@@ -192,24 +193,32 @@ impl Campaigns {
 }
 
 /// What the run does with an email on the rendering threads, right after it is composed: redirected
-/// when the run is a preview, then its whole message built, once, for every way it goes out (none
-/// when there is nowhere to deliver it).
+/// when the run is a preview, then its whole message built and DKIM-signed (`t=` the run's instant),
+/// once, for every way it goes out (none when there is nowhere to deliver it).
 fn finish(
     opts: &RunOptions,
     out: &Outputs<'_>,
+    dkim: Option<Arc<DkimSigner>>,
 ) -> impl FnOnce(OutgoingEmail) -> (OutgoingEmail, Option<Result<Vec<u8>, DeliveryError>>) + Send + 'static
 {
     let redirect = opts.redirect_to.clone().filter(|_| !opts.dry_run);
     let needs_message = opts.dry_run || out.files.is_some() || out.send.is_some();
     let straight = opts.straight;
+    let now = opts.now;
     move |email: OutgoingEmail| {
         let email = match &redirect {
             Some(to) => email.redirected(to),
             None => email,
         };
-        let mime = needs_message.then(|| match straight {
-            true => email.to_mime_straight(),
-            false => email.to_mime(),
+        let mime = needs_message.then(|| {
+            let mime = match straight {
+                true => email.to_mime_straight(),
+                false => email.to_mime(),
+            }?;
+            match &dkim {
+                Some(signer) => signer.sign(&mime, now).map_err(DeliveryError::Build),
+                None => Ok(mime),
+            }
         });
         (email, mime)
     }
