@@ -1,5 +1,5 @@
 //! `tripmail preview`: one booking's email for one campaign, shown (HTML, MJML, text, the whole
-//! message) or sent as a test to `--to`, with a note when it is not due as asked.
+//! message, DKIM-signed when `[dkim]` says so) or sent as a test to `--to`, with a note when it is not due as asked.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,7 @@ use lettre::message::Mailbox;
 use super::args::{parse_address, Sources};
 use super::console::{self, outln};
 use super::Exit;
+use crate::deliver::dkim::{self, DkimSigner};
 use crate::deliver::{self, Ready, SendFailure, Transport};
 use crate::run::{Campaigns, Composed, Preview, PreviewAt};
 
@@ -67,6 +68,7 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         ),
         None => None,
     };
+    let dkim = settings.dkim_signer();
     let campaigns = Campaigns::start(settings).await?;
     let at = match args.as_of {
         Some(date) => PreviewAt::AsOf(date),
@@ -88,8 +90,8 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         })??;
     console::preview_note(campaign, booking, &when, now, args.as_of.is_some());
     match transport {
-        Some(transport) => send_test(&args, composed, &*transport).await,
-        None => show(&args, composed),
+        Some(transport) => send_test(&args, composed, &*transport, dkim.as_deref()).await,
+        None => show(&args, composed, dkim.as_deref()),
     }
 }
 
@@ -98,6 +100,7 @@ async fn send_test(
     args: &PreviewArgs,
     composed: Composed,
     transport: &dyn Transport,
+    dkim: Option<&DkimSigner>,
 ) -> anyhow::Result<Exit> {
     let (booking, campaign) = (&args.booking, &args.campaign);
     let to = args.to.as_ref().ok_or_else(|| {
@@ -105,7 +108,7 @@ async fn send_test(
     })?;
     let email = composed.email.redirected(to);
     // The message as the run builds it; a test send is not recorded anywhere, so ready at once.
-    let result = match email.to_mime() {
+    let result = match dkim::signed(email.to_mime(), dkim, email.date) {
         Ok(mime) => {
             let ready: Ready<'_> = Box::new(|| Box::pin(async { true }));
             transport.send(&email, &mime, ready).await
@@ -134,14 +137,12 @@ async fn send_test(
 }
 
 /// Writes the email in the format asked for, to `--output` or standard output.
-fn show(args: &PreviewArgs, composed: Composed) -> anyhow::Result<Exit> {
+fn show(args: &PreviewArgs, composed: Composed, dkim: Option<&DkimSigner>) -> anyhow::Result<Exit> {
     let bytes = match args.format {
         Format::Html => composed.content.html.into_bytes(),
         Format::Mjml => composed.content.mjml.into_bytes(),
         Format::Text => composed.content.text.into_bytes(),
-        Format::Eml => composed
-            .email
-            .to_mime()
+        Format::Eml => dkim::signed(composed.email.to_mime(), dkim, composed.email.date)
             .with_context(|| format!("the {} email for {}", args.campaign, args.booking))?,
     };
     write_output(args.output.as_deref(), &bytes)?;

@@ -1,5 +1,5 @@
 //! `tripmail validate`: the config, every template in every locale and the bookings header checked
-//! before a run meets them.
+//! before a run meets them, and whether emails are DKIM-signed (with the DNS record to publish).
 
 use std::path::PathBuf;
 
@@ -34,5 +34,23 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
         settings.campaigns.len(),
         checked
     );
+    outln!("{}", dkim_line(&settings));
     Ok(Exit::Clean)
+}
+
+/// What `[dkim]` makes of the emails: on (domain, selector, key type and the DNS record to publish,
+/// which holds the public key only) or off.
+fn dkim_line(settings: &Settings) -> String {
+    match settings.dkim_signer() {
+        Some(s) => format!(
+            "dkim: on, d={} s={} ({}, {}); publish: {} TXT \"{}\"",
+            s.domain(),
+            s.selector(),
+            s.key().describe(),
+            s.key().algorithm(),
+            s.dns_name(),
+            s.key().dns_record()
+        ),
+        None => "dkim: off, emails go unsigned (the relay must sign them; see [dkim])".into(),
+    }
 }

@@ -13,7 +13,7 @@ use super::{Campaigns, Outputs, RunOptions};
 use crate::bookings::Booking;
 use crate::compose::Make;
 use crate::config::{CampaignSettings, InDoubt};
-use crate::deliver::dkim::DkimSigner;
+use crate::deliver::dkim::{self, DkimSigner};
 use crate::deliver::{DeliveryError, OutgoingEmail};
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::{LedgerError, SendState};
@@ -214,11 +214,8 @@ fn finish(
             let mime = match straight {
                 true => email.to_mime_straight(),
                 false => email.to_mime(),
-            }?;
-            match &dkim {
-                Some(signer) => signer.sign(&mime, now).map_err(DeliveryError::Build),
-                None => Ok(mime),
-            }
+            };
+            dkim::signed(mime, dkim.as_deref(), now)
         });
         (email, mime)
     }
