@@ -102,6 +102,33 @@ fn aligned(dkim: &str, from: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::{aligned, is_domain};
+    use crate::config::Settings;
+
+    #[test]
+    fn the_key_loads_and_never_shows_in_debug() {
+        use base64::Engine;
+        let pkcs8 =
+            ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new())
+                .expect("a key");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("k.pem");
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+        std::fs::write(&key, pem).expect("written");
+        let toml = format!(
+            "[bookings]\npath = \"b.csv\"\n[engine]\ncatalog = \"c.json\"\n[links]\nproduct_url = \"https://s.example/p/{{product_id}}\"\n[sender]\nfrom = \"Shop <t@mail.shop.example>\"\n[dkim]\ndomain = \"Shop.Example.\"\nselector = \"s1\"\nprivate_key_path = \"{}\"\n[[campaign]]\nname = \"r\"\ntrigger = \"reminder\"\ndays_before = 3\nlist_unsubscribe = false\n",
+            key.display()
+        );
+        let s = Settings::from_toml(&toml).expect("loads");
+        let signer = s.dkim_signer().expect("a signer");
+        assert_eq!(
+            (signer.domain(), signer.key().algorithm()),
+            ("shop.example", "ed25519-sha256")
+        );
+        let shown = format!("{s:?}");
+        assert!(shown.contains("DkimKey(Ed25519, ***)"), "{shown}");
+        assert!(!shown.contains(&b64[16..40]), "{shown}");
+    }
 
     #[test]
     fn domains_and_alignment() {

@@ -36,10 +36,12 @@ pub fn tripmail_process() -> std::process::Command {
 /// What to do when the tools of `.ci/setup` are missing: said once, first, for the whole test run.
 const SETUP_HINT: &str = "
 tripmail tests: the tools `.ci/setup` installs are missing, so the tests that need them fail below,
-one line each (the MJML validator checks every snapshot email; MailDev receives the SMTP sends):
-    .ci/setup               # once: npm ci into .ci/node_modules (needs node and npm; python3 too)
+one line each (the MJML validator checks every snapshot email; MailDev receives the SMTP sends;
+dkimpy verifies the DKIM signatures):
+    .ci/setup               # once: npm ci into .ci/node_modules (needs node and npm; python3 too),
+                            # and a Python venv in .ci/venv (pip install -r .ci/requirements.txt)
     cargo test --locked     # again; `.ci/run` does both
-Or point MJML_BIN and MAILDEV_BIN at installed copies.
+Or point MJML_BIN, MAILDEV_BIN and PYTHON_BIN at installed copies.
 
 ";
 
@@ -63,6 +65,30 @@ pub fn ci_tool(name: &str, env_var: &str) -> PathBuf {
         ));
     }
     path
+}
+
+/// The Python that `.ci/setup` prepares (`.ci/venv`, or the one `PYTHON_BIN` names, else `python3`),
+/// checked to import `modules`; when it cannot, the set-up hint and one line, as [`ci_tool`].
+pub fn ci_python(modules: &[&str]) -> PathBuf {
+    let venv = root().join(".ci/venv/bin/python3");
+    let python = std::env::var_os("PYTHON_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| match venv.exists() {
+            true => venv,
+            false => PathBuf::from("python3"),
+        });
+    let imports = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &imports])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        missing_setup(&format!(
+            "{} cannot `{imports}`: run .ci/setup (or set PYTHON_BIN)",
+            python.display()
+        ));
+    }
+    python
 }
 
 /// Fails the calling test with `line` alone, after the set-up hint (printed once per test run).

@@ -1,0 +1,417 @@
+//! DKIM signing, checked by an independent verifier: dkimpy (`dkim_verify.py`), the public key served
+//! by a stub DNS function. Keys are made for each test with the openssl CLI (RSA 2048, Ed25519); the
+//! shipped campaign is run with a `[dkim]` section; every email must verify, in the `.eml` files and
+//! as MailDev received it over SMTP, and must stop verifying once one byte of its body or of its
+//! `List-Unsubscribe` is changed. The config errors are `config_case!`s at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+use crate::config_case::edited;
+use crate::sandbox::{header, MailDev};
+use crate::util::{ci_python, missing_setup, report, root, stderr, succeeds, tripmail, NOW};
+
+const SELECTOR: &str = "trips2026";
+const DNS_NAME: &str = "trips2026._domainkey.wanderly.example";
+/// `NOW` in Unix seconds: the instant dkimpy reads the messages at (their `t=`).
+const NOW_UNIX: &str = "1796893200";
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Rsa,
+    Ed25519,
+}
+
+/// A key pair made by openssl in `dir`: the private PEM and the public PEM.
+fn keys(dir: &Path, kind: Kind) -> (PathBuf, PathBuf) {
+    let (private, public) = (dir.join("dkim.pem"), dir.join("dkim.pub.pem"));
+    let algorithm: &[&str] = match kind {
+        Kind::Rsa => &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        Kind::Ed25519 => &["-algorithm", "ed25519"],
+    };
+    openssl(
+        Command::new("openssl")
+            .arg("genpkey")
+            .args(algorithm)
+            .arg("-out")
+            .arg(&private),
+    );
+    openssl(
+        Command::new("openssl")
+            .args(["pkey", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public),
+    );
+    (private, public)
+}
+
+fn openssl(cmd: &mut Command) {
+    match cmd.output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!("openssl failed: {}", stderr(&o)),
+        Err(_) => missing_setup("openssl is not on PATH: install it (apt-get install openssl)"),
+    }
+}
+
+/// The shipped config with a `[dkim]` section signing with `key`, written into `dir`.
+fn config(dir: &Path, key: &Path) -> PathBuf {
+    let text = format!(
+        "{}\n[dkim]\ndomain = \"wanderly.example\"\nselector = \"{SELECTOR}\"\nprivate_key_path = \"{}\"\n",
+        edited("fixtures/campaign.toml", &[]),
+        key.display()
+    );
+    let path = dir.join("campaign.toml");
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// dkimpy's verdict on each file (true: the signature verifies), and the TXT record it served.
+fn verify(public: &Path, files: &[PathBuf]) -> (Vec<bool>, String) {
+    let o = Command::new(ci_python(&["dkim", "nacl"]))
+        .arg(root().join("tests/it/dkim_verify.py"))
+        .args([NOW_UNIX, public.to_str().unwrap(), DNS_NAME])
+        .args(files)
+        .output()
+        .expect("python runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let verdicts = out
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(v, _)| *v == "pass" || *v == "fail")
+        .map(|(v, _)| v == "pass")
+        .collect::<Vec<_>>();
+    assert_eq!(verdicts.len(), files.len(), "{out}");
+    let record = out
+        .lines()
+        .find_map(|l| l.strip_prefix("record "))
+        .unwrap_or_default();
+    (verdicts, record.to_string())
+}
+
+/// Every `.eml` under `out`, sorted.
+fn emls(out: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["confirmation", "reminder"]
+        .iter()
+        .flat_map(|c| std::fs::read_dir(out.join(c)).expect("campaign folder"))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `text` with the first `from` after the `anchors` (each found after the one before) replaced by
+/// `to` (one byte changed), written to `path`.
+fn tampered(text: &str, anchors: &[&str], from: &str, to: &str, path: &Path) -> PathBuf {
+    let mut start = 0;
+    for at in anchors {
+        start += text[start..].find(at).expect("the place to change") + at.len();
+    }
+    let offset = text[start..].find(from).expect("the byte to change") + start;
+    let changed = format!("{}{to}{}", &text[..offset], &text[offset + from.len()..]);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(path, changed).expect("written");
+    path.to_path_buf()
+}
+
+/// `text` with `field` added right after its signature, written to `path`.
+fn added(text: &str, field: &str, path: &Path) -> PathBuf {
+    let at = text
+        .find("\r\nList-Unsubscribe")
+        .or_else(|| text.find("\r\nFrom:"))
+        .expect("a field");
+    std::fs::write(path, format!("{}\r\n{field}{}", &text[..at], &text[at..])).expect("written");
+    path.to_path_buf()
+}
+
+/// The shipped run signed with a `kind` key: every `.eml` verifies; one byte changed in the body or in
+/// `List-Unsubscribe` does not; the key never shows; the same run gives the same bytes.
+fn files_verify_and_changes_do_not(kind: Kind) {
+    let tmp = TempDir::new().unwrap();
+    let (private, public) = keys(tmp.path(), kind);
+    let cfg = config(tmp.path(), &private);
+    let out = tmp.path().join("out");
+    let run = tripmail()
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    succeeds(&run);
+    let files = emls(&out);
+    assert_eq!(
+        files.len() as u64,
+        report(&out)["rendered"].as_u64().unwrap()
+    );
+    assert_eq!(files.len(), 34);
+    let (verdicts, record) = verify(&public, &files);
+    assert!(verdicts.iter().all(|v| *v), "{verdicts:?}");
+
+    // A reminder: it has List-Unsubscribe. Changed once in its body, once in that header.
+    let reminder = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("/reminder/"))
+        .unwrap();
+    let text = std::fs::read_to_string(reminder).unwrap();
+    assert!(header(&text, "DKIM-Signature")
+        .unwrap()
+        .contains("list-unsubscribe:list-unsubscribe:"));
+    let text_part = ["Content-Type: text/plain", "\r\n\r\n"];
+    let body = tampered(&text, &text_part, "e", "f", &tmp.path().join("body.eml"));
+    let list_at = ["List-Unsubscribe: <"];
+    let list = tampered(
+        &text,
+        &list_at,
+        "booking=",
+        "bookinh=",
+        &tmp.path().join("list.eml"),
+    );
+    let (verdicts, _) = verify(&public, &[reminder.clone(), body, list]);
+    assert_eq!(
+        verdicts,
+        [true, false, false],
+        "unchanged, body changed, List-Unsubscribe changed"
+    );
+
+    // Over-signed: a List-Unsubscribe added to a confirmation (which has none), a second Subject.
+    let confirmation = &files[0];
+    let text_c = std::fs::read_to_string(confirmation).unwrap();
+    assert!(header(&text_c, "List-Unsubscribe").is_none());
+    let unsub = "List-Unsubscribe: <https://evil.example/u>";
+    let (verdicts, _) = verify(
+        &public,
+        &[
+            confirmation.clone(),
+            added(&text_c, unsub, &tmp.path().join("added-list.eml")),
+            added(
+                &text,
+                "Subject: Act now",
+                &tmp.path().join("added-subject.eml"),
+            ),
+        ],
+    );
+    assert_eq!(
+        verdicts,
+        [true, false, false],
+        "unchanged, List-Unsubscribe added, Subject added"
+    );
+
+    // `validate` says it signs, and prints the record dkimpy verified with; never the private key.
+    let v = tripmail()
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    succeeds(&v);
+    let said = format!("{}{}", String::from_utf8_lossy(&v.stdout), stderr(&v));
+    let publish = format!("publish: {DNS_NAME} TXT \"{record}\"");
+    assert!(
+        said.contains("dkim: on, d=wanderly.example s=trips2026") && said.contains(&publish),
+        "{said}"
+    );
+    let pem = std::fs::read_to_string(&private).unwrap();
+    let report_text = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let run_said = format!("{}{}", String::from_utf8_lossy(&run.stdout), stderr(&run));
+    for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+        for shown in [&said, &run_said, &report_text, &text] {
+            assert!(!shown.contains(line), "a line of the private key was shown");
+        }
+    }
+
+    // Deterministic: the same run, the same bytes.
+    let again = tmp.path().join("again");
+    let o = tripmail()
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--out",
+        ])
+        .arg(&again)
+        .output()
+        .unwrap();
+    succeeds(&o);
+    for (a, b) in files.iter().zip(emls(&again)) {
+        assert!(
+            std::fs::read(a).unwrap() == std::fs::read(&b).unwrap(),
+            "{}",
+            a.display()
+        );
+    }
+}
+
+#[test]
+fn rsa_signed_eml_files_verify_and_one_changed_byte_fails() {
+    files_verify_and_changes_do_not(Kind::Rsa);
+}
+
+#[test]
+fn ed25519_signed_eml_files_verify_and_one_changed_byte_fails() {
+    files_verify_and_changes_do_not(Kind::Ed25519);
+}
+
+/// Sent to MailDev and written to files in one run: every message MailDev received verifies, and
+/// carries the very signature of its `.eml` review copy.
+fn smtp_verifies(kind: Kind) {
+    let tmp = TempDir::new().unwrap();
+    let (private, public) = keys(tmp.path(), kind);
+    let cfg = config(tmp.path(), &private);
+    let md = MailDev::start();
+    let out = tmp.path().join("out");
+    let o = tripmail()
+        .args([
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--now",
+            NOW,
+            "--smtp",
+            &md.url(),
+        ])
+        .arg("--state")
+        .arg(tmp.path().join("ledger.sqlite"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    succeeds(&o);
+    let received = md.emails();
+    assert_eq!(received.len(), 34);
+    let mut files = Vec::new();
+    for (i, e) in received.iter().enumerate() {
+        let source = md.source(e["id"].as_str().unwrap());
+        let path = tmp.path().join(format!("smtp-{i}.eml"));
+        std::fs::write(&path, &source).unwrap();
+        files.push(path);
+        // Its review copy, found by Message-ID, holds the same signature.
+        let id = header(&source, "Message-ID").unwrap();
+        let copy = emls(&out)
+            .into_iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .find(|t| header(t, "Message-ID").as_deref() == Some(id.as_str()))
+            .expect("a review copy");
+        assert_eq!(
+            header(&source, "DKIM-Signature"),
+            header(&copy, "DKIM-Signature")
+        );
+    }
+    let (verdicts, _) = verify(&public, &files);
+    assert!(verdicts.iter().all(|v| *v), "{verdicts:?}");
+}
+
+#[test]
+fn rsa_signed_emails_verify_as_maildev_received_them() {
+    smtp_verifies(Kind::Rsa);
+}
+
+#[test]
+fn ed25519_signed_emails_verify_as_maildev_received_them() {
+    smtp_verifies(Kind::Ed25519);
+}
+
+/// `tripmail validate` on the shipped config with a `[dkim]` whose key file is `key`: its stderr.
+fn refused_key(key: &Path) -> String {
+    let tmp = TempDir::new().unwrap();
+    let cfg = config(tmp.path(), key);
+    let o = tripmail()
+        .args(["validate", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    stderr(&o)
+}
+
+#[test]
+fn short_rsa_and_other_key_types_are_refused_naming_the_key_and_file() {
+    let tmp = TempDir::new().unwrap();
+    for (name, algorithm, words) in [
+        (
+            "rsa1024.pem",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"][..],
+            "an RSA key shorter than 2048 bits",
+        ),
+        (
+            "p256.pem",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
+            "a private key of another type than RSA or Ed25519",
+        ),
+    ] {
+        let key = tmp.path().join(name);
+        openssl(
+            Command::new("openssl")
+                .arg("genpkey")
+                .args(algorithm)
+                .arg("-out")
+                .arg(&key),
+        );
+        let err = refused_key(&key);
+        let needle = format!("key `dkim.private_key_path`: {}: {words}", key.display());
+        assert!(err.contains(&needle), "expected {needle:?} in: {err}");
+        let pem = std::fs::read_to_string(&key).unwrap();
+        assert!(pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .all(|l| !err.contains(l)));
+    }
+}
+
+const DKIM: &str = "[dkim]\ndomain = \"wanderly.example\"\nselector = \"s1\"\nprivate_key_path = \"/nonexistent/dkim.pem\"\n";
+
+fn with_dkim(section: &str) -> String {
+    format!("{}\n{section}", edited("fixtures/campaign.toml", &[]))
+}
+
+config_case!(
+    dkim_key_file_missing,
+    with_dkim(DKIM),
+    "dkim.private_key_path",
+    "cannot read /nonexistent/dkim.pem: No such file"
+);
+config_case!(
+    dkim_key_file_not_pem,
+    with_dkim(&DKIM.replace("/nonexistent/dkim.pem", "fixtures/campaign.toml")),
+    "dkim.private_key_path",
+    "fixtures/campaign.toml: not a PEM private key"
+);
+config_case!(
+    dkim_key_path_from_the_environment,
+    with_dkim(&DKIM.replace("/nonexistent/dkim.pem", "fixtures/campaign.toml")),
+    env = [("TRIPMAIL_DKIM__PRIVATE_KEY_PATH", "/elsewhere/key.pem")],
+    "dkim.private_key_path",
+    "cannot read /elsewhere/key.pem"
+);
+config_case!(
+    dkim_domain_not_aligned_with_the_sender,
+    with_dkim(&DKIM.replace(
+        "domain = \"wanderly.example\"",
+        "domain = \"mailer.example\""
+    )),
+    "dkim.domain",
+    "mailer.example is neither the domain of sender.from (wanderly.example)"
+);
+config_case!(
+    dkim_domain_not_a_domain,
+    with_dkim(&DKIM.replace(
+        "domain = \"wanderly.example\"",
+        "domain = \"wanderly example\""
+    )),
+    "dkim.domain",
+    "\"wanderly example\" is not a domain name"
+);
+config_case!(
+    dkim_selector_not_a_label,
+    with_dkim(&DKIM.replace("selector = \"s1\"", "selector = \"s_1\"")),
+    "dkim.selector",
+    "\"s_1\" is not a selector"
+);
