@@ -17,6 +17,7 @@ mod contact_config;
 mod crash;
 mod cross_sell_client;
 mod dkim;
+mod dkim_config;
 mod engine;
 mod engine_contact;
 mod fast;
