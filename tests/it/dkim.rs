@@ -309,3 +309,35 @@ fn rsa_signed_emails_verify_as_maildev_received_them() {
 fn ed25519_signed_emails_verify_as_maildev_received_them() {
     smtp_verifies(Kind::Ed25519);
 }
+
+#[test]
+fn preview_eml_is_signed_as_the_run_signs_it() {
+    let tmp = TempDir::new().unwrap();
+    let (private, public) = keys(tmp.path(), Kind::Rsa);
+    let cfg = config(tmp.path(), &private);
+    let eml = tmp.path().join("preview.eml");
+    let o = tripmail()
+        .args(["preview", "--config", cfg.to_str().unwrap(), "--now", NOW])
+        .args([
+            "--booking",
+            "WT-100001",
+            "--campaign",
+            "reminder",
+            "--format",
+            "eml",
+        ])
+        .arg("--output")
+        .arg(&eml)
+        .output()
+        .unwrap();
+    succeeds(&o);
+    let (verdicts, _) = verify(&public, std::slice::from_ref(&eml));
+    assert_eq!(verdicts, [true]);
+    let out = tmp.path().join("out");
+    run_to(&cfg, &out);
+    let ran = std::fs::read(out.join("reminder/WT-100001.eml")).unwrap();
+    assert!(
+        std::fs::read(&eml).unwrap() == ran,
+        "the preview is the run's email, signature included"
+    );
+}
