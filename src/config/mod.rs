@@ -18,6 +18,7 @@ mod clock;
 mod engine;
 mod links;
 mod load;
+mod review;
 mod secret;
 mod smtp;
 mod smtp_url;
@@ -33,6 +34,7 @@ pub use engine::{
 };
 pub use links::LinksSettings;
 pub use load::{ConfigError, Overrides};
+pub use review::{ReviewImages, ReviewSettings};
 pub use secret::Secret;
 pub use smtp::{InDoubt, SmtpSettings};
 pub use smtp_url::{SmtpTls, SmtpUrl};
@@ -63,6 +65,9 @@ pub struct Settings {
     /// Where the send ledger lives.
     #[serde(default)]
     pub state: StateSettings,
+    /// How review copies show pictures offline.
+    #[serde(default)]
+    pub review: ReviewSettings,
     /// The campaigns, in the order they are produced for each booking.
     #[serde(rename = "campaign")]
     pub campaigns: Vec<CampaignSettings>,

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use crate::config::Settings;
 
 mod encode;
-mod files;
+pub mod files;
 mod message;
 mod outcome;
 mod smtp;
