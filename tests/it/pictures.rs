@@ -47,7 +47,11 @@ fn review_copies_show_local_pictures_and_the_messages_keep_the_catalogs_addresse
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "html") {
                 let html = std::fs::read_to_string(&path).unwrap();
-                assert!(!html.contains("images.wanderly.example"), "{}", path.display());
+                assert!(
+                    !html.contains("images.wanderly.example"),
+                    "{}",
+                    path.display()
+                );
                 for src in sources(&html) {
                     assert!(src.starts_with("../images/products/"), "{src}");
                     let file = path.parent().unwrap().join(&src);
@@ -63,8 +67,19 @@ fn review_copies_show_local_pictures_and_the_messages_keep_the_catalogs_addresse
         }
     }
     assert!(shown >= 80, "every block's pictures: {shown}");
+    // The message keeps the catalog's address (its HTML part unfolded from quoted-printable).
     let eml = std::fs::read_to_string(dir.path().join("reminder/WT-100001.eml")).unwrap();
-    assert!(eml.contains("https://images.wanderly.example/products/"));
+    let unfolded = eml
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let html = std::fs::read_to_string(dir.path().join("reminder/WT-100001.html")).unwrap();
+    assert_eq!(sources(&html).len(), 3);
+    for src in sources(&html) {
+        let name = src.trim_start_matches("../images/");
+        let address = format!("src=\"https://images.wanderly.example/{name}\"");
+        assert!(unfolded.contains(&address), "{address}");
+    }
 }
 
 #[test]
@@ -74,7 +89,10 @@ fn without_the_review_keys_the_review_copies_keep_the_catalogs_addresses() {
         dir.path(),
         &[
             ("images_dir = \"fixtures/images\"", ""),
-            ("images_url_prefix = \"https://images.wanderly.example/\"", ""),
+            (
+                "images_url_prefix = \"https://images.wanderly.example/\"",
+                "",
+            ),
         ],
     );
     let out = dir.path().join("out");
@@ -90,7 +108,11 @@ fn without_the_review_keys_the_review_copies_keep_the_catalogs_addresses() {
     let html = std::fs::read_to_string(out.join("reminder/WT-100001.html")).unwrap();
     let src = sources(&html);
     assert!(!src.is_empty());
-    assert!(src.iter().all(|s| s.starts_with("https://images.wanderly.example/")), "{src:?}");
+    assert!(
+        src.iter()
+            .all(|s| s.starts_with("https://images.wanderly.example/")),
+        "{src:?}"
+    );
     assert!(!out.join("images").exists());
 }
 

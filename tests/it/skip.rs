@@ -43,7 +43,10 @@ fn the_shipped_run_sends_the_confirmation_of_a_booking_due_for_both_and_skips_it
     let o = run_shipped(dir.path(), &[]);
     succeeds(&o);
     let r = report(dir.path());
-    assert_eq!((r["due"].as_u64(), r["rendered"].as_u64()), (Some(33), Some(33)));
+    assert_eq!(
+        (r["due"].as_u64(), r["rendered"].as_u64()),
+        (Some(33), Some(33))
+    );
     assert_eq!(r["skipped"]["skipped:recent_confirmation"], 1, "{r}");
     let s = &r["skipped_emails"][0];
     assert_eq!(
@@ -55,11 +58,17 @@ fn the_shipped_run_sends_the_confirmation_of_a_booking_due_for_both_and_skips_it
         )
     );
     assert_eq!(s["confirmation_at"], NOW);
-    assert_eq!(s["goes_at"], "2026-12-11T09:00:00Z", "24 h later, still due");
+    assert_eq!(
+        s["goes_at"], "2026-12-11T09:00:00Z",
+        "24 h later, still due"
+    );
     assert!(dir.path().join("confirmation/WT-100031.html").is_file());
     assert!(!dir.path().join("reminder/WT-100031.html").exists());
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("later: 1 skipped:recent_confirmation"), "{stdout}");
+    assert!(
+        stdout.contains("later: 1 skipped:recent_confirmation"),
+        "{stdout}"
+    );
     let index = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
     assert!(index.contains("reminder / WT-100031: skipped:recent_confirmation"));
 }
@@ -76,7 +85,10 @@ fn with_a_ledger_the_reminder_waits_for_the_gap_after_the_confirmation_then_goes
     assert!(!ids.contains(&"reminder.WT-100031".to_string()));
     // The ledger's confirmation went 23 hours before: still held back.
     let at_23 = send_at(dir.path(), &cfg, &server, "2026-12-11T08:00:00Z");
-    assert_eq!(at_23["skipped"]["skipped:recent_confirmation"], 1, "{at_23}");
+    assert_eq!(
+        at_23["skipped"]["skipped:recent_confirmation"], 1,
+        "{at_23}"
+    );
     assert!(!sent(&server).contains(&"reminder.WT-100031".to_string()));
     // 25 hours: still due (the trip is on the 12th in New York), it goes, once.
     let at_25 = send_at(dir.path(), &cfg, &server, "2026-12-11T10:00:00Z");
@@ -95,10 +107,24 @@ fn a_confirmation_the_server_refused_does_not_hold_the_reminder_at_the_next_run(
     let at: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
     let id = "confirmation.WT-100031@wanderly.example";
     ledger
-        .claim("confirmation", "WT-100031", id, "grace.thompson@example.org", at, at)
+        .claim(
+            "confirmation",
+            "WT-100031",
+            id,
+            "grace.thompson@example.org",
+            at,
+            at,
+        )
         .unwrap();
     ledger
-        .finish("confirmation", "WT-100031", SendState::Failed, "550 no", 1, at)
+        .finish(
+            "confirmation",
+            "WT-100031",
+            SendState::Failed,
+            "550 no",
+            1,
+            at,
+        )
         .unwrap();
     drop(ledger);
     let server = FaultServer::start(Faults::default());
@@ -127,7 +153,10 @@ fn zero_hours_sends_both_and_the_key_is_for_reminders_only() {
 
     let bad = config_with(
         dir.path(),
-        &[("lookback_hours = 48", "lookback_hours = 48\nmin_hours_after_confirmation = 2")],
+        &[(
+            "lookback_hours = 48",
+            "lookback_hours = 48\nmin_hours_after_confirmation = 2",
+        )],
     );
     let o = tripmail()
         .arg("validate")
@@ -142,7 +171,15 @@ fn zero_hours_sends_both_and_the_key_is_for_reminders_only() {
 fn the_plan_moves_the_held_reminder_to_when_the_gap_has_passed() {
     let dir = tempfile::tempdir().unwrap();
     let o = tripmail()
-        .args(["plan", "--config", "fixtures/campaign.toml", "--now", NOW, "--days", "3"])
+        .args([
+            "plan",
+            "--config",
+            "fixtures/campaign.toml",
+            "--now",
+            NOW,
+            "--days",
+            "3",
+        ])
         .args(["--format", "json", "--state"])
         .arg(dir.path().join("none.sqlite"))
         .output()
@@ -162,5 +199,8 @@ fn the_plan_moves_the_held_reminder_to_when_the_gap_has_passed() {
         .find(|d| d["date"] == "2026-12-11" && d["campaign"] == "reminder")
         .expect("a reminder on the 11th");
     assert_eq!(day["emails"], 1);
-    assert_eq!(plan["totals"]["reminder"], 16, "the same as before, one of them moved a day");
+    assert_eq!(
+        plan["totals"]["reminder"], 16,
+        "the same as before, one of them moved a day"
+    );
 }
