@@ -16,7 +16,7 @@ fn jpeg_size(bytes: &[u8]) -> Option<(u16, u16)> {
         }
         let marker = bytes[i + 1];
         let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
-        if matches!(marker, 0xC0 | 0xC1 | 0xC2) {
+        if (0xC0..=0xC2).contains(&marker) {
             let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]);
             let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]);
             return Some((w, h));

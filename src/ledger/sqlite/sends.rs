@@ -8,7 +8,9 @@ use rusqlite::{params, OptionalExtension};
 
 use super::schema::{missing_columns, stamp};
 use super::SqliteLedger;
-use crate::ledger::{Claim, Entry, LedgerError, Recorded, SendLedger, SendState, UnrecordedSend};
+use crate::ledger::{
+    Claim, Entry, LedgerError, Recorded, SendLedger, SendState, StateAt, UnrecordedSend,
+};
 
 /// How many times a `sent` is tried again before it is listed instead.
 const SENT_TRIES: u32 = 4;
@@ -220,11 +222,7 @@ impl SendLedger for SqliteLedger {
     }
 
     /// The state of one send and the `--now` of the run that last claimed it.
-    fn state_at(
-        &self,
-        campaign: &str,
-        booking_id: &str,
-    ) -> Result<Option<(SendState, Option<DateTime<Utc>>)>, LedgerError> {
+    fn state_at(&self, campaign: &str, booking_id: &str) -> Result<Option<StateAt>, LedgerError> {
         let row = self.with(|c| {
             c.query_row(
                 "SELECT state, run_at FROM sends WHERE campaign = ?1 AND booking_id = ?2",
