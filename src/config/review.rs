@@ -37,7 +37,8 @@ impl ReviewSettings {
         })
     }
 
-    /// Both keys or neither; the prefix an http(s) address ending in `/`; the folder a folder.
+    /// Both keys or neither; the prefix an http(s) address ending in `/`. The folder may be missing
+    /// (a run from another directory): pictures not in it keep their addresses.
     pub(super) fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = invalid(path);
         match (&self.images_dir, &self.images_url_prefix) {
@@ -50,18 +51,13 @@ impl ReviewSettings {
                 "review.images_dir",
                 "needed with review.images_url_prefix: the folder of pictures".into(),
             )),
-            (Some(dir), Some(prefix)) => {
+            // The folder is not required to exist: a picture it lacks keeps its address.
+            (Some(_), Some(prefix)) => {
                 let web = prefix.starts_with("https://") || prefix.starts_with("http://");
                 if !web || !prefix.ends_with('/') {
                     return Err(bad(
                         "review.images_url_prefix",
                         format!("{prefix:?} must be an http(s) address ending in '/'"),
-                    ));
-                }
-                if !dir.is_dir() {
-                    return Err(bad(
-                        "review.images_dir",
-                        format!("{} is not a folder", dir.display()),
                     ));
                 }
                 Ok(())
