@@ -247,7 +247,11 @@ impl Job {
         if let Some(ledger) = &self.ledger {
             ledger.begin_run();
         }
-        let files = self.out.as_ref().map(FileDelivery::new);
+        let images = self.settings.review.images();
+        let files = self
+            .out
+            .as_ref()
+            .map(|dir| FileDelivery::new(dir).with_images(images));
         let progress = observer.run_begins();
         let show = |r: &Report| progress.show(r);
         let outputs = Outputs {

@@ -12,7 +12,9 @@ use lettre::message::Mailbox;
 use super::args::{parse_address, Sources};
 use super::console::{self, outln};
 use super::Exit;
+use crate::config::ReviewImages;
 use crate::deliver::dkim::{self, DkimSigner};
+use crate::deliver::files::{copy_images, localize, IMAGES_FOLDER};
 use crate::deliver::{self, Ready, SendFailure, Transport};
 use crate::run::{Campaigns, Composed, Preview, PreviewAt};
 
@@ -69,6 +71,7 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
         None => None,
     };
     let dkim = settings.dkim_signer();
+    let images = settings.review.images();
     let campaigns = Campaigns::start(settings).await?;
     let at = match args.as_of {
         Some(date) => PreviewAt::AsOf(date),
@@ -91,7 +94,7 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
     console::preview_note(campaign, booking, &when, now, args.as_of.is_some());
     match transport {
         Some(transport) => send_test(&args, composed, &*transport, dkim.as_deref()).await,
-        None => show(&args, composed, dkim.as_deref()),
+        None => show(&args, composed, dkim.as_deref(), images.as_ref()),
     }
 }
 
@@ -136,17 +139,47 @@ async fn send_test(
     }
 }
 
-/// Writes the email in the format asked for, to `--output` or standard output.
-fn show(args: &PreviewArgs, composed: Composed, dkim: Option<&DkimSigner>) -> anyhow::Result<Exit> {
-    let bytes = match args.format {
-        Format::Html => composed.content.html.into_bytes(),
-        Format::Mjml => composed.content.mjml.into_bytes(),
-        Format::Text => composed.content.text.into_bytes(),
-        Format::Eml => dkim::signed(composed.email.to_mime(), dkim, composed.email.date)
+/// Writes the email in the format asked for, to `--output` or standard output; the HTML with its
+/// pictures from `[review]`'s folder when set (copied beside `--output` into `images/`, or linked
+/// as `file://` addresses on standard output).
+fn show(
+    args: &PreviewArgs,
+    composed: Composed,
+    dkim: Option<&DkimSigner>,
+    images: Option<&ReviewImages>,
+) -> anyhow::Result<Exit> {
+    let bytes = match (args.format, images) {
+        (Format::Html, Some(images)) => local_pictures(&composed.content.html, images, args)?,
+        (Format::Html, None) => composed.content.html.into_bytes(),
+        (Format::Mjml, _) => composed.content.mjml.into_bytes(),
+        (Format::Text, _) => composed.content.text.into_bytes(),
+        (Format::Eml, _) => dkim::signed(composed.email.to_mime(), dkim, composed.email.date)
             .with_context(|| format!("the {} email for {}", args.campaign, args.booking))?,
     };
     write_output(args.output.as_deref(), &bytes)?;
     Ok(Exit::Clean)
+}
+
+/// `html` with its pictures local: copied beside `--output` (`images/…`), else `file://` addresses
+/// of the pictures' folder.
+fn local_pictures(
+    html: &str,
+    images: &ReviewImages,
+    args: &PreviewArgs,
+) -> anyhow::Result<Vec<u8>> {
+    let Some(output) = &args.output else {
+        let dir = std::fs::canonicalize(&images.dir)
+            .with_context(|| format!("review.images_dir {}", images.dir.display()))?;
+        let (html, _) = localize(html, images, |name| {
+            format!("file://{}", dir.join(name).display())
+        });
+        return Ok(html.into_bytes());
+    };
+    let (html, used) = localize(html, images, |name| format!("{IMAGES_FOLDER}/{name}"));
+    let beside = output.parent().unwrap_or(Path::new("")).join(IMAGES_FOLDER);
+    copy_images(images, &used, &beside)
+        .with_context(|| format!("cannot copy the pictures to {}", beside.display()))?;
+    Ok(html.into_bytes())
 }
 
 fn write_output(path: Option<&Path>, bytes: &[u8]) -> anyhow::Result<()> {

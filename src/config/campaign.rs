@@ -111,6 +111,9 @@ pub struct CampaignSettings {
     pub transactional: Option<bool>,
     /// What becomes of this campaign's emails in doubt after a crash (`smtp.in_doubt` by default).
     pub in_doubt: Option<InDoubt>,
+    /// Reminders: not sent while a confirmation of the same booking went less than this many hours
+    /// before (or goes in the same run); 0 sends both. 24 by default.
+    pub min_hours_after_confirmation: Option<u32>,
 }
 
 fn default_enabled() -> bool {
@@ -152,6 +155,16 @@ impl CampaignSettings {
     pub fn wants_unsubscribe(&self) -> bool {
         self.list_unsubscribe
             .unwrap_or(self.trigger == Trigger::Reminder)
+    }
+
+    /// Reminders: how long after a confirmation of the same booking the reminder waits
+    /// (`min_hours_after_confirmation`, 24 hours by default); `None` for confirmations and for 0.
+    pub fn gap_after_confirmation(&self) -> Option<chrono::Duration> {
+        let hours = match self.trigger {
+            Trigger::Confirmation => return None,
+            Trigger::Reminder => self.min_hours_after_confirmation.unwrap_or(24),
+        };
+        (hours > 0).then(|| chrono::Duration::hours(i64::from(hours)))
     }
 
     /// Whether the campaign ignores its window and days (`transactional = true`).
@@ -317,6 +330,13 @@ impl CampaignSettings {
                         "only for reminder campaigns".into(),
                     ));
                 }
+                if c.min_hours_after_confirmation.is_some() {
+                    return Err(bad(
+                        &key("min_hours_after_confirmation"),
+                        "only for reminder campaigns (a reminder waits for the confirmation)"
+                            .into(),
+                    ));
+                }
             }
             Trigger::Reminder => {
                 match c.days_before {
@@ -339,6 +359,12 @@ impl CampaignSettings {
                     return Err(bad(
                         &key("lookback_hours"),
                         "only for confirmation campaigns".into(),
+                    ));
+                }
+                if let Some(h) = c.min_hours_after_confirmation.filter(|h| *h > 24 * 366) {
+                    return Err(bad(
+                        &key("min_hours_after_confirmation"),
+                        format!("{h} is more than a year (8784 hours; 0 sends both)"),
                     ));
                 }
             }

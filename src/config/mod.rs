@@ -19,6 +19,7 @@ mod dkim;
 mod engine;
 mod links;
 mod load;
+mod review;
 mod secret;
 mod smtp;
 mod smtp_url;
@@ -35,6 +36,7 @@ pub use engine::{
 };
 pub use links::LinksSettings;
 pub use load::{ConfigError, Overrides};
+pub use review::{ReviewImages, ReviewSettings};
 pub use secret::Secret;
 pub use smtp::{InDoubt, SmtpSettings};
 pub use smtp_url::{SmtpTls, SmtpUrl};
@@ -68,6 +70,9 @@ pub struct Settings {
     /// The DKIM key emails are signed with; none: unsigned (the relay must sign).
     #[serde(default)]
     pub dkim: Option<DkimSettings>,
+    /// How review copies show pictures offline.
+    #[serde(default)]
+    pub review: ReviewSettings,
     /// The campaigns, in the order they are produced for each booking.
     #[serde(rename = "campaign")]
     pub campaigns: Vec<CampaignSettings>,

@@ -15,6 +15,7 @@ impl Settings {
         self.links.validate_product_url(path)?;
         self.smtp.url = self.smtp.validate(path)?;
         self.links.unsubscribe_url = self.validate_unsubscribe(path)?;
+        self.review.validate(path)?;
         self.validate_campaigns(path)?;
         // Last: the only check that reads a file, once the rest is known good.
         self.validate_dkim(path)

@@ -13,7 +13,7 @@ use crate::config::Settings;
 
 pub mod dkim;
 mod encode;
-mod files;
+pub mod files;
 mod message;
 mod outcome;
 mod smtp;

@@ -113,6 +113,9 @@ impl fmt::Display for SendState {
     }
 }
 
+/// A send's state, with the `--now` of the run that last claimed it (`None` when unreadable).
+pub type StateAt = (SendState, Option<DateTime<Utc>>);
+
 /// What [`Ledger::claim`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -222,6 +225,10 @@ pub trait SendLedger: Send + Sync {
     /// The state of one send, if the store knows it.
     fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError>;
 
+    /// The state of one send with the `--now` of the run that last claimed it (for a `sent` one:
+    /// the run that sent it), if the store knows it; the instant is `None` when it cannot be read.
+    fn state_at(&self, campaign: &str, booking_id: &str) -> Result<Option<StateAt>, LedgerError>;
+
     /// Settles an email in doubt by hand: `deferred` to send it again, or `sent` to close it.
     /// `false` when the email is not in doubt.
     fn settle_in_doubt(
@@ -290,6 +297,11 @@ mod tests {
         );
         l.release("c", "B2", Claim::New).unwrap();
         assert_eq!(l.state("c", "B2").unwrap(), None);
+        assert_eq!(
+            l.state_at("c", "B1").unwrap(),
+            Some((SendState::Sent, Some(now)))
+        );
+        assert_eq!(l.state_at("c", "B2").unwrap(), None);
         assert_eq!(
             l.claim("c", "B3", "c.B3@x", "c@x", now, now).unwrap(),
             Claim::New

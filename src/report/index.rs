@@ -62,6 +62,25 @@ impl Report {
             }
             writeln!(w, "</ul>")?;
         }
+        if !self.skipped_emails.is_empty() {
+            writeln!(w, "<h2>Not sent on purpose</h2><ul>")?;
+            for s in &self.skipped_emails {
+                let then = match &s.goes_at {
+                    Some(t) => format!("a later run may send it from {t}"),
+                    None => "its due window ends first: not sent".into(),
+                };
+                writeln!(
+                    w,
+                    "<li>{} / {}: {} (confirmation at {}; {})</li>",
+                    e(&s.campaign),
+                    e(&s.booking_id),
+                    e(&s.reason),
+                    e(&s.confirmation_at),
+                    e(&then)
+                )?;
+            }
+            writeln!(w, "</ul>")?;
+        }
         if !self.failed.is_empty() {
             writeln!(w, "<h2>Failed emails</h2><ul>")?;
             for f in &self.failed {

@@ -28,6 +28,29 @@ pub struct FailedEmail {
     pub reason: String,
 }
 
+/// A due email not sent, on purpose (`skipped:recent_confirmation`): not a failure, not in doubt.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SkippedEmail {
+    /// Campaign name.
+    pub campaign: String,
+    /// Booking id.
+    pub booking_id: String,
+    /// Why: `skipped:recent_confirmation`.
+    pub reason: String,
+    /// When the booking's confirmation went, or goes in this run (RFC 3339).
+    pub confirmation_at: String,
+    /// The first instant a later run may send it (the gap passed, still due and inside its
+    /// campaign's schedule); `None` when its due window ends first: it will not be sent.
+    pub goes_at: Option<String>,
+}
+
+impl SkippedEmail {
+    /// The reason of a reminder held back after a recent confirmation.
+    pub const RECENT_CONFIRMATION: &'static str = "skipped:recent_confirmation";
+    /// How many skipped emails the report lists (`skipped` counts them all).
+    pub const LISTED: usize = 1_000;
+}
+
 /// An email the SMTP server accepted whose `sent` the ledger could not take (a full disk, an I/O
 /// error).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -114,6 +137,12 @@ pub struct Report {
     /// Emails due but that their campaign will not send before they stop being due (its dates,
     /// days or window leave no time).
     pub closed: u64,
+    /// Due emails not sent on purpose, counted by reason (`skipped:recent_confirmation`: a reminder
+    /// whose booking's confirmation went less than `min_hours_after_confirmation` before, or goes
+    /// in this run). Not counted in `due`; a later run may send them.
+    pub skipped: BTreeMap<String, u64>,
+    /// The first [`SkippedEmail::LISTED`] of them, each with when it may go.
+    pub skipped_emails: Vec<SkippedEmail>,
     /// Why the run stopped before the end, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

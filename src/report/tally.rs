@@ -2,7 +2,7 @@
 
 use crate::bookings::RowError;
 use crate::ledger::SendState;
-use crate::report::{EmailRecord, FailedEmail, Report, Unrecorded};
+use crate::report::{EmailRecord, FailedEmail, Report, SkippedEmail, Unrecorded};
 
 /// One unit of the report.
 pub(crate) enum Outcome {
@@ -23,6 +23,8 @@ pub(crate) enum Outcome {
     Interrupted,
     Waiting,
     Closed,
+    /// Not sent on purpose (a reminder after a recent confirmation).
+    SkippedEmail(SkippedEmail),
     /// Nothing to count: sent (or refused for good) by an earlier run.
     Settled,
 }
@@ -76,6 +78,12 @@ impl Report {
             }
             Outcome::Waiting => self.waiting += 1,
             Outcome::Closed => self.closed += 1,
+            Outcome::SkippedEmail(s) => {
+                *self.skipped.entry(s.reason.clone()).or_default() += 1;
+                if self.skipped_emails.len() < SkippedEmail::LISTED {
+                    self.skipped_emails.push(s);
+                }
+            }
             Outcome::Settled => {}
             Outcome::Done {
                 record,

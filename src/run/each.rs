@@ -14,7 +14,7 @@ use super::{check_identity_column, Campaigns, FatalError, Outputs, RunOptions};
 use crate::bookings::{Booking, BookingReader, RowError};
 use crate::config::CampaignSettings;
 use crate::due::{when, Due, Venue, When};
-use crate::ledger::SendState;
+use crate::ledger::{SendLedger, SendState};
 use crate::report::tally::Outcome;
 use crate::report::{EmailLog, Report};
 
@@ -24,6 +24,8 @@ enum Work<'c> {
     Email(&'c CampaignSettings, Arc<Booking>, Venue, Due),
     /// Waiting or closed, unless the ledger says it was sent already.
     Later(Outcome, &'c CampaignSettings, Arc<Booking>),
+    /// Due, but not sent on purpose (a reminder after a recent confirmation).
+    SkipEmail(crate::report::SkippedEmail),
 }
 
 /// Why the run stops starting emails, once it must: the server found unavailable, or the ledger
@@ -59,9 +61,12 @@ impl Campaigns {
         self.check_templates(&campaigns).await?;
         let reader = BookingReader::open(&self.settings.bookings.path)?;
         check_identity_column(&self.settings, &reader)?;
-        let work = reader.flat_map(|row| self.work_of(row, &campaigns, opts.now));
+        let ledger = out.send.as_ref().and_then(|s| s.ledger.clone());
+        let work = futures::stream::iter(reader)
+            .then(|row| self.work_of(row, &campaigns, opts.now, ledger.as_ref()))
+            .flat_map(futures::stream::iter);
         let halt = FirstStop::default();
-        let mut outcomes = futures::stream::iter(work)
+        let mut outcomes = Box::pin(work)
             .map(|w| self.one(w, opts, out, &halt))
             .buffered(opts.parallel.max(1));
         let mut report = Report {
@@ -106,13 +111,15 @@ impl Campaigns {
         })
     }
 
-    /// What one row of the bookings file gives the run: its emails due at `now`, those waiting or
-    /// closed, or the row's error.
-    fn work_of<'c>(
+    /// What one row of the bookings file gives the run: its emails due at `now`, those waiting,
+    /// closed or held back after a recent confirmation, or the row's error. Decided for all of the
+    /// booking's emails before any of them starts.
+    async fn work_of<'c>(
         &self,
         row: Result<Booking, RowError>,
         campaigns: &[&'c CampaignSettings],
         now: chrono::DateTime<chrono::Utc>,
+        ledger: Option<&Arc<dyn SendLedger>>,
     ) -> Vec<Work<'c>> {
         let booking = match row {
             Err(e) => return vec![Work::Skip(e)],
@@ -120,15 +127,19 @@ impl Campaigns {
         };
         let venue = self.venue(&booking);
         let booking = Arc::new(booking);
-        campaigns
-            .iter()
-            .filter_map(|c| match when(c, &booking, &venue, now) {
-                When::NotDue => None,
-                When::Send(d) => Some(Work::Email(c, booking.clone(), venue, d)),
-                When::Waiting(_) => Some(Work::Later(Outcome::Waiting, c, booking.clone())),
-                When::Closed => Some(Work::Later(Outcome::Closed, c, booking.clone())),
-            })
-            .collect()
+        let mut work = Vec::new();
+        for c in campaigns {
+            work.push(match when(c, &booking, &venue, now) {
+                When::NotDue => continue,
+                When::Send(d) => match self.held_back(c, &booking, &venue, now, ledger).await {
+                    Some(skipped) => Work::SkipEmail(skipped),
+                    None => Work::Email(c, booking.clone(), venue, d),
+                },
+                When::Waiting(_) => Work::Later(Outcome::Waiting, c, booking.clone()),
+                When::Closed => Work::Later(Outcome::Closed, c, booking.clone()),
+            });
+        }
+        work
     }
 
     /// One unit of work, to its outcome; a stop it meets is set on `halt`.
@@ -141,6 +152,7 @@ impl Campaigns {
     ) -> Outcome {
         let (campaign, booking, venue, d) = match w {
             Work::Skip(e) => return Outcome::Skipped(e),
+            Work::SkipEmail(s) => return Outcome::SkippedEmail(s),
             Work::Later(o, c, b) => return self.unless_done(o, c, &b, out).await,
             Work::Email(c, b, v, d) => (c, b, v, d),
         };

@@ -21,6 +21,7 @@ use crate::render::{RenderError, Renderer};
 use crate::report::Report;
 
 mod each;
+mod gap;
 mod make;
 mod preview;
 pub(crate) mod produce;

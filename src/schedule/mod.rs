@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 mod dst;
 pub mod due;
+pub mod gap;
 mod spans;
 
 pub use crate::config::{ClockTime, Days, Window};

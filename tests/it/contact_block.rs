@@ -62,7 +62,7 @@ fn the_shipped_yespo_campaigns_fill_every_block_they_may_and_never_show_an_out_o
             Some(reason) => assert!(reason == "no_opt_in" || reason == "too_few_items", "{e}"),
         }
     }
-    assert!(r["with_block"].as_u64().expect("with_block") >= 30, "{r}");
+    assert!(r["with_block"].as_u64().expect("with_block") >= 29, "{r}");
 
     // Ask the engine's own function what each answer held, and check that no out-of-stock item
     // was shown, while some answers did hold one (so that the check means something).

@@ -496,10 +496,10 @@ fn a_connection_closed_by_the_server_after_each_message_costs_no_try() {
     assert_eq!(o.status.code(), Some(0), "{r}");
     assert_eq!(
         (r["sent"].as_u64(), r["retried"].as_u64()),
-        (Some(34), Some(0)),
+        (Some(33), Some(0)),
         "{r}"
     );
-    assert_eq!(server.accepted().len(), 34);
+    assert_eq!(server.accepted().len(), 33);
 }
 
 #[test]

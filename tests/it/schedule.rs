@@ -355,7 +355,24 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
     // SUNDAY-1's is due from Sunday 28 March, a day off: Monday 10:00 in Paris, now 08:00 UTC.
     assert_eq!(at("reminder", "SUNDAY-1"), "2027-03-29T08:00:00+00:00");
 
-    // No reminder skipped: every booking travelling from 29 March got both reminders.
+    // Reminders the plan held back after a recent confirmation with no chance left
+    // (skipped:recent_confirmation, moved nowhere) were not sent; the others went where it moved them.
+    let held: BTreeSet<(String, String)> = plan["held_back"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["moved_to"].is_null())
+        .map(|h| {
+            (
+                h["campaign"].as_str().unwrap().into(),
+                h["booking_id"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    for key in &held {
+        assert!(!sent.contains_key(key), "{key:?} was held back, yet sent");
+    }
+    // No reminder skipped otherwise: every booking travelling from 29 March got both reminders.
     for (booking, _) in who.iter().filter(|(b, _)| b.starts_with("SIM-")) {
         let travel = bookings()
             .lines()
@@ -364,6 +381,9 @@ fn a_fortnight_over_two_dst_changes_sends_what_the_plan_said_inside_every_window
             .unwrap();
         if travel.as_str() >= "2027-03-29" {
             for c in ["reminder", "early"] {
+                if held.contains(&(c.to_string(), booking.clone())) {
+                    continue;
+                }
                 assert!(
                     sent.contains_key(&(c.to_string(), booking.clone())),
                     "{c} for {booking} (travel {travel}) was not sent"

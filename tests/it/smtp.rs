@@ -39,12 +39,12 @@ fn send(dir: &Path, config: &Path, smtp: &str, extra: &[&str]) -> (Output, serde
     (out, serde_json::from_str(&text).expect("report is JSON"))
 }
 
-/// [`send`] with no extra arguments, asserting a clean run that sent all 34 due emails.
+/// [`send`] with no extra arguments, asserting a clean run that sent all 33 due emails.
 #[track_caller]
 fn send_all(dir: &Path, config: &Path, smtp: &str) -> serde_json::Value {
     let (o, report) = send(dir, config, smtp, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    assert_eq!(n(&report, "sent"), 33);
     report
 }
 
@@ -96,7 +96,7 @@ fn maildev_by_id(md: &MailDev) -> BTreeMap<String, Vec<serde_json::Value>> {
 fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let due = due_emails(dir.path());
-    assert_eq!(due.len(), 34);
+    assert_eq!(due.len(), 33);
     let md = MailDev::start();
     let cfg = config(dir.path(), &[]);
 
@@ -105,10 +105,10 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     let files_arg = files.to_str().unwrap();
     let (o, report) = send(dir.path(), &cfg, &md.url(), &["--out", files_arg]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "sent"), 34);
+    assert_eq!(n(&report, "sent"), 33);
     assert_eq!(n(&report, "already_sent"), 0);
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("34 sent"), "{stdout}");
+    assert!(stdout.contains("33 sent"), "{stdout}");
     assert!(
         !stderr(&o).contains('\x1b'),
         "no progress bar when stderr is not a terminal"
@@ -124,8 +124,8 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
                 .is_some_and(|x| x == "eml")
         })
         .count();
-    assert_eq!(emls, 34);
-    assert_eq!(crate::util::report(&files)["sent"], 34);
+    assert_eq!(emls, 33);
+    assert_eq!(crate::util::report(&files)["sent"], 33);
 
     let got = maildev_by_id(&md);
     assert_eq!(
@@ -178,15 +178,15 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
     let (o, report) = send(dir.path(), &cfg, &md.url(), &[]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(n(&report, "sent"), 0);
-    assert_eq!(n(&report, "already_sent"), 34);
+    assert_eq!(n(&report, "already_sent"), 33);
     assert_eq!(
         n(&report, "engine_requests"),
         0,
         "nothing is composed for sent emails"
     );
-    assert_eq!(md.emails().len(), 34);
+    assert_eq!(md.emails().len(), 33);
 
-    // The ledger lists the 34 as sent, with MailDev's reply.
+    // The ledger lists the 33 as sent, with MailDev's reply.
     let o = tripmail()
         .args(["ledger", "--format", "json", "--state"])
         .arg(dir.path().join("ledger.sqlite"))
@@ -194,7 +194,7 @@ fn maildev_receives_every_due_email_once_and_a_rerun_sends_nothing() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(rows.len(), 34);
+    assert_eq!(rows.len(), 33);
     for r in &rows {
         assert_eq!(r["state"], "sent");
         assert!(r["reply"].as_str().unwrap().starts_with("250"), "{r}");
@@ -305,7 +305,7 @@ fn kill_9_mid_campaign_then_rerun_delivers_every_email_exactly_once() {
     assert!(n(&report, "already_sent") >= 10, "{report}");
     assert_eq!(
         n(&report, "sent") + n(&report, "already_sent"),
-        34,
+        33,
         "{report}"
     );
     // Killed between transactions, the runs left nothing in doubt: nothing to take over or hold.
@@ -336,7 +336,7 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
             &["--redirect-to", "qa@wanderly.example"],
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-        assert_eq!(n(&report, "sent"), 34);
+        assert_eq!(n(&report, "sent"), 33);
         assert_eq!(report["redirected_to"], "qa@wanderly.example");
         assert!(
             !dir.path().join("ledger.sqlite").exists(),
@@ -344,7 +344,7 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
         );
         assert_eq!(
             md.emails().len(),
-            34 * round,
+            33 * round,
             "previews may be repeated freely"
         );
     }
@@ -365,10 +365,10 @@ fn redirect_to_sends_everything_to_the_sandbox_address_and_leaves_the_ledger_alo
         originals.insert(original);
     }
     assert!(originals.len() > 20);
-    // The real campaign afterwards sends all 34: the previews did not count as sends.
+    // The real campaign afterwards sends all 33: the previews did not count as sends.
     md.clear();
     send_all(dir.path(), &cfg, &md.url());
-    assert_eq!(md.emails().len(), 34);
+    assert_eq!(md.emails().len(), 33);
 }
 
 #[test]
@@ -417,8 +417,8 @@ fn a_temporary_failure_is_retried_and_the_email_delivered_once() {
         .iter()
         .map(|m| header(&m.data, "Message-ID").unwrap())
         .collect();
-    assert_eq!(accepted.len(), 34, "each accepted once");
-    assert_eq!(ids.len(), 34);
+    assert_eq!(accepted.len(), 33, "each accepted once");
+    assert_eq!(ids.len(), 33);
 }
 
 #[test]
@@ -443,7 +443,7 @@ fn a_permanent_rejection_fails_that_email_only_and_is_not_tried_again() {
         assert!(f["reason"].as_str().unwrap().contains("550"), "{f}");
     }
     let accepted = server.accepted();
-    assert_eq!(accepted.len() + failed.len(), 34);
+    assert_eq!(accepted.len() + failed.len(), 33);
     assert!(accepted.iter().all(|m| m.to != rejected));
     assert!(stderr(&o).contains("550"), "{}", stderr(&o));
 
@@ -491,16 +491,16 @@ fn a_server_that_stays_down_stops_the_run_and_the_next_run_completes_it() {
     assert_eq!(n(&report, "sent"), 0);
     assert_eq!(
         n(&report, "deferred") + n(&report, "not_attempted"),
-        34,
+        33,
         "{report}"
     );
     assert!(report["stopped"].as_str().is_some());
 
-    // The server comes back on the same port: the next run sends all 34, once.
+    // The server comes back on the same port: the next run sends all 33, once.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("port still free");
     let server = FaultServer::serve(listener, Faults::default());
     send_all(dir.path(), &cfg, &url);
-    assert_eq!(server.accepted().len(), 34);
+    assert_eq!(server.accepted().len(), 33);
 }
 
 #[test]
@@ -576,7 +576,7 @@ fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run()
     );
     let in_doubt = report["in_doubt"].as_array().unwrap();
     assert_eq!(in_doubt.len(), 2, "{report}");
-    assert_eq!(n(&report, "sent"), 32);
+    assert_eq!(n(&report, "sent"), 31);
     assert_eq!(err.matches("tripmail: in doubt").count(), 2, "{err}");
     let ids: Vec<String> = server
         .accepted()
@@ -586,10 +586,10 @@ fn a_reply_lost_after_the_data_leaves_the_email_in_doubt_not_resent_in_the_run()
     let unique: BTreeSet<&String> = ids.iter().collect();
     assert_eq!(
         ids.len(),
-        33,
-        "32 sent + the one kept before the lost reply"
+        32,
+        "31 sent + the one kept before the lost reply"
     );
-    assert_eq!(unique.len(), 33, "nothing sent twice in the run");
+    assert_eq!(unique.len(), 32, "nothing sent twice in the run");
     let listing = tripmail()
         .args(["ledger", "--only", "pending", "--state"])
         .arg(dir.path().join("ledger.sqlite"))
@@ -619,7 +619,7 @@ fn a_refused_sender_stops_the_run_without_failing_any_email() {
     assert_eq!(n(&report, "previously_failed"), 0);
     assert_eq!(
         n(&report, "deferred") + n(&report, "not_attempted"),
-        34,
+        33,
         "{report}"
     );
     // Fixed (a normal server on the same ledger): everything goes.
@@ -644,10 +644,10 @@ fn a_booking_listed_twice_is_sent_once() {
         &["--bookings", bookings.to_str().unwrap()],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(n(&report, "due"), 35);
-    assert_eq!(n(&report, "sent"), 34);
+    assert_eq!(n(&report, "due"), 34);
+    assert_eq!(n(&report, "sent"), 33);
     assert_eq!(n(&report, "already_sent"), 1);
-    assert_eq!(server.accepted().len(), 34);
+    assert_eq!(server.accepted().len(), 33);
 }
 
 #[test]

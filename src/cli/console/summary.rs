@@ -116,6 +116,9 @@ fn print_later(report: &Report) {
     .into_iter()
     .filter(|(n, _)| *n > 0)
     .map(|(n, what)| format!("{n} {what}"))
+    .chain(report.skipped.iter().map(|(reason, n)| {
+        format!("{n} {reason} (a reminder whose booking's confirmation went less than min_hours_after_confirmation before, or in this run; a later run sends it if still due)")
+    }))
     .collect();
     if !later.is_empty() {
         outln!("later: {}", later.join("; "));

@@ -149,6 +149,24 @@ fn write_plan_totals(w: &mut impl Write, plan: &Plan, settings: &Settings) -> io
             )?;
         }
     }
+    if !plan.held_back.is_empty() {
+        writeln!(
+            w,
+            "held back: {} reminders whose confirmation goes less than min_hours_after_confirmation before (skipped:recent_confirmation):",
+            plan.held_back.len()
+        )?;
+        for h in &plan.held_back {
+            let then = match &h.moved_to {
+                Some(t) => format!("moved to {t}"),
+                None => "not sent: due no more once the gap has passed".into(),
+            };
+            writeln!(
+                w,
+                "  {} {} at {}: confirmation at {}; {then}",
+                h.campaign, h.booking_id, h.planned_at, h.confirmation_at
+            )?;
+        }
+    }
     if !plan.disabled.is_empty() {
         writeln!(w, "disabled: {}", plan.disabled.join(", "))?;
     }

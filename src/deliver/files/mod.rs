@@ -12,10 +12,17 @@ use std::path::{Path, PathBuf};
 use futures::future::BoxFuture;
 
 use super::{Delivery, DeliveryError, OutgoingEmail};
+use crate::config::ReviewImages;
+
+mod images;
+
+pub use images::{copy_images, localize, IMAGES_FOLDER};
 
 /// Writes each email as an `.eml` file and its HTML beside it.
 pub struct FileDelivery {
     dir: PathBuf,
+    /// Pictures the `.html` copies show from `<dir>/images/` (`[review]`).
+    images: Option<ReviewImages>,
 }
 
 /// Writes a file at `path` through a temporary file in the same folder, renamed over `path` once
@@ -68,7 +75,16 @@ fn refuse_symlink(folder: &Path) -> std::io::Result<()> {
 impl FileDelivery {
     /// Writes under `dir`, creating folders as needed.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FileDelivery { dir: dir.into() }
+        FileDelivery {
+            dir: dir.into(),
+            images: None,
+        }
+    }
+
+    /// The `.html` copies show the pictures of `images` from copies in `<dir>/images/`, linked
+    /// relatively (the folder still works when moved); the `.eml` files keep the addresses.
+    pub fn with_images(self, images: Option<ReviewImages>) -> Self {
+        FileDelivery { images, ..self }
     }
 
     /// The HTML file of an email, relative to the output folder.
@@ -90,7 +106,14 @@ impl FileDelivery {
         let html_path = self
             .dir
             .join(Self::html_path(&email.campaign, &email.booking_id));
-        let html = email.html.clone();
+        let (html, used) = match &self.images {
+            Some(images) => localize(&email.html, images, |name| {
+                format!("../{IMAGES_FOLDER}/{name}")
+            }),
+            None => (email.html.clone(), Vec::new()),
+        };
+        let images = self.images.clone();
+        let images_to = self.dir.join(IMAGES_FOLDER);
         let fail = |path: &Path| {
             let path = path.to_path_buf();
             move |source| DeliveryError::Write { path, source }
@@ -100,6 +123,9 @@ impl FileDelivery {
                 .and_then(|()| refuse_symlink(&folder))
                 .map_err(fail(&folder))?;
             write_atomically(&eml, |w| w.write_all(&mime)).map_err(fail(&eml))?;
+            if let Some(images) = &images {
+                copy_images(images, &used, &images_to).map_err(fail(&images_to))?;
+            }
             write_atomically(&html_path, |w| w.write_all(html.as_bytes())).map_err(fail(&html_path))
         })
         .await;

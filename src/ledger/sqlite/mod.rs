@@ -4,7 +4,7 @@
 //! Split by concern: `schema` (the table and its migrations), `lock` (the runner lock),
 //! `sends` (claim, finish, release and the reads), `unrecorded` (the reserve files and the list of
 //! sends a full disk kept out of the ledger). This file holds the store itself: opening it, the
-//! connection, and the [`SendLedger`] implementation.
+//! connection, and the [`SendLedger`](crate::ledger::SendLedger) implementation.
 
 use std::collections::HashSet;
 use std::fs::File;

@@ -8,7 +8,9 @@ use rusqlite::{params, OptionalExtension};
 
 use super::schema::{missing_columns, stamp};
 use super::SqliteLedger;
-use crate::ledger::{Claim, Entry, LedgerError, Recorded, SendLedger, SendState, UnrecordedSend};
+use crate::ledger::{
+    Claim, Entry, LedgerError, Recorded, SendLedger, SendState, StateAt, UnrecordedSend,
+};
 
 /// How many times a `sent` is tried again before it is listed instead.
 const SENT_TRIES: u32 = 4;
@@ -217,6 +219,22 @@ impl SendLedger for SqliteLedger {
             .optional()
         })
         .map(|s| s.as_deref().and_then(SendState::parse))
+    }
+
+    /// The state of one send and the `--now` of the run that last claimed it.
+    fn state_at(&self, campaign: &str, booking_id: &str) -> Result<Option<StateAt>, LedgerError> {
+        let row = self.with(|c| {
+            c.query_row(
+                "SELECT state, run_at FROM sends WHERE campaign = ?1 AND booking_id = ?2",
+                params![campaign, booking_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+        })?;
+        Ok(row.and_then(|(state, run_at)| {
+            let at = DateTime::parse_from_rfc3339(&run_at).ok();
+            Some((SendState::parse(&state)?, at.map(|t| t.with_timezone(&Utc))))
+        }))
     }
 
     /// Every row, or one campaign's, ordered by campaign then booking.

@@ -50,6 +50,7 @@ fn campaign(trigger: Trigger) -> CampaignSettings {
         send_at: None,
         transactional: None,
         in_doubt: None,
+        min_hours_after_confirmation: None,
     }
 }
 

@@ -4,7 +4,6 @@
 //! failed already.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
-use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use chrono_tz::Tz;
@@ -14,8 +13,12 @@ use crate::bookings::{Booking, BookingReader, RowError};
 use crate::catalog::Catalog;
 use crate::config::{CampaignSettings, Settings};
 use crate::due::{due_span, next_send_on_ticks, Venue};
-use crate::ledger::{Ledger, SendLedger, SendState};
 use crate::run::FatalError;
+use crate::schedule::gap::place;
+
+mod known;
+
+use known::{confirmations, done_in_ledger};
 
 /// What to plan.
 #[derive(Debug, Clone)]
@@ -57,8 +60,29 @@ pub struct Plan {
     /// Emails due in the period that will not go: the campaign does not send (dates, days, window)
     /// before they stop being due.
     pub will_not_send: Vec<Unsendable>,
+    /// Reminders held back because the booking's confirmation goes (or went) less than their
+    /// campaign's `min_hours_after_confirmation` before: moved to their next chance, or not sent.
+    pub held_back: Vec<HeldBack>,
     /// Bookings rows that could not be read.
     pub skipped_rows: Vec<RowError>,
+}
+
+/// A reminder held back after a recent confirmation (`skipped:recent_confirmation`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HeldBack {
+    /// The campaign.
+    pub campaign: String,
+    /// The booking.
+    pub booking_id: String,
+    /// `skipped:recent_confirmation`.
+    pub reason: String,
+    /// When it would have gone (RFC 3339).
+    pub planned_at: String,
+    /// When the booking's confirmation goes or went.
+    pub confirmation_at: String,
+    /// Its next chance (the gap passed, still due, inside its schedule), counted on that day when
+    /// it falls in the plan; `None`: its due window ends first, it is not sent.
+    pub moved_to: Option<String>,
 }
 
 /// What one campaign sends on one day.
@@ -112,7 +136,8 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
         Some(path) => Some(Catalog::load(path)?),
         None => None,
     };
-    let done = done_in_ledger(&settings.state.path)?;
+    let (done, sent_at) = done_in_ledger(&settings.state.path)?;
+    let no_ledger = !settings.state.path.exists();
     let reader = BookingReader::open(&settings.bookings.path)?;
     let mut tally = Tally {
         opts,
@@ -130,8 +155,9 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
             }
         };
         let venue = Venue::of(&booking, catalog.as_ref());
+        let confirmed = confirmations(settings, &booking, &venue, opts, &sent_at, no_ledger);
         for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
-            tally.add(i, c, &booking, &venue);
+            tally.add(i, c, &booking, &venue, &confirmed);
         }
     }
     Ok(tally.finish())
@@ -178,6 +204,7 @@ impl Plan {
                 .collect(),
             already_done: 0,
             will_not_send: Vec::new(),
+            held_back: Vec::new(),
             skipped_rows: Vec::new(),
         }
     }
@@ -203,8 +230,15 @@ struct Tally<'a> {
 }
 
 impl Tally<'_> {
-    /// One booking for the `i`th campaign, `c`.
-    fn add(&mut self, i: usize, c: &CampaignSettings, booking: &Booking, venue: &Venue) {
+    /// One booking for the `i`th campaign, `c`; `confirmed`: when its confirmations go or went.
+    fn add(
+        &mut self,
+        i: usize,
+        c: &CampaignSettings,
+        booking: &Booking,
+        venue: &Venue,
+        confirmed: &[DateTime<Utc>],
+    ) {
         let opts = self.opts;
         let at = next_send_on_ticks(c, booking, venue, opts.from, opts.every)
             .filter(|t| *t < opts.until);
@@ -237,7 +271,25 @@ impl Tally<'_> {
             self.plan.already_done += 1;
             return;
         }
-        self.count(at, c, booking, venue);
+        let Some(gap) = c.gap_after_confirmation() else {
+            return self.count(at, c, booking, venue);
+        };
+        let next = |u| next_send_on_ticks(c, booking, venue, u, opts.every);
+        let placed = place(gap, confirmed, at, next);
+        if placed != Some(at) {
+            let confirmation = confirmed.iter().filter(|t| **t <= at).max();
+            self.plan.held_back.push(HeldBack {
+                campaign: c.name.clone(),
+                booking_id: booking.booking_id.clone(),
+                reason: crate::report::SkippedEmail::RECENT_CONFIRMATION.into(),
+                planned_at: stamp(at),
+                confirmation_at: confirmation.copied().map(stamp).unwrap_or_default(),
+                moved_to: placed.map(stamp),
+            });
+        }
+        if let Some(at) = placed.filter(|t| *t < opts.until) {
+            self.count(at, c, booking, venue);
+        }
     }
 
     /// An email planned at `at`.
@@ -316,19 +368,4 @@ pub fn schedule_in_words(c: &CampaignSettings) -> String {
         rules.push(format!("until {d}"));
     }
     rules.join(", ")
-}
-
-/// The bookings the ledger at `path` holds as sent or failed, per campaign; none when it does not
-/// exist yet.
-fn done_in_ledger(path: &Path) -> Result<HashMap<String, HashSet<String>>, FatalError> {
-    let mut done: HashMap<String, HashSet<String>> = HashMap::new();
-    if !path.exists() {
-        return Ok(done);
-    }
-    for e in Ledger::open_read(path)?.entries(None)? {
-        if matches!(e.state, SendState::Sent | SendState::Failed) {
-            done.entry(e.campaign).or_default().insert(e.booking_id);
-        }
-    }
-    Ok(done)
 }
