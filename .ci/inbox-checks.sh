@@ -8,7 +8,7 @@
 # fixtures' instant) and the HTML of every snapshot case (tests/it/snapshots/*.html.snap).
 #
 #   .ci/inbox-checks.sh [OUTDIR]     # OUTDIR (default: a temporary folder) keeps the emails and the
-#                                    # tools' raw output; TRIPMAIL_BIN picks the binary (default: a
+#                                    # tools' raw output; INBOX_CHECKS_BIN picks the binary (default: a
 #                                    # debug build, made by cargo when needed)
 # Needs what .ci/setup installs (node packages, spamassassin, python3).
 set -euo pipefail
@@ -19,21 +19,27 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 cd "$root"
 
-bin="${TRIPMAIL_BIN:-}"
+bin="${INBOX_CHECKS_BIN:-}"
 if [ -z "$bin" ]; then
   cargo build --locked --quiet
   bin="$root/target/debug/tripmail"
 fi
 now=2026-12-10T09:00:00Z
 rm -rf "$out/run" "$out/yespo" "$out/snapshots"
-"$bin" run --config fixtures/campaign.toml --now "$now" --out "$out/run" >/dev/null 2>&1 || true
-"$bin" run --config fixtures/campaign-yespo.toml --now "$now" --out "$out/yespo" >/dev/null 2>&1 || true
+shipped_run() { # CONFIG DIR: the shipped run, its console output in DIR.log (shown if it fails)
+  if ! "$bin" run --config "$1" --now "$now" --out "$2" >"$2.log" 2>&1; then
+    cat "$2.log" >&2
+    exit 1
+  fi
+}
+shipped_run fixtures/campaign.toml "$out/run"
+shipped_run fixtures/campaign-yespo.toml "$out/yespo"
 python3 "$ci/snapshot_html.py" tests/it/snapshots "$out/snapshots"
 
 html=("$out"/run/*/*.html "$out"/yespo/*/*.html "$out"/snapshots/*.html)
 eml=("$out"/run/*/*.eml "$out"/yespo/*/*.eml)
 node "$ci/caniemail.js" "${html[@]}" >"$out/caniemail.json"
-"$ci/node_modules/.bin/html-validate" --config "$ci/htmlvalidate-email.cjs" --formatter json \
-  "${html[@]}" >"$out/html-validate.json" || true
+"$ci/node_modules/.bin/html-validate" --config "$ci/htmlvalidate-email.cjs" \
+  --formatter="json=$out/html-validate.json" "${html[@]}" || true
 perl "$ci/spamscore.pl" "${eml[@]}" >"$out/spamassassin.tsv"
 python3 "$ci/inbox_figures.py" "$out" "$root/templates/CLIENTS.md"

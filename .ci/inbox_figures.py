@@ -39,9 +39,14 @@ def documented(path):
 
 
 can = json.loads((out / "caniemail.json").read_text())
-print(f"== caniemail ({can['files']} HTML files; clients {', '.join(can['clients'])})")
-lacking = {f: e["none"] for f, e in sorted(can["features"].items()) if e["none"]}
-partial = {f: e["partial"] for f, e in sorted(can["features"].items()) if e["partial"] and not e["none"]}
+print(f"== caniemail ({len(can['files'])} HTML files; clients {', '.join(can['clients'])})")
+tally = {"none": collections.defaultdict(collections.Counter), "partial": collections.defaultdict(collections.Counter)}
+for found in can["files"]:
+    for level, counts in tally.items():
+        for feature, clients in found[level].items():
+            counts[feature].update(clients)
+lacking = dict(sorted(tally["none"].items()))
+partial = sorted(set(tally["partial"]) - set(lacking))
 print(f"-- {len(lacking)} features some client lacks (files using it, per client):")
 for feature, counts in lacking.items():
     print(f"  {feature}: {by_family(counts)}")
@@ -84,9 +89,9 @@ for line in (out / "spamassassin.tsv").read_text().splitlines():
     scores.append(float(score))
     rel = pathlib.Path(path).relative_to(out)
     shown = ",".join(h for h in hits.split(",") if abs(float(h.split("=")[1])) >= 0.01)
-    print(f"  {float(score):5.2f}  {rel}  {shown}")
+    print(f"  {float(score):.3f}  {rel}  {shown}")
 if scores:
     print(
-        f"-- {len(scores)} emails: min {min(scores):.2f}, median {statistics.median(scores):.2f}, "
-        f"max {max(scores):.2f}"
+        f"-- {len(scores)} emails: min {min(scores):.3f}, median {statistics.median(scores):.3f}, "
+        f"max {max(scores):.3f}"
     )

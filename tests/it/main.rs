@@ -19,6 +19,8 @@ mod cross_sell_client;
 mod engine;
 mod engine_contact;
 mod fast;
+mod inbox_checks;
+mod inbox_emails;
 mod items;
 mod ledger_faults;
 mod odd_values;
