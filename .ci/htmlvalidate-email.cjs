@@ -27,9 +27,10 @@ module.exports = {
           valign: { deprecated: false },
         },
       },
-      // MJML writes height="auto" on every image so that Outlook keeps the picture's proportions
-      // when only its width is given; clients read it as no height. Any other height must be a
-      // whole number, and width is not relaxed at all (width="186.64801" stays an error).
+      // MJML (the official one and mrml alike) writes height="auto" on every image whose height
+      // is not set; clients read the value as no height, so the picture keeps its proportions.
+      // Any other height must be a whole number, and width is not relaxed at all
+      // (width="186.64801" stays an error).
       img: {
         attributes: {
           height: { enum: ["/^\\d+$/", "auto"] },
