@@ -21,6 +21,8 @@ mod dkim_config;
 mod engine;
 mod engine_contact;
 mod fast;
+mod inbox_checks;
+mod inbox_emails;
 mod items;
 mod ledger_faults;
 mod odd_values;

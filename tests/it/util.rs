@@ -37,11 +37,13 @@ pub fn tripmail_process() -> std::process::Command {
 const SETUP_HINT: &str = "
 tripmail tests: the tools `.ci/setup` installs are missing, so the tests that need them fail below,
 one line each (the MJML validator checks every snapshot email; MailDev receives the SMTP sends;
-dkimpy verifies the DKIM signatures):
+dkimpy, icalendar and extruct read what we sign and attach; doiuse-email, html-validate and SpamAssassin
+check every shipped email):
     .ci/setup               # once: npm ci into .ci/node_modules (needs node and npm; python3 too),
-                            # and a Python venv in .ci/venv (pip install -r .ci/requirements.txt)
+                            # a Python venv in .ci/venv (pip install -r .ci/requirements.txt), and
+                            # SpamAssassin from apt when missing
     cargo test --locked     # again; `.ci/run` does both
-Or point MJML_BIN, MAILDEV_BIN and PYTHON_BIN at installed copies.
+Or point MJML_BIN, MAILDEV_BIN, HTML_VALIDATE_BIN and PYTHON_BIN at installed copies.
 
 ";
 
@@ -58,13 +60,31 @@ pub fn ci_tool(name: &str, env_var: &str) -> PathBuf {
             path.display()
         ));
     }
+    require_node(name);
+    path
+}
+
+/// `node .ci/<script>`, a script of this repository that needs the npm package `package` of
+/// `.ci/setup`; when the package (or node) is missing, fails the calling test as [`ci_tool`] does.
+pub fn ci_node_script(script: &str, package: &str) -> std::process::Command {
+    let dir = root().join(".ci/node_modules").join(package);
+    if !dir.is_dir() {
+        missing_setup(&format!("{} is missing: run .ci/setup", dir.display()));
+    }
+    require_node(script);
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(root().join(".ci").join(script));
+    cmd
+}
+
+/// Fails the calling test as [`missing_setup`] when node, which runs `what`, is not on PATH.
+fn require_node(what: &str) {
     let path_dirs = std::env::var_os("PATH").unwrap_or_default();
     if !std::env::split_paths(&path_dirs).any(|d| d.join("node").is_file()) {
         missing_setup(&format!(
-            "node, which runs {name}, is not on PATH: run .ci/setup"
+            "node, which runs {what}, is not on PATH: run .ci/setup"
         ));
     }
-    path
 }
 
 /// The Python that `.ci/setup` prepares (`.ci/venv`, or the one `PYTHON_BIN` names, else `python3`),
