@@ -75,7 +75,7 @@ fn price(
     currency: &Option<Field>,
 ) -> Result<Option<crate::catalog::Money>, String> {
     let amount = optional(amount, "price_paid", 32)?;
-    let currency = optional(currency, "currency", 3)?;
+    let currency = optional(currency, "currency", super::MAX_VALUE_CHARS)?;
     let (amount, currency) = match (amount, currency) {
         (None, None) => return Ok(None),
         (Some(_), None) => return Err("price_paid is given without its currency".into()),

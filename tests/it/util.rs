@@ -250,3 +250,19 @@ pub fn templates_with(
     }
     target
 }
+
+/// Fails the calling test with the set-up hint when python3 cannot import one of `modules` (the
+/// packages `.ci/setup` installs with pip).
+pub fn python_modules(modules: &[&str]) {
+    let import = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &import])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        missing_setup(&format!(
+            "python3 cannot `{import}`: run .ci/setup (pip install {})",
+            modules.join(" ")
+        ));
+    }
+}
