@@ -148,3 +148,38 @@ fn a_bad_detail_skips_its_row_naming_the_line_and_column() {
     // The other rows still get their emails.
     assert!(out.join("reminder/WT-100005.eml").exists());
 }
+
+const MANAGE: &str =
+    "manage_booking_url = \"https://www.wanderly.example/account/bookings/{booking_id}\"";
+
+fn with_manage(url: &str) -> String {
+    crate::config_case::edited(
+        "fixtures/campaign.toml",
+        &[(MANAGE, &format!("manage_booking_url = \"{url}\""))],
+    )
+}
+
+config_case!(
+    manage_url_without_its_placeholder,
+    with_manage("https://w.example/bookings"),
+    "links.manage_booking_url",
+    "must contain the {booking_id} placeholder",
+);
+config_case!(
+    manage_url_over_plain_http,
+    with_manage("http://w.example/bookings/{booking_id}"),
+    "links.manage_booking_url",
+    "must be an https URL",
+);
+config_case!(
+    support_phone_that_is_no_number,
+    crate::config_case::edited(
+        "fixtures/campaign.toml",
+        &[(
+            "support_phone = \"+44 20 7946 0958\"",
+            "support_phone = \"call us\""
+        )],
+    ),
+    "sender.support_phone",
+    "\"call us\" is not a phone number",
+);
