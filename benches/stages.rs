@@ -222,6 +222,7 @@ fn input<'a>(f: &'a Fixture, e: &'a Email) -> EmailInput<'a> {
         city: &e.city,
         block_names_city: true,
         unsubscribe_url: e.unsubscribe.as_deref(),
+        manage_url: None,
     }
 }
 
@@ -287,6 +288,7 @@ fn mime(c: &mut Criterion) {
                 text: content.text,
                 list_unsubscribe: e.unsubscribe.clone(),
                 original_to: None,
+                calendar: None,
             }
         })
         .collect();

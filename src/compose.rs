@@ -15,6 +15,7 @@ use crate::due::Venue;
 use crate::recommend::Recommendation;
 use crate::render::{EmailContent, EmailInput, RenderError, Renderer};
 use crate::report::EmailRecord;
+use crate::reservation::{self, Reservation};
 
 /// One email, composed.
 #[derive(Debug, Clone)]
@@ -57,6 +58,10 @@ pub struct Parts {
     pub names_city: bool,
     /// The one-click unsubscribe link, for campaigns that have one.
     pub unsubscribe: Option<String>,
+    /// The booking's manage-booking / tickets link, when the config has one.
+    pub manage_url: Option<String>,
+    /// The venue's time zone: the calendar event's and the JSON-LD's start.
+    pub venue_tz: chrono_tz::Tz,
     /// The sender.
     pub from: Mailbox,
     /// The instant the email is made for (its `Date`).
@@ -88,6 +93,8 @@ pub fn compose(
         city,
         names_city,
         unsubscribe,
+        manage_url,
+        venue_tz,
         from,
         now,
     } = parts;
@@ -99,11 +106,21 @@ pub fn compose(
         city: &city,
         block_names_city: names_city,
         unsubscribe_url: unsubscribe.as_deref(),
+        manage_url: manage_url.as_deref(),
     };
     let mut content = match make.straight {
         true => renderer.render_straight(input)?,
         false => renderer.render_with(input, !make.lean)?,
     };
+    let reservation = Reservation {
+        booking: &booking,
+        venue_tz,
+        manage_url: manage_url.as_deref(),
+        domain: from.email.domain(),
+    };
+    let json_ld = reservation::json_ld(&reservation);
+    content.html = reservation::with_json_ld(&content.html, &json_ld);
+    let calendar = reservation::calendar(&reservation);
     let to = Mailbox::new(
         Some(booking.customer_first_name.clone()),
         booking.customer_email.clone(),
@@ -126,6 +143,7 @@ pub fn compose(
         },
         list_unsubscribe: unsubscribe,
         original_to: None,
+        calendar,
     };
     Ok((content, email))
 }

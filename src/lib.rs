@@ -25,6 +25,7 @@ pub mod plan;
 pub mod recommend;
 pub mod render;
 pub mod report;
+pub mod reservation;
 mod retry;
 pub mod run;
 pub mod runner;

@@ -38,6 +38,8 @@ pub(super) fn max_chars(column: &str) -> Option<usize> {
         "customer_email" => MAX_EMAIL_CHARS,
         "booking_id" => MAX_BOOKING_ID_CHARS,
         "customer_id" | "customer_phone" | "contact_id" | "web_id" => MAX_IDENTITY_CHARS,
+        "venue_name" | "meeting_point" => super::details::MAX_VENUE_CHARS,
+        "venue_address" => super::details::MAX_ADDRESS_CHARS,
         "other_product_ids" => return None,
         c if super::REQUIRED.contains(&c) || super::OPTIONAL.contains(&c) => MAX_VALUE_CHARS,
         _ => return None,
@@ -113,6 +115,12 @@ pub(super) struct RawRow {
     customer_phone: Option<Field>,
     contact_id: Option<Field>,
     web_id: Option<Field>,
+    start_time: Option<Field>,
+    venue_name: Option<Field>,
+    venue_address: Option<Field>,
+    meeting_point: Option<Field>,
+    price_paid: Option<Field>,
+    currency: Option<Field>,
 }
 
 fn required(field: &Option<Field>, name: &str, max: usize) -> Result<String, String> {
@@ -123,7 +131,11 @@ fn required(field: &Option<Field>, name: &str, max: usize) -> Result<String, Str
     checked(text, name, max)
 }
 
-fn optional(field: &Option<Field>, name: &str, max: usize) -> Result<Option<String>, String> {
+pub(super) fn optional(
+    field: &Option<Field>,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
     field
         .as_ref()
         .and_then(Field::text)
@@ -232,6 +244,12 @@ impl RawRow {
                 "customer_phone" => &mut raw.customer_phone,
                 "contact_id" => &mut raw.contact_id,
                 "web_id" => &mut raw.web_id,
+                "start_time" => &mut raw.start_time,
+                "venue_name" => &mut raw.venue_name,
+                "venue_address" => &mut raw.venue_address,
+                "meeting_point" => &mut raw.meeting_point,
+                "price_paid" => &mut raw.price_paid,
+                "currency" => &mut raw.currency,
                 _ => continue,
             };
             *slot = Some(Field::Text(v.to_string()));
@@ -326,7 +344,21 @@ impl RawRow {
             customer_phone: identity(&self.customer_phone, "customer_phone")?,
             contact_id: identity(&self.contact_id, "contact_id")?,
             web_id: identity(&self.web_id, "web_id")?,
+            details: self.details()?,
         })
+    }
+
+    /// The optional details (start time, venue, price paid).
+    fn details(&self) -> Result<super::Details, String> {
+        super::details::RawDetails {
+            start_time: &self.start_time,
+            venue_name: &self.venue_name,
+            venue_address: &self.venue_address,
+            meeting_point: &self.meeting_point,
+            price_paid: &self.price_paid,
+            currency: &self.currency,
+        }
+        .check()
     }
 
     /// `status`: `confirmed` or `cancelled`.

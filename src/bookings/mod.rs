@@ -3,6 +3,7 @@
 //! and reading goes on with the next row.
 
 mod check;
+mod details;
 mod split;
 
 use std::collections::VecDeque;
@@ -20,6 +21,7 @@ pub use check::{
     MAX_BOOKING_ID_CHARS, MAX_CITY_CHARS, MAX_EMAIL_CHARS, MAX_HELD_PRODUCTS, MAX_IDENTITY_CHARS,
     MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_VALUE_CHARS,
 };
+pub use details::{Details, MAX_ADDRESS_CHARS, MAX_PRICE_PAID, MAX_VENUE_CHARS};
 pub use split::MAX_ROW_BYTES;
 
 /// The languages emails are written in.
@@ -128,6 +130,9 @@ pub struct Booking {
     /// The customer's web-tracking id (Yespo's `webId`), if given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_id: Option<String>,
+    /// Start time, venue, meeting point and price paid, where the booking gives them.
+    #[serde(flatten)]
+    pub details: Details,
 }
 
 impl Booking {
@@ -156,6 +161,7 @@ impl Booking {
             customer_phone: None,
             contact_id: None,
             web_id: None,
+            details: Details::default(),
         }
     }
 
@@ -256,7 +262,7 @@ pub const REQUIRED: [&str; 13] = [
 ];
 
 /// The columns a bookings file may have besides [`REQUIRED`], in the order tripmail writes them.
-pub const OPTIONAL: [&str; 7] = [
+pub const OPTIONAL: [&str; 13] = [
     "latitude",
     "timezone",
     "other_product_ids",
@@ -264,6 +270,12 @@ pub const OPTIONAL: [&str; 7] = [
     "customer_phone",
     "contact_id",
     "web_id",
+    "start_time",
+    "venue_name",
+    "venue_address",
+    "meeting_point",
+    "price_paid",
+    "currency",
 ];
 
 /// One item of the stream: a booking, or a row that could not be used.

@@ -21,6 +21,9 @@ pub struct LinksSettings {
     /// `unsubscribe_url` as written, read only by the check that parses it into `unsubscribe_url`.
     #[serde(rename = "unsubscribe_url")]
     pub(crate) unsubscribe_url_text: Option<String>,
+    /// Where a customer manages a booking and finds the tickets: a URL template with `{booking_id}`
+    /// (percent-encoded when filled in); https, except on a loopback address.
+    pub manage_booking_url: Option<String>,
     /// Key of the HMAC-SHA256 `sig` of unsubscribe links (`TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET`).
     pub unsubscribe_secret: Option<Secret>,
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 mod campaign;
 mod clock;
+mod contact;
 mod dkim;
 mod engine;
 mod links;
@@ -122,6 +123,11 @@ pub struct HeuristicsSettings {
 pub struct SenderSettings {
     /// `Name <address>`; the name is the brand shown in the emails.
     pub from: Mailbox,
+    /// The support address shown in emails (a `mailto:` link).
+    pub support_email: Option<lettre::Address>,
+    /// The support phone number shown in emails (a `tel:` link): digits, spaces, `+`, `-`, `.`,
+    /// `(` and `)`.
+    pub support_phone: Option<String>,
 }
 
 /// `[templates]`

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{IntoBody, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, IntoBody, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 
 use super::{encode, panic_message, DeliveryError};
@@ -33,6 +33,9 @@ pub struct OutgoingEmail {
     pub text: String,
     /// The one-click unsubscribe URL: `List-Unsubscribe` and `List-Unsubscribe-Post` headers.
     pub list_unsubscribe: Option<String>,
+    /// The booking as a calendar event (`.ics`, RFC 5545), attached as `booking-<id>.ics`; the
+    /// message is then multipart/mixed around the multipart/alternative.
+    pub calendar: Option<String>,
     /// When redirected (a preview or test send), the customer it was meant for:
     /// `X-Tripmail-Original-To`.
     pub original_to: Option<String>,
@@ -55,7 +58,8 @@ impl OutgoingEmail {
         self
     }
 
-    /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8.
+    /// The RFC 5322 message: multipart/alternative with text/plain then text/html, UTF-8; inside
+    /// multipart/mixed with the calendar attachment when there is one.
     ///
     /// The parts are encoded by `encode::body`, byte for byte as lettre encodes a `String`.
     pub fn to_mime(&self) -> Result<Vec<u8>, DeliveryError> {
@@ -107,23 +111,39 @@ impl OutgoingEmail {
             .to(self.to.clone())
             .subject(self.subject.clone())
             .message_id(Some(format!("<{}>", self.message_id)))
-            .date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-            .multipart(
-                MultiPart::alternative()
-                    .boundary(boundary)
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(text),
-                    )
-                    .singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_HTML)
-                            .body(html),
-                    ),
+            .date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        let alternative = MultiPart::alternative()
+            .boundary(boundary.clone())
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text),
             )
-            .map_err(|e| DeliveryError::Build(e.to_string()))?;
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(html),
+            );
+        let message = match &self.calendar {
+            None => message.multipart(alternative),
+            Some(ics) => message.multipart(
+                MultiPart::mixed()
+                    .boundary(format!("{boundary}_mixed"))
+                    .multipart(alternative)
+                    .singlepart(self.attachment(ics)?),
+            ),
+        }
+        .map_err(|e| DeliveryError::Build(e.to_string()))?;
         Ok(message.formatted())
+    }
+}
+
+impl OutgoingEmail {
+    /// The calendar attachment: `text/calendar; method=PUBLISH` (an event to add, not an invitation).
+    fn attachment(&self, ics: &str) -> Result<SinglePart, DeliveryError> {
+        let kind = ContentType::parse("text/calendar; charset=utf-8; method=PUBLISH")
+            .map_err(|e| DeliveryError::Build(e.to_string()))?;
+        Ok(Attachment::new(format!("booking-{}.ics", self.booking_id)).body(ics.to_string(), kind))
     }
 }
 

@@ -58,6 +58,7 @@ fn booking(children: u32, held: &[u64]) -> Booking {
         customer_phone: None,
         contact_id: None,
         web_id: None,
+        details: Default::default(),
     }
 }
 

@@ -30,7 +30,13 @@ impl Renderer {
         for campaign in campaigns {
             for locale in Locale::ALL {
                 for n in [0, 2, 3, 4] {
-                    let booking = Booking::sample(locale);
+                    // Every detail with 2 and 4 items, none otherwise: both ways of each row.
+                    let mut booking = Booking::sample(locale);
+                    let full = n % 2 == 0 && n > 0;
+                    if full {
+                        booking.details =
+                            super::details::sample_details(u8::MAX, "Sample & <Place>").0;
+                    }
                     self.render(EmailInput {
                         campaign,
                         booking: &booking,
@@ -42,6 +48,8 @@ impl Renderer {
                         unsubscribe_url: campaign
                             .wants_unsubscribe()
                             .then_some("https://example.invalid/unsubscribe?x=1&y=2"),
+                        manage_url: full
+                            .then_some("https://example.invalid/bookings/SAMPLE-1?x=1&y=2"),
                     })?;
                     checked += 1;
                 }

@@ -19,6 +19,7 @@ use crate::recommend::Recommendation;
 
 mod check;
 mod compiled;
+mod details;
 mod i18n;
 mod links;
 mod money;
@@ -97,6 +98,8 @@ pub struct EmailInput<'a> {
     pub block_names_city: bool,
     /// The unsubscribe link shown in the footer, for campaigns that have one.
     pub unsubscribe_url: Option<&'a str>,
+    /// The booking's manage-booking / tickets link, when the config has one.
+    pub manage_url: Option<&'a str>,
 }
 
 /// The key of the block's heading in the templates' `t`.
@@ -113,6 +116,8 @@ pub struct Renderer {
     /// source gives.
     utm: Vec<(String, String)>,
     brand: String,
+    /// `sender.support_email`, `sender.support_phone` and its `tel:` URI, shown in every email.
+    support: views::Support,
     /// The compiled shapes met so far (the fast path).
     shapes: Shapes,
 }

@@ -7,7 +7,7 @@ use tera::Tera;
 
 use super::compiled::Shapes;
 use super::links::utm_params;
-use super::views::View;
+use super::views::{self, View};
 use super::{MoneyFormat, RenderError, Renderer, Translations};
 use crate::config::{CampaignSettings, Settings};
 
@@ -74,6 +74,7 @@ impl Renderer {
             product_url: settings.links.product_url.clone(),
             utm: utm_params(&settings.links.product_url),
             brand: settings.brand(),
+            support: views::Support::of(&settings.sender),
             shapes: Shapes::default(),
         })
     }

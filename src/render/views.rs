@@ -29,6 +29,27 @@ pub(super) struct BookingView<'a> {
     pub(super) city: &'a str,
     pub(super) date: String,
     pub(super) travellers: String,
+    /// Start time, venue, address, meeting point, price paid, manage link: each only when known.
+    #[serde(flatten)]
+    pub(super) details: super::details::DetailsView,
+}
+
+/// The support contact of every email (`sender.support_email`, `sender.support_phone`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Support {
+    email: Option<String>,
+    phone: Option<String>,
+    tel: Option<String>,
+}
+
+impl Support {
+    pub(crate) fn of(sender: &crate::config::SenderSettings) -> Support {
+        Support {
+            email: sender.support_email.as_ref().map(ToString::to_string),
+            phone: sender.support_phone.clone(),
+            tel: sender.support_tel(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -45,12 +66,13 @@ pub(super) struct View<'a> {
     item_rows: Vec<&'a [ItemView]>,
     column_width: &'static str,
     unsubscribe_url: Option<&'a str>,
+    support: &'a Support,
 }
 
 impl<'a> View<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        brand: &'a str,
+        (brand, support): (&'a str, &'a Support),
         input: &EmailInput<'a>,
         (subject, preheader): (&'a str, &'a str),
         t: std::collections::BTreeMap<String, String>,
@@ -76,6 +98,7 @@ impl<'a> View<'a> {
             item_rows,
             column_width,
             unsubscribe_url,
+            support,
         }
     }
 }
@@ -122,7 +145,7 @@ impl Renderer {
             .collect::<Result<_, _>>()?;
         let travellers = t.get("travellers").cloned().unwrap_or_default();
         let view = View::new(
-            &self.brand,
+            (&self.brand, &self.support),
             &input,
             (&subject, &preheader),
             t,
@@ -133,6 +156,7 @@ impl Renderer {
                 city: input.city,
                 travellers,
                 date: date.clone(),
+                details: self.details_view(&input),
             },
             &items,
             input.unsubscribe_url,

@@ -84,6 +84,8 @@ impl Campaigns {
             items,
             days_to_travel: due.days_to_travel,
             names_city,
+            manage_url: self.settings.links.manage_link(&booking.booking_id),
+            venue_tz: venue.timezone,
             from: self.settings.sender.from.clone(),
             now,
         };

@@ -53,6 +53,7 @@ fn composed(booking_id: &str) -> Composed {
         text: "hi".into(),
         list_unsubscribe: None,
         original_to: None,
+        calendar: None,
     };
     let record = EmailRecord {
         campaign: "reminder".into(),

@@ -40,6 +40,13 @@ details-reference = Buchungsnummer
 details-product = Erlebnis
 details-date = Datum
 details-travellers = Reisende
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Beginn
+details-venue = Ort
+details-meeting-point = Treffpunkt
+details-price = Bezahlter Preis
+details-manage = Tickets ansehen & Buchung verwalten
+details-support = Fragen? Wir helfen gern:
 travellers = { $adults ->
     [one] { $adults } Erwachsener
    *[other] { $adults } Erwachsene

@@ -40,6 +40,13 @@ details-reference = Booking reference
 details-product = Experience
 details-date = Date
 details-travellers = Travellers
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Start time
+details-venue = Venue
+details-meeting-point = Meeting point
+details-price = Price paid
+details-manage = View your tickets & manage your booking
+details-support = Questions? We’re here to help:
 travellers = { $adults ->
     [one] { $adults } adult
    *[other] { $adults } adults

@@ -40,6 +40,13 @@ details-reference = Código de reserva
 details-product = Experiencia
 details-date = Fecha
 details-travellers = Viajeros
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Hora de inicio
+details-venue = Lugar
+details-meeting-point = Punto de encuentro
+details-price = Precio pagado
+details-manage = Ver tus entradas y gestionar tu reserva
+details-support = ¿Preguntas? Estamos aquí para ayudarte:
 travellers = { $adults ->
     [one] { $adults } adulto
    *[other] { $adults } adultos

@@ -41,6 +41,13 @@ details-reference = Référence de réservation
 details-product = Activité
 details-date = Date
 details-travellers = Voyageurs
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Heure de début
+details-venue = Lieu
+details-meeting-point = Point de rendez-vous
+details-price = Prix payé
+details-manage = Voir vos billets et gérer votre réservation
+details-support = Une question ? Nous sommes là pour vous aider :
 travellers = { $adults ->
     [one] { $adults } adulte
    *[other] { $adults } adultes

@@ -41,6 +41,13 @@ details-reference = Codice di prenotazione
 details-product = Esperienza
 details-date = Data
 details-travellers = Viaggiatori
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Ora di inizio
+details-venue = Luogo
+details-meeting-point = Punto d’incontro
+details-price = Prezzo pagato
+details-manage = Vedi i biglietti e gestisci la prenotazione
+details-support = Domande? Siamo qui per aiutarti:
 travellers = { $adults ->
     [one] { $adults } adulto
    *[other] { $adults } adulti

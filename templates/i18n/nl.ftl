@@ -40,6 +40,13 @@ details-reference = Boekingsnummer
 details-product = Activiteit
 details-date = Datum
 details-travellers = Reizigers
+# Shown only when the booking (or the config, for the link and the contact) gives them.
+details-time = Begintijd
+details-venue = Locatie
+details-meeting-point = Ontmoetingspunt
+details-price = Betaalde prijs
+details-manage = Bekijk je tickets en beheer je boeking
+details-support = Vragen? We helpen je graag:
 travellers = { $adults ->
     [one] { $adults } volwassene
    *[other] { $adults } volwassenen

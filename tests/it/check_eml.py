@@ -1,5 +1,6 @@
 """Reads every .eml under a folder with Python's email parser and checks it is multipart/alternative
-with a text/plain and a text/html part, both UTF-8 and non-empty. Prints 'checked N' on success."""
+with a text/plain and a text/html part, both UTF-8 and non-empty, alone or first in a multipart/mixed
+whose second part is the text/calendar attachment. Prints 'checked N' on success."""
 import email
 import email.policy
 import pathlib
@@ -9,8 +10,13 @@ root = pathlib.Path(sys.argv[1])
 count = 0
 for path in sorted(root.rglob("*.eml")):
     msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert msg.get_content_type() == "multipart/alternative", (path, msg.get_content_type())
-    parts = [p for p in msg.iter_parts()]
+    alternative = msg
+    if msg.get_content_type() == "multipart/mixed":
+        alternative, calendar = list(msg.iter_parts())
+        assert calendar.get_content_type() == "text/calendar", (path, calendar.get_content_type())
+        assert calendar.get_param("method") == "PUBLISH", path
+    assert alternative.get_content_type() == "multipart/alternative", (path, alternative.get_content_type())
+    parts = [p for p in alternative.iter_parts()]
     types = [p.get_content_type() for p in parts]
     assert types == ["text/plain", "text/html"], (path, types)
     for p in parts:

@@ -16,6 +16,7 @@ mod contact_client;
 mod contact_config;
 mod crash;
 mod cross_sell_client;
+mod details;
 mod dkim;
 mod dkim_config;
 mod engine;

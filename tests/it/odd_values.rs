@@ -89,6 +89,7 @@ fn render_both(
         city: &c.city,
         block_names_city: true,
         unsubscribe_url: camp.wants_unsubscribe().then_some(c.unsub.as_str()),
+        manage_url: None,
     };
     let fast = r.render_with(input, false).map_err(|e| e.to_string());
     let straight = r.render_straight(input).map_err(|e| e.to_string());

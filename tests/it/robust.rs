@@ -174,6 +174,7 @@ fn a_message_lettre_cannot_build_is_an_error_that_asks_for_a_report_not_a_panic(
         text: "hi".into(),
         list_unsubscribe: None,
         original_to: None,
+        calendar: None,
     };
     let err = email.to_mime().expect_err("no message with that header");
     assert!(err.to_string().contains("a bug; please report it"), "{err}");

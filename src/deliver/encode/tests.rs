@@ -270,6 +270,7 @@ fn emails() -> Vec<crate::deliver::OutgoingEmail> {
             text: text.clone(),
             list_unsubscribe: (i % 2 == 0).then(|| format!("https://wanderly.example/u/{i}?t=abc")),
             original_to: (i % 3 == 0).then(|| "someone@example.com".to_string()),
+            calendar: None,
         });
     }
     assert!(emails.len() >= 20);

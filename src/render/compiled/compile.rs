@@ -10,6 +10,7 @@ use super::{fits, Compiled, ItemField, Messages, Shape, Slot, Slots, Template, S
 use crate::bookings::Booking;
 use crate::catalog::Money;
 use crate::recommend::{ProductId, Recommendation};
+use crate::render::details::{presence, sample_details, DetailField, DetailsView};
 use crate::render::templates::{mjml_to_html, tidy_text};
 use crate::render::views::{BookingView, ItemView, View};
 use crate::render::{
@@ -29,11 +30,14 @@ impl Renderer {
         let Some(compiled) = self.try_compile(input) else {
             return Shape::Straight;
         };
+        let bits = presence(input);
         for sample in SAMPLES {
+            let (details, manage) = sample_details(bits, sample);
             let booking = Booking {
                 booking_id: format!("SAMPLE-{}", sample.len()),
                 customer_first_name: sample.to_string(),
                 product_title: sample.to_string(),
+                details,
                 ..Booking::sample(input.booking.locale)
             };
             let items: Vec<Recommendation> = input
@@ -67,6 +71,7 @@ impl Renderer {
                 city: sample,
                 block_names_city: input.block_names_city,
                 unsubscribe_url: input.unsubscribe_url.map(|_| unsubscribe.as_str()),
+                manage_url: manage.as_deref(),
             };
             let same = match (
                 self.fill(&compiled, &sample_input, true),
@@ -107,12 +112,13 @@ impl Renderer {
             city: &city,
             date: slots.token(Slot::Date),
             travellers: slots.token(Slot::Travellers),
+            details: detail_tokens(input, &mut slots),
         };
         let unsubscribe = input
             .unsubscribe_url
             .map(|_| slots.token(Slot::Unsubscribe));
         let view = View::new(
-            &self.brand,
+            (&self.brand, &self.support),
             input,
             (&subject, &preheader),
             t,
@@ -203,6 +209,7 @@ impl Renderer {
             .iter()
             .map(|r| self.item_view(locale, input.campaign, r))
             .collect::<Result<_, _>>()?;
+        let details = self.details_view(input);
         // Borrowed where the value exists already; only messages are made per email.
         let mut values: Vec<Cow<'_, str>> = Vec::with_capacity(c.slots.len());
         for n in 0..c.slots.len() {
@@ -218,6 +225,7 @@ impl Renderer {
                 Some(Slot::Travellers) => Cow::Owned(message(c.messages.travellers)?),
                 Some(Slot::Unsubscribe) => Cow::Borrowed(input.unsubscribe_url.unwrap_or("")),
                 Some(Slot::Message(i)) => Cow::Owned(message(Some(i))?),
+                Some(Slot::Detail(f)) => Cow::Borrowed(details.get(f).unwrap_or("")),
                 Some(Slot::Item(i, field)) => match items.get(usize::from(i)) {
                     None => Cow::Borrowed(""),
                     Some(item) => Cow::Borrowed(match field {
@@ -257,6 +265,18 @@ impl Renderer {
             text,
         }))
     }
+}
+
+/// The booking's details as placeholders, those the email has.
+fn detail_tokens(input: &EmailInput<'_>, slots: &mut Slots) -> DetailsView {
+    let bits = presence(input);
+    let mut details = DetailsView::default();
+    for (i, field) in DetailField::ALL.into_iter().enumerate() {
+        if bits & (1 << i) != 0 {
+            *details.get_mut(field) = Some(slots.token(Slot::Detail(field)));
+        }
+    }
+    details
 }
 
 /// The block's items as placeholders (a picture's only when the item has one).

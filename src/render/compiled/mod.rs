@@ -57,6 +57,8 @@ pub(crate) enum Slot {
     Unsubscribe,
     /// A message of the translations, by its index in [`super::Translations::ids`].
     Message(u16),
+    /// One of the booking's details.
+    Detail(crate::render::details::DetailField),
     /// A field of the block's n-th item.
     Item(u8, ItemField),
 }

@@ -17,6 +17,8 @@ pub(crate) struct ShapeKey {
     pub unsubscribe: bool,
     /// The block's heading names the city.
     pub names_city: bool,
+    /// Which details the email shows (bits of [`crate::render::details::presence`]).
+    pub details: u8,
 }
 
 /// The messages an email's subject, preheader and travellers line come from (indexes into
@@ -46,6 +48,7 @@ impl ShapeKey {
             pictures,
             unsubscribe: input.unsubscribe_url.is_some(),
             names_city: input.block_names_city,
+            details: crate::render::details::presence(input),
         })
     }
 }

@@ -27,6 +27,7 @@ fn booking(travel: &str, booked: &str) -> Booking {
         customer_phone: None,
         contact_id: None,
         web_id: None,
+        details: Default::default(),
     }
 }
 
