@@ -112,6 +112,10 @@ pub struct HeuristicsSettings {
 pub struct SenderSettings {
     /// `Name <address>`; the name is the brand shown in the emails.
     pub from: Mailbox,
+    /// The company's legal name, shown in every email's footer (left out when absent).
+    pub company: Option<String>,
+    /// The company's postal address, one line, shown in every email's footer (left out when absent).
+    pub postal_address: Option<String>,
 }
 
 /// `[templates]`

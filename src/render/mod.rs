@@ -22,6 +22,7 @@ mod compiled;
 mod i18n;
 mod links;
 mod money;
+mod subject;
 mod templates;
 mod views;
 
@@ -30,6 +31,7 @@ use compiled::{Shape, ShapeKey, Shapes};
 pub use i18n::{I18nError, Translations};
 pub use links::with_params;
 pub use money::MoneyFormat;
+pub use subject::SUBJECT_MAX_CHARS;
 pub use templates::{escape_xml, mjml_to_html};
 
 /// Gmail clips messages whose HTML is larger than this.
@@ -113,6 +115,8 @@ pub struct Renderer {
     /// source gives.
     utm: Vec<(String, String)>,
     brand: String,
+    /// The company lines of the footer.
+    footer: views::Footer,
     /// The compiled shapes met so far (the fast path).
     shapes: Shapes,
 }

@@ -31,6 +31,28 @@ pub(super) struct BookingView<'a> {
     pub(super) travellers: String,
 }
 
+/// The company lines of every email's footer, from `[sender]` and `[links]` (each left out when
+/// absent or blank).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(super) struct Footer {
+    pub(super) company: Option<String>,
+    pub(super) postal_address: Option<String>,
+    pub(super) privacy_url: Option<String>,
+}
+
+/// The block's grid: the body is 600 px wide and the block's section has 20 px of padding on each
+/// side, so its columns share 560 px; each column has 6 px of padding on each side.
+const BLOCK_INNER_PX: u32 = 560;
+const COLUMN_PADDING_PX: u32 = 12;
+
+/// Column and picture widths in whole pixels for `per_row` items in a row: the column as official
+/// MJML sizes it, the picture as wide as the column less its padding (mrml would give the column's
+/// width, ignoring the padding, and a fraction: Outlook then overflows).
+fn grid(per_row: usize) -> (u32, u32) {
+    let column = BLOCK_INNER_PX / u32::try_from(per_row.max(1)).unwrap_or(1);
+    (column, column - COLUMN_PADDING_PX)
+}
+
 #[derive(Serialize)]
 pub(super) struct View<'a> {
     lang: &'static str,
@@ -43,8 +65,12 @@ pub(super) struct View<'a> {
     show_block: bool,
     items: &'a [ItemView],
     item_rows: Vec<&'a [ItemView]>,
-    column_width: &'static str,
+    /// Each block column's width, `186px`.
+    column_width: String,
+    /// The pictures' width in whole pixels, `174`.
+    image_width: u32,
     unsubscribe_url: Option<&'a str>,
+    footer: &'a Footer,
 }
 
 impl<'a> View<'a> {
@@ -57,12 +83,14 @@ impl<'a> View<'a> {
         booking: BookingView<'a>,
         items: &'a [ItemView],
         unsubscribe_url: Option<&'a str>,
+        footer: &'a Footer,
     ) -> View<'a> {
-        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
-            4 => (items.chunks(2).collect(), "50%"),
-            3 => (vec![items], "33.33%"),
-            _ => (vec![items], "50%"),
+        let item_rows: Vec<&[ItemView]> = match items.len() {
+            4 => items.chunks(2).collect(),
+            _ => vec![items],
         };
+        let per_row = item_rows.first().map_or(2, |r| r.len().max(2));
+        let (column, image_width) = grid(per_row);
         View {
             lang: input.booking.locale.as_str(),
             brand,
@@ -74,8 +102,10 @@ impl<'a> View<'a> {
             show_block: !items.is_empty(),
             items,
             item_rows,
-            column_width,
+            column_width: format!("{column}px"),
+            image_width,
             unsubscribe_url,
+            footer,
         }
     }
 }
@@ -113,7 +143,12 @@ impl Renderer {
                 .cloned()
                 .unwrap_or_default()
         };
-        let subject = pick("subject");
+        let subject = self.subject(
+            locale,
+            &format!("{trigger}-subject"),
+            &args,
+            &b.product_title,
+        )?;
         let preheader = pick("preheader");
         let items: Vec<ItemView> = input
             .items
@@ -136,6 +171,7 @@ impl Renderer {
             },
             &items,
             input.unsubscribe_url,
+            &self.footer,
         );
         let (mjml, text) = self.render_view(input.campaign, &view)?;
         Ok(EmailContent {

@@ -119,6 +119,7 @@ impl Renderer {
             booking,
             &items,
             unsubscribe.as_deref(),
+            &self.footer,
         );
         let (mjml, text) = self.render_view(input.campaign, &view).ok()?;
         let html = mjml_to_html(&mjml, &self.mjml_template(input.campaign)).ok()?;
@@ -196,7 +197,10 @@ impl Renderer {
                 None => Ok(String::new()),
             }
         };
-        let subject = message(c.messages.subject)?;
+        let subject = match c.messages.subject.and_then(|i| ids.get(usize::from(i))) {
+            Some(id) => self.subject(locale, id, &args, &b.product_title)?,
+            None => String::new(),
+        };
         let preheader = message(c.messages.preheader)?;
         let items: Vec<ItemView> = input
             .items
