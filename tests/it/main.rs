@@ -20,6 +20,7 @@ mod engine;
 mod engine_contact;
 mod fast;
 mod items;
+mod layout;
 mod ledger_faults;
 mod odd_values;
 mod plan;
