@@ -215,3 +215,25 @@ fn the_footer_names_the_company_its_address_and_privacy_policy() {
         assert!(part.contains("Keizersgracht 123"));
     }
 }
+
+#[test]
+fn the_shipped_templates_compile_into_shapes_in_every_locale() {
+    // A template change that the compiled form cannot follow (a value escaped past its
+    // placeholder) would send every email the slow way; the run says so at RUST_LOG=warn.
+    let o = crate::util::tripmail()
+        .current_dir(crate::util::root())
+        .env("RUST_LOG", "warn")
+        .args([
+            "run",
+            "--config",
+            SHIPPED,
+            "--now",
+            crate::util::NOW,
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let err = crate::util::stderr(&o);
+    assert!(!err.contains("cannot be compiled"), "{err}");
+}

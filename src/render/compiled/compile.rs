@@ -11,7 +11,7 @@ use crate::bookings::Booking;
 use crate::catalog::Money;
 use crate::recommend::{ProductId, Recommendation};
 use crate::render::templates::{mjml_to_html, tidy_text};
-use crate::render::views::{BookingView, ItemView, View};
+use crate::render::views::{title_of, BookingView, ItemView, View};
 use crate::render::{
     EmailContent, EmailInput, RenderError, Renderer, BLOCK_HEADING, PER_ITEM_MESSAGES,
 };
@@ -96,6 +96,7 @@ impl Renderer {
         let mut slots = Slots::default();
         let t = self.message_tokens(input, &mut slots)?;
         let subject = slots.token(Slot::Subject);
+        let title = slots.token(Slot::Title);
         let preheader = slots.token(Slot::Preheader);
         let items = item_tokens(input, &mut slots);
         let (id, first_name) = (slots.token(Slot::BookingId), slots.token(Slot::FirstName));
@@ -114,7 +115,7 @@ impl Renderer {
         let view = View::new(
             &self.brand,
             input,
-            (&subject, &preheader),
+            (&subject, &preheader, &title),
             t,
             booking,
             &items,
@@ -213,6 +214,7 @@ impl Renderer {
             let value = match c.slots.get(n).filter(|_| c.used[n]) {
                 None => Cow::Borrowed(""),
                 Some(Slot::Subject) => Cow::Borrowed(subject.as_str()),
+                Some(Slot::Title) => Cow::Owned(title_of(&subject)),
                 Some(Slot::Preheader) => Cow::Borrowed(preheader.as_str()),
                 Some(Slot::BookingId) => Cow::Borrowed(b.booking_id.as_str()),
                 Some(Slot::FirstName) => Cow::Borrowed(b.customer_first_name.as_str()),

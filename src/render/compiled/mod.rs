@@ -47,6 +47,8 @@ const CLOSE: char = '\u{E001}';
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
     Subject,
+    /// The subject as the HTML title carries it.
+    Title,
     Preheader,
     BookingId,
     FirstName,

@@ -138,7 +138,9 @@ pub(crate) fn push_escaped(out: &mut String, s: &str) {
             '>' => "&gt;",
             '"' => "&quot;",
             '\'' => "&#39;",
-            c if !c.is_ascii() && c.escape_debug().nth(1).is_some() => {
+            // The placeholders stay as they are: the compiled form finds them (in attributes as
+            // mrml's `\u{e000}`).
+            c if !c.is_ascii() && c != OPEN && c != CLOSE && c.escape_debug().nth(1).is_some() => {
                 out.push_str(&s[start..i]);
                 out.push_str(&format!("&#{};", u32::from(c)));
                 start = i + c.len_utf8();
