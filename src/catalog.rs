@@ -70,6 +70,10 @@ pub struct Product {
     pub product_id: u64,
     /// Title shown to customers.
     pub title: String,
+    /// The title as each language writes it (`{"de": "…"}`); optional, an extension of the
+    /// cross-sell catalog format as the cities' `names` are. Languages not listed use `title`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub titles: BTreeMap<String, String>,
     /// The city it is in.
     pub city_id: u64,
     /// The venue or activity; products of one experience are variations of each other.
@@ -89,6 +93,13 @@ pub struct Product {
 }
 
 impl Product {
+    /// The title in `lang` (`de`) when the catalog has it, else `title`.
+    pub fn title_in(&self, lang: &str) -> &str {
+        self.titles
+            .get(lang)
+            .map_or(self.title.as_str(), String::as_str)
+    }
+
     /// Earned per sale: from_price.amount × commission_rate.
     pub fn commission(&self) -> f64 {
         self.from_price.amount * self.commission_rate

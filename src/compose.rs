@@ -79,6 +79,22 @@ pub fn city_name(catalog: Option<&Catalog>, venue: &Venue, booking: &Booking) ->
         .to_string()
 }
 
+/// The booking as its email tells it: the product's title in the booking's language when the
+/// catalog has one for that product, else the booking itself.
+pub fn in_its_language(catalog: Option<&Catalog>, booking: &Arc<Booking>) -> Arc<Booking> {
+    let lang = booking.locale.as_str();
+    match catalog
+        .and_then(|c| c.product(booking.product_id))
+        .and_then(|p| p.titles.get(lang))
+    {
+        Some(title) if *title != booking.product_title => Arc::new(Booking {
+            product_title: title.clone(),
+            ..Booking::clone(booking)
+        }),
+        _ => Arc::clone(booking),
+    }
+}
+
 /// Renders and addresses one email.
 pub fn compose(
     renderer: &Renderer,

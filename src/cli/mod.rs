@@ -17,6 +17,7 @@ mod ledger;
 mod plan;
 mod preview;
 mod run;
+mod subjects;
 mod synth;
 mod validate;
 

@@ -1,13 +1,15 @@
 //! `tripmail validate`: the config, every template in every locale and the bookings header checked
-//! before a run meets them, and whether emails are DKIM-signed (with the DNS record to publish).
+//! before a run meets them, and whether emails are DKIM-signed (with the DNS record to publish);
+//! subjects over 60 characters are warned about (`subjects`).
 
 use std::path::PathBuf;
 
 use super::console::outln;
+use super::subjects::long_subjects;
 use super::Exit;
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Settings};
-use crate::render::Renderer;
+use crate::render::{Renderer, SUBJECT_MAX_CHARS};
 
 /// The flags of `tripmail validate`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +30,19 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     let checked = renderer.check_all(&settings, catalog.as_ref())?;
     let reader = crate::bookings::BookingReader::open(&settings.bookings.path)?;
     crate::run::check_identity_column(&settings, &reader)?;
+    let long = long_subjects(&settings, &renderer, catalog.as_ref(), reader)?;
+    for l in &long {
+        eprintln!(
+            "tripmail: warning: campaign `{}`, {}: {} subject{} over {SUBJECT_MAX_CHARS} characters, the longest ({} characters, booking {}): {:?}",
+            l.campaign,
+            l.locale.as_str(),
+            l.count,
+            if l.count == 1 { " is" } else { "s are" },
+            l.subject.chars().count(),
+            l.booking_id,
+            l.subject
+        );
+    }
     outln!(
         "{}: ok ({} campaigns, {} renders checked: every locale with 0, 2, 3 and 4 items)",
         args.config.display(),

@@ -95,6 +95,7 @@ mod tests {
             unsubscribe_url: None,
             unsubscribe_url_text: None,
             manage_booking_url: Some("https://w.example/bookings/{booking_id}?ref=mail".into()),
+            privacy_url: None,
             unsubscribe_secret: None,
         };
         assert_eq!(

@@ -38,6 +38,9 @@ pub struct EngineSettings {
     pub provider: Provider,
     /// The contact-recommendations API, for campaigns with `provider = "yespo"`.
     pub yespo: Option<YespoSettings>,
+    /// The cross-sell query parameter that carries the email's language (`lang`: `&lang=de`), so
+    /// that titles come in the customer's language; none: not sent (the guide documents none).
+    pub language_param: Option<String>,
 }
 
 /// The recommendation APIs tripmail can ask.
@@ -75,6 +78,7 @@ impl Default for EngineSettings {
             max_answer_bytes: DEFAULT_MAX_ANSWER_BYTES,
             provider: Provider::Tiqets,
             yespo: None,
+            language_param: None,
         }
     }
 }
@@ -129,6 +133,18 @@ impl Settings {
         let e = &self.engine;
         if self.uses(Provider::Tiqets) || !e.is_embedded() {
             e.check_base_url(path, "engine.base_url", &e.base_url)?;
+        }
+        if let Some(param) = &e.language_param {
+            if param.is_empty()
+                || !param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(bad(
+                    "engine.language_param",
+                    format!("{param:?} is not a query parameter name (letters, digits, `_`, `-`)"),
+                ));
+            }
         }
         if e.attempts == 0 || e.attempts > 10 {
             return Err(bad(

@@ -26,10 +26,13 @@ pub struct LinksSettings {
     pub manage_booking_url: Option<String>,
     /// Key of the HMAC-SHA256 `sig` of unsubscribe links (`TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET`).
     pub unsubscribe_secret: Option<Secret>,
+    /// The privacy policy, linked from every email's footer (left out when absent).
+    pub privacy_url: Option<String>,
 }
 
 impl LinksSettings {
-    /// Checks that `product_url` is a URL with its `{product_id}` placeholder.
+    /// Checks that `product_url` is a URL with its `{product_id}` placeholder, and that `privacy_url`,
+    /// when given, is an http(s) URL.
     pub(super) fn validate_product_url(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = invalid(path);
         if !self.product_url.contains("{product_id}") {
@@ -44,6 +47,16 @@ impl LinksSettings {
             .replace("{campaign}", "c");
         url::Url::parse(&sample)
             .map_err(|err| bad("links.product_url", format!("not a URL: {err}")))?;
+        if let Some(privacy) = &self.privacy_url {
+            let url = url::Url::parse(privacy)
+                .map_err(|err| bad("links.privacy_url", format!("not a URL: {err}")))?;
+            if !matches!(url.scheme(), "https" | "http") {
+                return Err(bad(
+                    "links.privacy_url",
+                    "must be an http(s) URL (readers open it in a browser)".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }

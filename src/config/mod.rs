@@ -128,6 +128,10 @@ pub struct SenderSettings {
     /// The support phone number shown in emails (a `tel:` link): digits, spaces, `+`, `-`, `.`,
     /// `(` and `)`.
     pub support_phone: Option<String>,
+    /// The company's legal name, shown in every email's footer (left out when absent).
+    pub company: Option<String>,
+    /// The company's postal address, one line, shown in every email's footer (left out when absent).
+    pub postal_address: Option<String>,
 }
 
 /// `[templates]`

@@ -103,6 +103,7 @@ mod tests {
             sort_by: SortBy::Commission,
             tag_ids: vec![],
             exclude_ids: vec![],
+            lang: None,
         }
     }
 

@@ -104,6 +104,7 @@ fn cross_sell(
         api_key,
         limits: limits(e, e.is_embedded()),
         list_format: e.list_format,
+        language_param: e.language_param.clone(),
     })
     .map_err(engine_err)?;
     Ok(CrossSell::new(client, settings.heuristics.clone(), catalog))

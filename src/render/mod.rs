@@ -23,6 +23,7 @@ mod details;
 mod i18n;
 mod links;
 mod money;
+mod subject;
 mod templates;
 mod views;
 
@@ -31,6 +32,7 @@ use compiled::{Shape, ShapeKey, Shapes};
 pub use i18n::{I18nError, Translations};
 pub use links::with_params;
 pub use money::MoneyFormat;
+pub use subject::SUBJECT_MAX_CHARS;
 pub use templates::{escape_xml, mjml_to_html};
 
 /// Gmail clips messages whose HTML is larger than this.
@@ -118,6 +120,8 @@ pub struct Renderer {
     brand: String,
     /// `sender.support_email`, `sender.support_phone` and its `tel:` URI, shown in every email.
     support: views::Support,
+    /// The company lines of the footer.
+    footer: views::Footer,
     /// The compiled shapes met so far (the fast path).
     shapes: Shapes,
 }

@@ -7,23 +7,17 @@ use tera::Tera;
 
 use super::compiled::Shapes;
 use super::links::utm_params;
-use super::views::{self, View};
+use super::views::{self, Footer, View};
 use super::{MoneyFormat, RenderError, Renderer, Translations};
 use crate::config::{CampaignSettings, Settings};
 
-/// Escapes text for MJML/HTML content and attribute values.
+/// Escapes text for MJML/HTML content and attribute values. A non-ASCII character that Rust's
+/// `{:?}` would escape (a no-break space, a zero-width joiner) is written as a character reference:
+/// mrml writes the attributes of HTML inside `mj-text` with `{:?}`, which would turn the French
+/// `Photo\u{a0}: …` of an `alt` into the letters `\u{a0}`.
 pub fn escape_xml(input: &str) -> String {
     let mut out = String::with_capacity(input.len() + 8);
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    crate::render::compiled::push_escaped(&mut out, input);
     out
 }
 
@@ -75,6 +69,7 @@ impl Renderer {
             utm: utm_params(&settings.links.product_url),
             brand: settings.brand(),
             support: views::Support::of(&settings.sender),
+            footer: footer(settings),
             shapes: Shapes::default(),
         })
     }
@@ -106,6 +101,21 @@ impl Renderer {
     pub(super) fn mjml_template(&self, campaign: &CampaignSettings) -> PathBuf {
         self.dir
             .join(format!("{}.mjml.tera", campaign.template_name()))
+    }
+}
+
+/// The footer's company lines from the settings; a blank value counts as absent.
+fn footer(settings: &Settings) -> Footer {
+    let given = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    Footer {
+        company: given(&settings.sender.company),
+        postal_address: given(&settings.sender.postal_address),
+        privacy_url: given(&settings.links.privacy_url),
     }
 }
 

@@ -52,21 +52,49 @@ impl Support {
     }
 }
 
+/// The company lines of every email's footer, from `[sender]` and `[links]` (each left out when
+/// absent or blank).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(super) struct Footer {
+    pub(super) company: Option<String>,
+    pub(super) postal_address: Option<String>,
+    pub(super) privacy_url: Option<String>,
+}
+
+/// The block's grid: the body is 600 px wide and the block's section has 20 px of padding on each
+/// side, so its columns share 560 px; each column has 6 px of padding on each side.
+const BLOCK_INNER_PX: u32 = 560;
+const COLUMN_PADDING_PX: u32 = 12;
+
+/// Column and picture widths in whole pixels for `per_row` items in a row: the column as official
+/// MJML sizes it, the picture as wide as the column less its padding (mrml would give the column's
+/// width, ignoring the padding, and a fraction: Outlook then overflows).
+fn grid(per_row: usize) -> (u32, u32) {
+    let column = BLOCK_INNER_PX / u32::try_from(per_row.max(1)).unwrap_or(1);
+    (column, column - COLUMN_PADDING_PX)
+}
+
 #[derive(Serialize)]
 pub(super) struct View<'a> {
     lang: &'static str,
     brand: &'a str,
     campaign: &'a str,
     subject: &'a str,
+    /// The subject as the HTML `<title>` carries it (see [`title_of`]).
+    title: &'a str,
     preheader: &'a str,
     t: std::collections::BTreeMap<String, String>,
     booking: BookingView<'a>,
     show_block: bool,
     items: &'a [ItemView],
     item_rows: Vec<&'a [ItemView]>,
-    column_width: &'static str,
+    /// Each block column's width, `186px`.
+    column_width: String,
+    /// The pictures' width in whole pixels, `174`.
+    image_width: u32,
     unsubscribe_url: Option<&'a str>,
     support: &'a Support,
+    footer: &'a Footer,
 }
 
 impl<'a> View<'a> {
@@ -74,33 +102,45 @@ impl<'a> View<'a> {
     pub(super) fn new(
         (brand, support): (&'a str, &'a Support),
         input: &EmailInput<'a>,
-        (subject, preheader): (&'a str, &'a str),
+        (subject, preheader, title): (&'a str, &'a str, &'a str),
         t: std::collections::BTreeMap<String, String>,
         booking: BookingView<'a>,
         items: &'a [ItemView],
         unsubscribe_url: Option<&'a str>,
+        footer: &'a Footer,
     ) -> View<'a> {
-        let (item_rows, column_width): (Vec<&[ItemView]>, _) = match items.len() {
-            4 => (items.chunks(2).collect(), "50%"),
-            3 => (vec![items], "33.33%"),
-            _ => (vec![items], "50%"),
+        let item_rows: Vec<&[ItemView]> = match items.len() {
+            4 => items.chunks(2).collect(),
+            _ => vec![items],
         };
+        let per_row = item_rows.first().map_or(2, |r| r.len().max(2));
+        let (column, image_width) = grid(per_row);
         View {
             lang: input.booking.locale.as_str(),
             brand,
             campaign: &input.campaign.name,
             subject,
+            title,
             preheader,
             booking,
             t,
             show_block: !items.is_empty(),
             items,
             item_rows,
-            column_width,
+            column_width: format!("{column}px"),
+            image_width,
             unsubscribe_url,
             support,
+            footer,
         }
     }
+}
+
+/// The subject as the HTML `<title>` (and mrml's `aria-label` of the email) carries it: no-break
+/// spaces as plain ones, which the escaping would write as six-character `&#160;` (validators count
+/// a title's length in its source; nobody sees a title wrap).
+pub(super) fn title_of(subject: &str) -> String {
+    subject.replace('\u{a0}', " ")
 }
 
 impl Renderer {
@@ -136,7 +176,12 @@ impl Renderer {
                 .cloned()
                 .unwrap_or_default()
         };
-        let subject = pick("subject");
+        let subject = self.subject(
+            locale,
+            &format!("{trigger}-subject"),
+            &args,
+            &b.product_title,
+        )?;
         let preheader = pick("preheader");
         let items: Vec<ItemView> = input
             .items
@@ -144,10 +189,11 @@ impl Renderer {
             .map(|r| self.item_view(locale, input.campaign, r))
             .collect::<Result<_, _>>()?;
         let travellers = t.get("travellers").cloned().unwrap_or_default();
+        let title = title_of(&subject);
         let view = View::new(
             (&self.brand, &self.support),
             &input,
-            (&subject, &preheader),
+            (&subject, &preheader, &title),
             t,
             BookingView {
                 id: &b.booking_id,
@@ -160,6 +206,7 @@ impl Renderer {
             },
             &items,
             input.unsubscribe_url,
+            &self.footer,
         );
         let (mjml, text) = self.render_view(input.campaign, &view)?;
         Ok(EmailContent {

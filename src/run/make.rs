@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::threads::on_render_threads;
 use super::Campaigns;
 use crate::bookings::Booking;
-use crate::compose::{city_name, compose, Composed, Make, Parts};
+use crate::compose::{city_name, compose, in_its_language, Composed, Make, Parts};
 use crate::config::CampaignSettings;
 use crate::deliver::OutgoingEmail;
 use crate::due::{Due, Venue};
@@ -80,7 +80,7 @@ impl Campaigns {
             city: city_name(self.catalog.as_deref(), venue, booking),
             unsubscribe: self.unsubscribe_link(campaign, booking),
             campaign: self.campaign_arc(campaign),
-            booking: Arc::clone(booking),
+            booking: in_its_language(self.catalog.as_deref(), booking),
             items,
             days_to_travel: due.days_to_travel,
             names_city,

@@ -74,3 +74,6 @@ team = Ihr { $brand }-Team
 footer-reason = Sie erhalten diese E-Mail, weil Sie bei { $brand } gebucht haben.
 footer-prices = Die angezeigten Preise sind Ab-Preise pro Person und können je nach Datum variieren.
 footer-unsubscribe = Von diesen E-Mails abmelden
+footer-privacy = Datenschutzerklärung
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = :

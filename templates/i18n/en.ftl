@@ -74,3 +74,6 @@ team = The { $brand } team
 footer-reason = You’re receiving this email because you booked with { $brand }.
 footer-prices = Prices shown are “from” prices per person and may vary by date.
 footer-unsubscribe = Unsubscribe from these emails
+footer-privacy = Privacy policy
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = :

@@ -74,3 +74,6 @@ team = El equipo de { $brand }
 footer-reason = Recibes este correo porque has hecho una reserva con { $brand }.
 footer-prices = Los precios indicados son precios «desde» por persona y pueden variar según la fecha.
 footer-unsubscribe = Darse de baja de estos correos
+footer-privacy = Política de privacidad
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = :

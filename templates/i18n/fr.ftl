@@ -1,5 +1,8 @@
 # Wanderly / tripmail : textes français (fr), vouvoiement.
 # Numbers ($days, $adults, $children) arrive as numbers.
+# French typography: a no-break space ({"\u00A0"}) before : ; ! ? and inside « », so that a
+# line never starts with the sign. U+00A0 rather than the narrow U+202F: every mail client's fonts
+# have it (Outlook on Windows falls back badly for U+202F in older fonts).
 # Exact-number variants ([0], [1]) are listed before plural categories:
 # in French the CLDR "one" category covers both 0 and 1.
 
@@ -10,28 +13,28 @@ date-format = %A %-d %B %Y
 
 ## Booking confirmation email
 
-confirmation-subject = Réservation confirmée : { $product }
-confirmation-preheader = { $product } le { $date } : c’est réservé ! Vos billets vous attendent dans votre compte.
-confirmation-heading = Tout est prêt, { $first_name } !
-confirmation-intro = Bonne nouvelle : votre réservation pour { $product } à { $city } le { $date } est confirmée. Vos billets et votre bon d’échange vous attendent dans votre compte.
+confirmation-subject = Réservation confirmée{"\u00A0"}: { $product }
+confirmation-preheader = { $product } le { $date }{"\u00A0"}: c’est réservé{"\u00A0"}! Vos billets vous attendent dans votre compte.
+confirmation-heading = Tout est prêt, { $first_name }{"\u00A0"}!
+confirmation-intro = Bonne nouvelle{"\u00A0"}: votre réservation pour { $product } à { $city } le { $date } est confirmée. Vos billets et votre bon d’échange vous attendent dans votre compte.
 
 ## Reminder email ("your trip is coming up")
 
 reminder-subject = { $days ->
-    [0] C’est aujourd’hui : votre séjour à { $city }
-    [1] C’est demain : votre séjour à { $city }
+    [0] C’est aujourd’hui{"\u00A0"}: votre séjour à { $city }
+    [1] C’est demain{"\u00A0"}: votre séjour à { $city }
    *[other] Plus que { $days } jours avant votre séjour à { $city }
 }
-reminder-preheader = { $product } le { $date } : tout ce qu’il faut savoir avant d’y aller.
+reminder-preheader = { $product } le { $date }{"\u00A0"}: tout ce qu’il faut savoir avant d’y aller.
 reminder-heading = { $days ->
-    [0] C’est le grand jour, { $first_name } !
-    [1] C’est pour demain, { $first_name } !
-   *[other] Plus que { $days } jours, { $first_name } !
+    [0] C’est le grand jour, { $first_name }{"\u00A0"}!
+    [1] C’est pour demain, { $first_name }{"\u00A0"}!
+   *[other] Plus que { $days } jours, { $first_name }{"\u00A0"}!
 }
 reminder-intro = { $days ->
-    [0] Petit rappel : { $product } à { $city }, c’est aujourd’hui, { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
-    [1] Petit rappel : { $product } à { $city }, c’est demain, { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
-   *[other] Petit rappel : { $product } à { $city }, c’est le { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
+    [0] Petit rappel{"\u00A0"}: { $product } à { $city }, c’est aujourd’hui, { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
+    [1] Petit rappel{"\u00A0"}: { $product } à { $city }, c’est demain, { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
+   *[other] Petit rappel{"\u00A0"}: { $product } à { $city }, c’est le { $date }. Gardez votre billet à portée de main sur votre téléphone et pensez à vérifier les horaires d’ouverture avant de partir.
 }
 
 ## Booking details
@@ -66,12 +69,15 @@ block-intro = Nous avons sélectionné pour vous quelques expériences qui compl
 # $price is already formatted, e.g. "34,50 €".
 item-from = à partir de { $price }
 item-button = Voir les billets
-item-image-alt = Photo : { $title }
+item-image-alt = Photo{"\u00A0"}: { $title }
 
 ## Sign-off and footer
 
-signoff = Nous vous souhaitons un excellent séjour !
+signoff = Nous vous souhaitons un excellent séjour{"\u00A0"}!
 team = L’équipe { $brand }
 footer-reason = Vous recevez cet e-mail car vous avez réservé auprès de { $brand }.
-footer-prices = Les prix indiqués sont des prix « à partir de » par personne et peuvent varier selon la date.
+footer-prices = Les prix indiqués sont des prix «{"\u00A0"}à partir de{"\u00A0"}» par personne et peuvent varier selon la date.
 footer-unsubscribe = Se désabonner de ces e-mails
+footer-privacy = Politique de confidentialité
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = {"\u00A0"}:

@@ -75,3 +75,6 @@ team = Il team di { $brand }
 footer-reason = Ricevi questa email perché hai prenotato con { $brand }.
 footer-prices = I prezzi indicati sono prezzi “a partire da” per persona e possono variare in base alla data.
 footer-unsubscribe = Annulla l’iscrizione a queste email
+footer-privacy = Informativa sulla privacy
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = :

@@ -74,3 +74,6 @@ team = Het { $brand }-team
 footer-reason = Je ontvangt deze e-mail omdat je hebt geboekt bij { $brand }.
 footer-prices = De getoonde prijzen zijn vanafprijzen per persoon en kunnen per datum verschillen.
 footer-unsubscribe = Afmelden voor deze e-mails
+footer-privacy = Privacybeleid
+# Between a label and its value in the plain-text part ("Date: …").
+label-colon = :

@@ -39,6 +39,7 @@ fn cross_sell(base_url: &str, limits: Limits) -> CrossSellClient {
         api_key: Some(Secret::new(KEY)),
         limits,
         list_format: ListFormat::Brackets,
+        language_param: None,
     })
     .expect("client builds")
 }
@@ -49,6 +50,7 @@ fn query() -> Query {
         sort_by: SortBy::Commission,
         tag_ids: Vec::new(),
         exclude_ids: Vec::new(),
+        lang: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn query() -> Query {
         sort_by: SortBy::Commission,
         tag_ids: Vec::new(),
         exclude_ids: Vec::new(),
+        lang: None,
     }
 }
 
@@ -44,6 +45,7 @@ async fn fetch(base_url: &str) -> Result<Vec<tripmail::recommend::Recommendation
         api_key: Some(Secret::new(KEY)),
         limits: limits(),
         list_format: ListFormat::Brackets,
+        language_param: None,
     })
     .expect("client builds")
     .fetch(&query())

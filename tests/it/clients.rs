@@ -43,6 +43,7 @@ impl Api {
                     api_key: Some(Secret::new(KEY)),
                     limits,
                     list_format: ListFormat::Brackets,
+                    language_param: None,
                 })
                 .expect("client builds");
                 let query = Query {
@@ -50,6 +51,7 @@ impl Api {
                     sort_by: SortBy::Commission,
                     tag_ids: vec![442],
                     exclude_ids: Vec::new(),
+                    lang: None,
                 };
                 client.fetch(&query).await
             }

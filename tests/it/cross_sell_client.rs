@@ -28,6 +28,7 @@ fn options(base_url: &str, list_format: ListFormat) -> ClientOptions {
             ..Limits::default()
         },
         list_format,
+        language_param: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn query(tag_ids: &[u64], exclude_ids: &[u64]) -> Query {
         sort_by: SortBy::Commission,
         tag_ids: tag_ids.to_vec(),
         exclude_ids: exclude_ids.to_vec(),
+        lang: None,
     }
 }
 
@@ -308,4 +310,27 @@ async fn the_api_key_appears_in_no_engine_error_display_or_debug() {
         !opts.contains(KEY),
         "ClientOptions' Debug shows the key: {opts}"
     );
+}
+
+#[tokio::test]
+async fn the_language_goes_in_the_configured_parameter_and_only_then() {
+    let server = mock(empty_answer()).await;
+    let with = CrossSellClient::new(ClientOptions {
+        language_param: Some("lang".into()),
+        ..options(&server.uri(), ListFormat::Brackets)
+    })
+    .expect("client");
+    let de = Query {
+        lang: Some("de"),
+        ..query(&[], &[])
+    };
+    with.fetch(&de).await.expect("answer");
+    // Without a parameter name the language stays home, even when the query carries one.
+    client(&server.uri(), ListFormat::Brackets)
+        .fetch(&de)
+        .await
+        .expect("answer");
+    let reqs = received(&server).await;
+    assert_eq!(path_and_query(&reqs[0]), format!("{BASE}&lang=de"));
+    assert_eq!(path_and_query(&reqs[1]), BASE);
 }

@@ -25,6 +25,7 @@ mod fast;
 mod inbox_checks;
 mod inbox_emails;
 mod items;
+mod layout;
 mod ledger_faults;
 mod odd_values;
 mod pictures;

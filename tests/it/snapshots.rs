@@ -11,7 +11,7 @@ use tripmail::run::{Campaigns, Composed, PreviewAt};
 
 use crate::util::{root, NOW};
 
-fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
+pub(crate) fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -35,7 +35,7 @@ fn compose(config: &str, booking: &str, campaign: &str) -> Composed {
 }
 
 /// The official MJML validator from `.ci/node_modules` (installed by `.ci/setup`), or `MJML_BIN`.
-fn mjml_validator() -> PathBuf {
+pub(crate) fn mjml_validator() -> PathBuf {
     crate::util::ci_tool("mjml", "MJML_BIN")
 }
 

@@ -182,7 +182,8 @@ async fn engine_failures_leave_the_block_out_but_never_fail_the_run() {
         .chain(&[("TM-2 again", HTTP_503_PRODUCT)])
         .map(|(_, p)| {
             format!(
-                "{}?sort_by=commission&max_per_experience=1",
+                // The shipped config sends the language (engine.language_param).
+                "{}?sort_by=commission&max_per_experience=1&lang=en",
                 product_path(*p)
             )
         })

@@ -68,8 +68,8 @@ fn a_broken_template_is_reported_with_file_and_line_and_exit_2() {
 fn mjml_that_does_not_parse_is_reported_with_its_template_and_line() {
     let o = validate_with_edited_template("confirmation.mjml.tera", |t| {
         t.replace(
-            "<mj-text padding=\"12px 32px 0\">",
-            "<mj-text padding=\"12px 32px 0\"><mj-section>",
+            "<mj-text padding=\"12px 32px 0\" css-class=\"tm-text\">",
+            "<mj-text padding=\"12px 32px 0\" css-class=\"tm-text\"><mj-section>",
         )
     });
     assert_eq!(o.status.code(), Some(2));
@@ -419,3 +419,43 @@ config_case!(
     "engine.max_concurrency",
     "100000 is not between 1 and 64",
 );
+
+#[test]
+fn subjects_over_sixty_characters_are_warned_about_per_campaign_and_locale() {
+    let o = validate_with_edited_template("i18n/de.ftl", |t| {
+        t.replace(
+            "*[other] Noch { $days } Tage bis zu Ihrer Reise nach { $city }",
+            "*[other] Noch { $days } Tage bis zu Ihrer wunderbaren Reise nach { $city }, freuen Sie sich",
+        )
+    });
+    // A warning, not a failure.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].contains("campaign `reminder`, de: ")
+            && warnings[0].contains("over 60 characters")
+            && warnings[0].contains("\"Noch 3 Tage bis zu Ihrer wunderbaren Reise nach "),
+        "{err}"
+    );
+    // The shipped copy has none (titles too long are cut to fit).
+    let o = validate(&root().join("fixtures/campaign.toml"));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_privacy_url_that_is_not_http_is_refused_naming_the_key() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let cfg = config_with(
+        dir.path(),
+        &[(
+            "privacy_url = \"https://www.wanderly.example/privacy\"",
+            "privacy_url = \"mailto:privacy@wanderly.example\"",
+        )],
+    );
+    fails_with(
+        &validate(&cfg),
+        "key `links.privacy_url`: must be an http(s) URL",
+    );
+}

@@ -18,6 +18,9 @@ pub struct Query {
     pub tag_ids: Vec<u64>,
     /// Products never returned (sorted; empty = none).
     pub exclude_ids: Vec<u64>,
+    /// The language the titles are asked in (`de`), sent when the client has a
+    /// [`ClientOptions::language_param`]; `None` asks in the engine's default language.
+    pub lang: Option<&'static str>,
 }
 
 /// How to reach a cross-sell engine.
@@ -31,6 +34,9 @@ pub struct ClientOptions {
     pub limits: Limits,
     /// How id lists are written.
     pub list_format: ListFormat,
+    /// The query parameter that carries the email's language (`engine.language_param`, e.g.
+    /// `lang`); none: the language is not sent.
+    pub language_param: Option<String>,
 }
 
 /// The cross-sell HTTP client.
@@ -38,6 +44,7 @@ pub struct CrossSellClient {
     http: Http,
     base_url: String,
     list_format: ListFormat,
+    language_param: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -53,16 +60,26 @@ impl CrossSellClient {
             http: Http::new(options.limits, auth)?,
             base_url: options.base_url.trim_end_matches('/').to_string(),
             list_format: options.list_format,
+            language_param: options.language_param,
         })
+    }
+
+    /// Whether the client sends a language, so that queries should carry one.
+    pub fn sends_language(&self) -> bool {
+        self.language_param.is_some()
     }
 
     /// The path and query string asked for `query`.
     pub fn path_and_query(&self, query: &Query) -> String {
-        format!(
+        let mut path = format!(
             "/v2/products/{}/recommendations/cross-sell?{}",
             query.product_id,
             query_string(query, self.list_format)
-        )
+        );
+        if let (Some(param), Some(lang)) = (&self.language_param, query.lang) {
+            path.push_str(&format!("&{param}={lang}"));
+        }
+        path
     }
 
     async fn ask(&self, query: &Query) -> Result<Vec<Recommendation>, EngineError> {

@@ -31,6 +31,8 @@ type Asked = (
 /// The cross-sell strategy over its cached client.
 pub(crate) struct CrossSell {
     client: Cached<CrossSellClient>,
+    /// Whether queries carry the booking's language (the client sends it).
+    sends_language: bool,
     heuristics: HeuristicsSettings,
     catalog: Option<Arc<Catalog>>,
 }
@@ -44,6 +46,7 @@ impl CrossSell {
         catalog: Option<Arc<Catalog>>,
     ) -> CrossSell {
         CrossSell {
+            sends_language: client.sends_language(),
             client: Cached::new(client),
             heuristics,
             catalog,
@@ -63,6 +66,7 @@ impl CrossSell {
                 sort_by: campaign.sort_by,
                 tag_ids: tags.to_vec(),
                 exclude_ids: exclude.to_vec(),
+                lang: self.sends_language.then(|| booking.locale.as_str()),
             })
             .await
     }

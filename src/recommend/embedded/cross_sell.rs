@@ -3,7 +3,8 @@
 //! `exclude_product_ids`, and never one of P's experience (another ticket to the museum the customer
 //! is visiting completes nothing, as a real cross-sell engine knows); with `product_tag_ids`,
 //! only products carrying at least one of them; at most `max_per_experience` per experience; ordered
-//! by the `sort_by` key descending, ties by product id ascending; at most [`MAX_ITEMS`].
+//! by the `sort_by` key descending, ties by product id ascending; at most [`MAX_ITEMS`]. With
+//! `lang`, titles in that language where the catalog has them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use serde_json::json;
 use super::{error, parse_ids, EngineState};
 use crate::catalog::{Catalog, Product};
 use crate::config::SortBy;
+
+/// The parameter naming the language of the answer's titles (`lang=de`): a catalog title in that
+/// language when it has one, else the title as written.
+pub const LANG: &str = "lang";
 
 /// The most items in one answer.
 pub const MAX_ITEMS: usize = 10;
@@ -61,6 +66,8 @@ pub fn parse_params(raw: &str) -> Result<Params, String> {
             },
             "product_tag_ids" => params.tag_ids.extend(parse_ids(&key, &value)?),
             "exclude_product_ids" => params.exclude_ids.extend(parse_ids(&key, &value)?),
+            // The language of the titles, read by `answer`.
+            LANG => {}
             other => return Err(format!("unknown parameter {other:?}")),
         }
     }
@@ -148,12 +155,16 @@ pub(super) async fn answer(
     let Some(products) = found else {
         return error(StatusCode::NOT_FOUND, &format!("no product {product}"));
     };
+    let lang = url::form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == LANG)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     let recommendations: Vec<_> = products
         .iter()
         .map(|p| {
             json!({
                 "product_id": p.product_id,
-                "title": p.title,
+                "title": p.title_in(&lang),
                 "image_url": p.image_url,
                 "from_price": {"amount": p.from_price.amount, "currency": p.from_price.currency},
             })

@@ -12,7 +12,7 @@ use crate::catalog::Money;
 use crate::recommend::{ProductId, Recommendation};
 use crate::render::details::{presence, sample_details, DetailField, DetailsView};
 use crate::render::templates::{mjml_to_html, tidy_text};
-use crate::render::views::{BookingView, ItemView, View};
+use crate::render::views::{title_of, BookingView, ItemView, View};
 use crate::render::{
     EmailContent, EmailInput, RenderError, Renderer, BLOCK_HEADING, PER_ITEM_MESSAGES,
 };
@@ -101,6 +101,7 @@ impl Renderer {
         let mut slots = Slots::default();
         let t = self.message_tokens(input, &mut slots)?;
         let subject = slots.token(Slot::Subject);
+        let title = slots.token(Slot::Title);
         let preheader = slots.token(Slot::Preheader);
         let items = item_tokens(input, &mut slots);
         let (id, first_name) = (slots.token(Slot::BookingId), slots.token(Slot::FirstName));
@@ -120,11 +121,12 @@ impl Renderer {
         let view = View::new(
             (&self.brand, &self.support),
             input,
-            (&subject, &preheader),
+            (&subject, &preheader, &title),
             t,
             booking,
             &items,
             unsubscribe.as_deref(),
+            &self.footer,
         );
         let (mjml, text) = self.render_view(input.campaign, &view).ok()?;
         let html = mjml_to_html(&mjml, &self.mjml_template(input.campaign)).ok()?;
@@ -202,7 +204,10 @@ impl Renderer {
                 None => Ok(String::new()),
             }
         };
-        let subject = message(c.messages.subject)?;
+        let subject = match c.messages.subject.and_then(|i| ids.get(usize::from(i))) {
+            Some(id) => self.subject(locale, id, &args, &b.product_title)?,
+            None => String::new(),
+        };
         let preheader = message(c.messages.preheader)?;
         let items: Vec<ItemView> = input
             .items
@@ -216,6 +221,7 @@ impl Renderer {
             let value = match c.slots.get(n).filter(|_| c.used[n]) {
                 None => Cow::Borrowed(""),
                 Some(Slot::Subject) => Cow::Borrowed(subject.as_str()),
+                Some(Slot::Title) => Cow::Owned(title_of(&subject)),
                 Some(Slot::Preheader) => Cow::Borrowed(preheader.as_str()),
                 Some(Slot::BookingId) => Cow::Borrowed(b.booking_id.as_str()),
                 Some(Slot::FirstName) => Cow::Borrowed(b.customer_first_name.as_str()),

@@ -20,7 +20,7 @@ mod shape;
 mod template;
 
 pub(crate) use shape::{Compiled, Messages, Shape, ShapeKey, Shapes};
-pub(crate) use template::Template;
+pub(crate) use template::{push_escaped, Template};
 
 /// The values of the sample emails a compiled shape is checked against: long and short, upper and
 /// lower case, quotes, `&`, `<`, accents and symbols, so that a filter or test on a value
@@ -47,6 +47,8 @@ const CLOSE: char = '\u{E001}';
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
     Subject,
+    /// The subject as the HTML title carries it.
+    Title,
     Preheader,
     BookingId,
     FirstName,

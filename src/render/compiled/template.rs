@@ -127,21 +127,30 @@ fn push_debug(out: &mut String, s: &str) {
     out.push_str(&quoted[1..quoted.len() - 1]);
 }
 
-/// Appends `s` escaped as [`super::escape_xml`] does, copying runs without special characters whole.
+/// Appends `s` escaped as [`crate::render::escape_xml`] says, copying runs without special
+/// characters whole.
 pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let entity = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
+    for (i, c) in s.char_indices() {
+        let entity = match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&#39;",
+            // The placeholders stay as they are: the compiled form finds them (in attributes as
+            // mrml's `\u{e000}`).
+            c if !c.is_ascii() && c != OPEN && c != CLOSE && c.escape_debug().nth(1).is_some() => {
+                out.push_str(&s[start..i]);
+                out.push_str(&format!("&#{};", u32::from(c)));
+                start = i + c.len_utf8();
+                continue;
+            }
             _ => continue,
         };
         out.push_str(&s[start..i]);
         out.push_str(entity);
-        start = i + 1;
+        start = i + c.len_utf8();
     }
     out.push_str(&s[start..]);
 }
@@ -192,6 +201,14 @@ mod tests {
                 format!("<div aria-label={escaped:?}>{escaped}</div>")
             );
         }
+    }
+
+    #[test]
+    fn characters_debug_would_escape_become_references() {
+        let mut out = String::new();
+        push_escaped(&mut out, "Photo\u{a0}: «\u{202f}x\u{200c}» é ✈");
+        assert_eq!(out, "Photo&#160;: «&#8239;x&#8204;» é ✈");
+        assert_eq!(format!("{out:?}"), format!("\"{out}\""));
     }
 
     #[test]
