@@ -17,6 +17,7 @@ pub mod cli;
 pub mod compose;
 pub mod config;
 pub mod deliver;
+pub mod dkim;
 pub mod fit;
 pub mod heuristics;
 pub mod item;

@@ -13,9 +13,9 @@ use super::args::{parse_address, Sources};
 use super::console::{self, outln};
 use super::Exit;
 use crate::config::ReviewImages;
-use crate::deliver::dkim::{self, DkimSigner};
 use crate::deliver::files::{copy_images, localize, IMAGES_FOLDER};
 use crate::deliver::{self, Ready, SendFailure, Transport};
+use crate::dkim::DkimSigner;
 use crate::run::{Campaigns, Composed, Preview, PreviewAt};
 
 /// The flags of `tripmail preview`.
@@ -111,7 +111,7 @@ async fn send_test(
     })?;
     let email = composed.email.redirected(to);
     // The message as the run builds it; a test send is not recorded anywhere, so ready at once.
-    let result = match dkim::signed(email.to_mime(), dkim, email.date) {
+    let result = match deliver::signed(email.to_mime(), dkim, email.date) {
         Ok(mime) => {
             let ready: Ready<'_> = Box::new(|| Box::pin(async { true }));
             transport.send(&email, &mime, ready).await
@@ -153,7 +153,7 @@ fn show(
         (Format::Html, None) => composed.content.html.into_bytes(),
         (Format::Mjml, _) => composed.content.mjml.into_bytes(),
         (Format::Text, _) => composed.content.text.into_bytes(),
-        (Format::Eml, _) => dkim::signed(composed.email.to_mime(), dkim, composed.email.date)
+        (Format::Eml, _) => deliver::signed(composed.email.to_mime(), dkim, composed.email.date)
             .with_context(|| format!("the {} email for {}", args.campaign, args.booking))?,
     };
     write_output(args.output.as_deref(), &bytes)?;

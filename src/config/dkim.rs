@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::load::{invalid, ConfigError};
 use super::Settings;
-use crate::deliver::dkim::{DkimKey, DkimSigner};
+use crate::dkim::{DkimKey, DkimSigner};
 
 /// `[dkim]`
 #[derive(Debug, Clone, Deserialize)]

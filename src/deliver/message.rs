@@ -156,3 +156,16 @@ fn fnv(bytes: &[u8]) -> u64 {
     }
     h
 }
+
+/// `mime` signed by `signer` at `now` (as it is without one): the step every path that builds a
+/// message ends with.
+pub fn signed(
+    mime: Result<Vec<u8>, DeliveryError>,
+    signer: Option<&crate::dkim::DkimSigner>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>, DeliveryError> {
+    match signer {
+        Some(signer) => signer.sign(&mime?, now).map_err(DeliveryError::Build),
+        None => mime,
+    }
+}

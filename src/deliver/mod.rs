@@ -11,7 +11,6 @@ use futures::future::BoxFuture;
 
 use crate::config::Settings;
 
-pub mod dkim;
 mod encode;
 pub mod files;
 mod message;
@@ -21,7 +20,7 @@ mod stub;
 
 pub(crate) use files::write_atomically;
 pub use files::FileDelivery;
-pub use message::OutgoingEmail;
+pub use message::{signed, OutgoingEmail};
 pub use outcome::{Accepted, SendFailure};
 pub use smtp::SmtpDelivery;
 pub use stub::{RecordingDelivery, Script, ScriptedTransport};

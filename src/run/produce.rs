@@ -13,8 +13,8 @@ use super::{Campaigns, Outputs, RunOptions};
 use crate::bookings::Booking;
 use crate::compose::Make;
 use crate::config::{CampaignSettings, InDoubt};
-use crate::deliver::dkim::{self, DkimSigner};
-use crate::deliver::{DeliveryError, OutgoingEmail};
+use crate::deliver::{self, DeliveryError, OutgoingEmail};
+use crate::dkim::DkimSigner;
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::{LedgerError, SendState};
 use crate::render::RenderError;
@@ -215,7 +215,7 @@ fn finish(
                 true => email.to_mime_straight(),
                 false => email.to_mime(),
             };
-            dkim::signed(mime, dkim.as_deref(), now)
+            deliver::signed(mime, dkim.as_deref(), now)
         });
         (email, mime)
     }

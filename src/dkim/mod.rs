@@ -9,8 +9,6 @@
 
 use chrono::{DateTime, Utc};
 
-use super::DeliveryError;
-
 mod canon;
 mod key;
 
@@ -107,19 +105,6 @@ impl DkimSigner {
         out.extend_from_slice(folded(&tags, &signature).as_bytes());
         out.extend_from_slice(message);
         Ok(out)
-    }
-}
-
-/// `mime` signed by `signer` at `now` (as it is without one): the step every path that builds a
-/// message ends with.
-pub fn signed(
-    mime: Result<Vec<u8>, DeliveryError>,
-    signer: Option<&DkimSigner>,
-    now: DateTime<Utc>,
-) -> Result<Vec<u8>, DeliveryError> {
-    match signer {
-        Some(signer) => signer.sign(&mime?, now).map_err(DeliveryError::Build),
-        None => mime,
     }
 }
 
