@@ -1,7 +1,7 @@
 //! The demo shows pictures offline: review copies point at local copies of `[review]
 //! images_dir`, the messages keep the catalog's addresses.
 
-use crate::util::{config_with, preview_cmd, run_shipped, succeeds, tripmail, NOW};
+use crate::util::{config_with, preview_cmd, run_config, run_shipped, succeeds, tripmail};
 
 /// Width and height of a baseline or progressive JPEG (its SOF segment); `None` when `bytes` is
 /// not one.
@@ -96,14 +96,7 @@ fn without_the_review_keys_the_review_copies_keep_the_catalogs_addresses() {
         ],
     );
     let out = dir.path().join("out");
-    let o = tripmail()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--now", NOW, "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_config(&cfg, &out);
     succeeds(&o);
     let html = std::fs::read_to_string(out.join("reminder/WT-100001.html")).unwrap();
     let src = sources(&html);

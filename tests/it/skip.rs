@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, report, run_shipped, succeeds, tripmail, NOW};
+use crate::util::{config_with, report, run_config, run_shipped, succeeds, tripmail, NOW};
 
 const GAP: &str = "min_hours_after_confirmation = 24";
 
@@ -138,14 +138,7 @@ fn zero_hours_sends_both_and_the_key_is_for_reminders_only() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config_with(dir.path(), &[(GAP, "min_hours_after_confirmation = 0")]);
     let out = dir.path().join("out");
-    let o = tripmail()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--now", NOW, "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = run_config(&cfg, &out);
     succeeds(&o);
     let r = report(&out);
     assert_eq!(r["rendered"], 34, "{r}");

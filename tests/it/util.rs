@@ -177,6 +177,14 @@ pub fn preview_cmd(booking: &str, campaign: &str) -> Command {
     cmd
 }
 
+/// Runs `tripmail run --config CONFIG` at [`NOW`], writing into `out`.
+pub fn run_config(config: &Path, out: &Path) -> Output {
+    let mut cmd = tripmail();
+    cmd.arg("run").arg("--config").arg(config);
+    cmd.args(["--now", NOW, "--out"]).arg(out);
+    cmd.output().expect("tripmail runs")
+}
+
 /// Runs `tripmail run` on the shipped config with extra arguments, writing into `out`.
 pub fn run_shipped(out: &Path, extra: &[&str]) -> Output {
     run_shipped_cmd(out)
