@@ -152,8 +152,11 @@ fn write_plan_totals(w: &mut impl Write, plan: &Plan, settings: &Settings) -> io
     if !plan.held_back.is_empty() {
         writeln!(
             w,
-            "held back: {} reminders whose confirmation goes less than min_hours_after_confirmation before (skipped:recent_confirmation):",
-            plan.held_back.len()
+            "held back: {} whose confirmation goes less than min_hours_after_confirmation before (skipped:recent_confirmation):",
+            match plan.held_back.len() {
+                1 => "1 reminder".to_string(),
+                n => format!("{n} reminders"),
+            }
         )?;
         for h in &plan.held_back {
             let then = match &h.moved_to {
