@@ -134,8 +134,7 @@ pub fn compose(
         manage_url: manage_url.as_deref(),
         domain: from.email.domain(),
     };
-    let json_ld = reservation::json_ld(&reservation);
-    content.html = reservation::with_json_ld(&content.html, &json_ld);
+    reservation::add_json_ld(&mut content.html, &reservation::json_ld(&reservation));
     let calendar = reservation::calendar(&reservation);
     let to = Mailbox::new(
         Some(booking.customer_first_name.clone()),

@@ -3,19 +3,10 @@
 
 use std::path::Path;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-
 use super::engine::is_loopback;
-use super::links::LinksSettings;
+use super::links::{url_safe, LinksSettings};
 use super::load::{invalid, ConfigError};
 use super::SenderSettings;
-
-/// What stays as is in a booking id put into a URL path (RFC 3986's unreserved characters).
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// The longest support phone number taken, in characters.
 const MAX_PHONE_CHARS: usize = 32;
@@ -48,8 +39,7 @@ impl LinksSettings {
     /// The manage-booking link of `booking_id`, when the config has a template.
     pub fn manage_link(&self, booking_id: &str) -> Option<String> {
         let template = self.manage_booking_url.as_ref()?;
-        let id = utf8_percent_encode(booking_id, UNRESERVED).to_string();
-        Some(template.replace("{booking_id}", &id))
+        Some(template.replace("{booking_id}", &url_safe(booking_id)))
     }
 }
 

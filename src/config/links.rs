@@ -8,6 +8,18 @@ use serde::Deserialize;
 use super::load::{invalid, ConfigError};
 use super::{Secret, Settings};
 
+/// Everything but the URL's unreserved characters (RFC 3986: letters, digits, `-`, `.`, `_`, `~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `text` percent-encoded to sit anywhere in a URL as one value (an id in a link template).
+pub fn url_safe(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).to_string()
+}
+
 /// `[links]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,8 +43,7 @@ pub struct LinksSettings {
 }
 
 impl LinksSettings {
-    /// Checks that `product_url` is a URL with its `{product_id}` placeholder, and that `privacy_url`,
-    /// when given, is an http(s) URL.
+    /// Checks that `product_url` is a URL with its `{product_id}` placeholder.
     pub(super) fn validate_product_url(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = invalid(path);
         if !self.product_url.contains("{product_id}") {
@@ -47,6 +58,12 @@ impl LinksSettings {
             .replace("{campaign}", "c");
         url::Url::parse(&sample)
             .map_err(|err| bad("links.product_url", format!("not a URL: {err}")))?;
+        Ok(())
+    }
+
+    /// Checks that `privacy_url`, when given, is an http(s) URL.
+    pub(super) fn validate_privacy_url(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = invalid(path);
         if let Some(privacy) = &self.privacy_url {
             let url = url::Url::parse(privacy)
                 .map_err(|err| bad("links.privacy_url", format!("not a URL: {err}")))?;

@@ -35,7 +35,7 @@ pub use engine::{
     EngineSettings, ListFormat, Provider, DEFAULT_MAX_ANSWER_BYTES, EMBEDDED,
     MAX_ENGINE_CONCURRENCY,
 };
-pub use links::LinksSettings;
+pub use links::{url_safe, LinksSettings};
 pub use load::{ConfigError, Overrides};
 pub use review::{ReviewImages, ReviewSettings};
 pub use secret::Secret;

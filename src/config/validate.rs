@@ -13,6 +13,7 @@ impl Settings {
     pub(super) fn validate(&mut self, path: &Path) -> Result<(), ConfigError> {
         self.validate_engine(path)?;
         self.links.validate_product_url(path)?;
+        self.links.validate_privacy_url(path)?;
         self.links.validate_manage_url(path)?;
         self.sender.validate_support(path)?;
         self.smtp.url = self.smtp.validate(path)?;

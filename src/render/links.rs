@@ -2,19 +2,8 @@
 //! set, or ours built from `links.product_url`), and the URL helpers behind it.
 
 use super::Renderer;
+use crate::config::url_safe;
 use crate::recommend::Recommendation;
-
-/// Everything but the URL's unreserved characters (RFC 3986: letters, digits, `-`, `.`, `_`, `~`).
-const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// `text` percent-encoded to sit anywhere in a URL as one value.
-fn url_safe(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, NOT_UNRESERVED).to_string()
-}
 
 /// The `utm_*` pairs (any case) of a link template's query string, decoded; values may still hold
 /// `{product_id}` and `{campaign}`.

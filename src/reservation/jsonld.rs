@@ -47,19 +47,23 @@ pub fn json_ld(r: &Reservation<'_>) -> String {
         object.insert("modifyReservationUrl".into(), url.into());
         object.insert("url".into(), url.into());
     }
-    reservation
-        .to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    let json = reservation.to_string();
+    let mut safe = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' => safe.push_str("\\u003c"),
+            '>' => safe.push_str("\\u003e"),
+            '&' => safe.push_str("\\u0026"),
+            c => safe.push(c),
+        }
+    }
+    safe
 }
 
-/// `html` with `json` in a `<script type="application/ld+json">` at the end of its head (at the
-/// start when it has none).
-pub fn with_json_ld(html: &str, json: &str) -> String {
+/// Puts `json` in a `<script type="application/ld+json">` at the end of `html`'s head (at the
+/// start when it has none), in place.
+pub fn add_json_ld(html: &mut String, json: &str) {
     let script = format!("<script type=\"application/ld+json\">{json}</script>");
-    match html.find("</head>") {
-        Some(at) => format!("{}{script}{}", &html[..at], &html[at..]),
-        None => format!("{script}{html}"),
-    }
+    let at = html.find("</head>").unwrap_or(0);
+    html.insert_str(at, &script);
 }

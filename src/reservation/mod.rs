@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use crate::bookings::Booking;
 
 pub use ics::calendar;
-pub use jsonld::{json_ld, with_json_ld};
+pub use jsonld::{add_json_ld, json_ld};
 
 /// When the visit starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
