@@ -31,6 +31,7 @@ mod retry;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod state;
 pub mod synth;
 pub mod unsubscribe;
 

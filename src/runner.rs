@@ -17,10 +17,11 @@ use lettre::message::Mailbox;
 
 use crate::config::Settings;
 use crate::deliver::{self, Delivery, FileDelivery, Transport};
-use crate::ledger::{SendLedger, UnrecordedSend};
+use crate::ledger::{Ledger, LedgerError, SendLedger, UnrecordedSend};
 use crate::report::Report;
 use crate::run::{Campaigns, FatalError, Outputs, RunOptions, Sending};
 use crate::schedule::tick_at_or_after;
+use crate::state::{outcome_of, PauseWatch, RunKind, RunOutcome, StateDb, StateStore};
 
 /// Emails a run has in flight unless told otherwise (`run --parallel`).
 pub const DEFAULT_PARALLEL: usize = 64;
@@ -143,7 +144,10 @@ pub(crate) async fn next_signal() -> Option<&'static str> {
 
 /// Shown the report as one run's emails are produced.
 pub trait RunProgress: Sync {
-    /// The report so far (after each email).
+    /// The report so far, after each email: its instant (`now`), the emails due so far (`due`;
+    /// the bookings are read as a stream, so the whole is known only at the end), produced
+    /// (`rendered`), `sent`, `failed`, `deferred`, `held`, `paused` (per campaign), and the rest
+    /// of [`Report`]'s counts.
     fn show(&self, report: &Report);
     /// The run is over (not called when it failed).
     fn finish(&self) {}
@@ -212,6 +216,10 @@ pub struct Job {
     pub straight: bool,
     /// The wall clock: the ticks' instants, the times in the ledger.
     pub clock: fn() -> DateTime<Utc>,
+    /// The state database: each tick's pauses are read from it (again as the tick goes), and its
+    /// history recorded in it. `None`: no history, and the pauses are read from `state.path` when
+    /// that file exists (it is not created). Set it with the ledger ([`open_for_sending`]).
+    pub state: Option<Arc<dyn StateStore>>,
 }
 
 impl Job {
@@ -229,12 +237,69 @@ impl Job {
             dry_run: false,
             straight: false,
             clock,
+            state: None,
         }
     }
 
-    /// One run at `now`: every email due then, produced, written and sent; the report written and
-    /// told to `observer`. `next_ticks`: the runner's next two ticks, for which emails may wait.
+    /// One run at `now`: every email due then, but those of paused campaigns, produced, written
+    /// and sent; the report written and told to `observer`; the run recorded in the state's
+    /// history (a `tick` when `next_ticks` is given: the runner's next two ticks, for which emails
+    /// may wait; else a `run`).
     pub async fn tick(
+        &self,
+        now: DateTime<Utc>,
+        next_ticks: Option<[DateTime<Utc>; 2]>,
+        observer: &dyn Observer,
+    ) -> Result<Report, TickError> {
+        let kind = match next_ticks {
+            Some(_) => RunKind::Tick,
+            None => RunKind::Run,
+        };
+        let id = self.history_begins(kind, now);
+        let ticked = self.tick_unrecorded(now, next_ticks, observer).await;
+        if let Some((state, id)) = self.state.as_ref().zip(id) {
+            let outcome = match &ticked {
+                Ok(report) => {
+                    outcome_of(report, self.halt.is_requested() && report.interrupted > 0)
+                }
+                Err(e) => RunOutcome::failed(with_causes(e)),
+            };
+            if let Err(e) = state.run_finished(id, (self.clock)(), &outcome) {
+                tracing::warn!("the run's history: {e}");
+            }
+        }
+        ticked
+    }
+
+    /// The history's row of a run beginning, if the job keeps a history (a failure to write it
+    /// is warned and does not stop the run).
+    fn history_begins(&self, kind: RunKind, now: DateTime<Utc>) -> Option<i64> {
+        let state = self.state.as_ref()?;
+        match state.run_started(kind, now, (self.clock)()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!("the run's history: {e}");
+                None
+            }
+        }
+    }
+
+    /// The campaigns paused as a tick starts, watched as it goes: from the state, or from
+    /// `state.path` when that file exists (read only).
+    fn pauses(&self) -> Result<PauseWatch, LedgerError> {
+        let store = match &self.state {
+            Some(state) => Some(Arc::clone(state)),
+            None => StateDb::open_if_exists(&self.settings.state.path)?
+                .map(|db| Arc::new(db) as Arc<dyn StateStore>),
+        };
+        match store {
+            Some(store) => PauseWatch::watching(store),
+            None => Ok(PauseWatch::none()),
+        }
+    }
+
+    /// [`Job::tick`] but its history.
+    async fn tick_unrecorded(
         &self,
         now: DateTime<Utc>,
         next_ticks: Option<[DateTime<Utc>; 2]>,
@@ -243,7 +308,9 @@ impl Job {
         // A fresh connection pool and API caches each tick: a server found down in one tick is
         // asked again in the next, and answers are not kept across ticks.
         let transport = self.transport()?;
-        let campaigns = Campaigns::start(self.settings.clone()).await?;
+        let mut campaigns = Campaigns::start(self.settings.clone()).await?;
+        let pauses = self.pauses().map_err(FatalError::Ledger)?;
+        campaigns.watch_pauses(Arc::new(pauses));
         if let Some(ledger) = &self.ledger {
             ledger.begin_run();
         }
@@ -371,4 +438,32 @@ impl Job {
             next
         }
     }
+}
+
+/// Opens the ledger at `path` for sending (taking the runner lock: [`LedgerError::Busy`] when
+/// another runner holds it) and the state beside it, in the same file; the runs a dead process left
+/// `running` are marked `stopped` at `at` (no other runner can be running: the lock is ours). What a
+/// front end sets as [`Job::ledger`] and [`Job::state`].
+pub fn open_for_sending(
+    path: &Path,
+    at: DateTime<Utc>,
+) -> Result<(Arc<dyn SendLedger>, Arc<StateDb>), LedgerError> {
+    let ledger = Arc::new(Ledger::open(path)?);
+    let state = Arc::new(StateDb::open(path)?);
+    let ended = state.end_abandoned_runs(at)?;
+    if ended > 0 {
+        tracing::warn!("{ended} runs left running by a process that ended are marked stopped");
+    }
+    Ok((ledger, state))
+}
+
+/// An error and its causes, `: `-separated.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }

@@ -19,6 +19,7 @@ use crate::ledger::{LedgerError, SendLedger};
 use crate::recommend::{self, BlockSources, CacheStats, SourceError};
 use crate::render::{RenderError, Renderer};
 use crate::report::Report;
+use crate::state::PauseWatch;
 
 mod each;
 mod gap;
@@ -82,6 +83,8 @@ pub struct Campaigns {
     pub(crate) sources: BlockSources,
     /// `links.unsubscribe_url`, parsed once, with its secret.
     pub(crate) unsubscribe: Option<(url::Url, Secret)>,
+    /// The campaigns paused: none until [`Campaigns::watch_pauses`].
+    pub(crate) pauses: Arc<PauseWatch>,
 }
 
 /// Options of one run.
@@ -157,7 +160,15 @@ impl Campaigns {
             renderer: Arc::new(renderer),
             sources,
             unsubscribe,
+            pauses: Arc::new(PauseWatch::none()),
         })
+    }
+
+    /// Goes by `pauses` from now on: the emails of a campaign paused (when a run starts, or while
+    /// it goes) are neither produced nor claimed, and count as paused in the report. Without it,
+    /// no campaign is paused (previews and test sends show a paused campaign's emails).
+    pub fn watch_pauses(&mut self, pauses: Arc<PauseWatch>) {
+        self.pauses = pauses;
     }
 
     /// Requests made and cache hits so far, over every recommendation API.
