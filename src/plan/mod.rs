@@ -3,6 +3,7 @@
 //! and windows `run` sends by) when each email goes, leaving out what the ledger says was sent or
 //! failed already.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -131,6 +132,17 @@ pub struct Unsendable {
 /// Builds the plan of `settings`' campaigns over the bookings file, leaving out the ledger's sent and
 /// failed emails (`state.path`, when it exists).
 pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError> {
+    let reader = BookingReader::open(&settings.bookings.path)?;
+    plan_of(settings, opts, reader)
+}
+
+/// [`plan`] over bookings already read: a stream of rows, each a booking (owned or borrowed, as
+/// [`crate::bookings::Loaded::rows`] gives them) or a row that could not be used.
+pub fn plan_of<B: Borrow<Booking>>(
+    settings: &Settings,
+    opts: &PlanOptions,
+    rows: impl IntoIterator<Item = Result<B, RowError>>,
+) -> Result<Plan, FatalError> {
     let campaigns = campaigns_planned(settings, opts)?;
     let catalog = match &settings.engine.catalog {
         Some(path) => Some(Catalog::load(path)?),
@@ -138,7 +150,6 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
     };
     let (done, sent_at) = done_in_ledger(&settings.state.path)?;
     let no_ledger = !settings.state.path.exists();
-    let reader = BookingReader::open(&settings.bookings.path)?;
     let mut tally = Tally {
         opts,
         plan: Plan::empty(opts, &campaigns),
@@ -146,7 +157,7 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
         days: BTreeMap::new(),
         seen: HashSet::new(),
     };
-    for row in reader {
+    for row in rows {
         let booking = match row {
             Ok(b) => b,
             Err(e) => {
@@ -154,10 +165,11 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
                 continue;
             }
         };
-        let venue = Venue::of(&booking, catalog.as_ref());
-        let confirmed = confirmations(settings, &booking, &venue, opts, &sent_at, no_ledger);
+        let booking = booking.borrow();
+        let venue = Venue::of(booking, catalog.as_ref());
+        let confirmed = confirmations(settings, booking, &venue, opts, &sent_at, no_ledger);
         for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
-            tally.add(i, c, &booking, &venue, &confirmed);
+            tally.add(i, c, booking, &venue, &confirmed);
         }
     }
     Ok(tally.finish())
