@@ -85,7 +85,20 @@ impl Halt {
     /// Asks the run (or the runner's wait between ticks) to stop.
     pub fn request(&self) {
         self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_one();
+        self.notify.notify_waiters();
+    }
+
+    /// Waits until the stop is requested (at once when it was already).
+    pub async fn wait(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_requested() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether a stop was asked for.
@@ -143,7 +156,7 @@ pub(crate) async fn next_signal() -> Option<&'static str> {
 }
 
 /// Shown the report as one run's emails are produced.
-pub trait RunProgress: Sync {
+pub trait RunProgress: Send + Sync {
     /// The report so far, after each email: its instant (`now`), the emails due so far (`due`;
     /// the bookings are read as a stream, so the whole is known only at the end), produced
     /// (`rendered`), `sent`, `failed`, `deferred`, `held`, `paused` (per campaign), and the rest
@@ -418,7 +431,7 @@ impl Job {
             let wait = (next - (self.clock)()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.halt.notify.notified() => {}
+                () = self.halt.wait() => {}
             }
             if self.halt.is_requested() {
                 break;

@@ -17,6 +17,7 @@ mod ledger;
 mod plan;
 mod preview;
 mod run;
+mod serve;
 mod subjects;
 mod synth;
 mod validate;
@@ -50,6 +51,9 @@ enum Command {
     /// the same bytes for the same seed, streamed (any number of rows in constant memory). For
     /// capacity planning and benchmarks: `tripmail run --bookings FILE --dry-run`.
     Synth(synth::SynthArgs),
+    /// Serve the web console: campaigns (pause, resume), the plan, booking lookup, previews and
+    /// test sends, runs; with `--every`, the runner in the same process.
+    Serve(serve::ServeArgs),
     /// Serve the embedded engine over HTTP: the cross-sell API and the contact-recommendations API.
     Engine(engine::EngineArgs),
 }
@@ -104,6 +108,7 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::validate(args),
         Command::Synth(args) => synth::synth(args),
         Command::Engine(args) => engine::engine(args).await,
+        Command::Serve(args) => serve::serve(args).await,
     }
 }
 
