@@ -367,3 +367,60 @@ fn a_pause_made_while_a_run_sends_stops_that_campaigns_claims_within_a_second() 
     let confirmations = sends.iter().filter(|s| s["campaign"] == "confirmation");
     assert_eq!(confirmations.count(), 19);
 }
+
+/// A front end that shows nothing.
+struct Silent;
+
+impl tripmail::runner::Observer for Silent {}
+
+#[test]
+fn a_runners_ticks_are_in_the_history_failed_with_why_or_stopped_when_halted() {
+    use std::sync::Arc;
+    use tripmail::config::{Overrides, Settings};
+    use tripmail::runner::Job;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(StateDb::open(&dir.path().join("s.sqlite")).unwrap());
+    let load = |bookings: Option<&str>| {
+        let overrides = Overrides {
+            bookings_path: bookings.map(Into::into),
+            ..Overrides::default()
+        };
+        Settings::load(Path::new("fixtures/campaign.toml"), &overrides).unwrap()
+    };
+    let now: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
+    let next = Some([now + chrono::Duration::minutes(5), now + chrono::Duration::minutes(10)]);
+    let rt = crate::util::runtime();
+    let broken = Job {
+        state: Some(state.clone()),
+        ..Job::new(load(Some("/nonexistent/bookings.csv")), || {
+            "2026-12-10T09:00:01Z".parse().unwrap()
+        })
+    };
+    assert!(rt.block_on(broken.tick(now, next, &Silent)).is_err());
+    // Asked to stop before it started: nothing goes, the tick is stopped.
+    let halted = Job {
+        state: Some(state.clone()),
+        dry_run: true,
+        ..Job::new(load(None), || "2026-12-10T09:00:02Z".parse().unwrap())
+    };
+    halted.halt.request();
+    let report = rt.block_on(halted.tick(now, next, &Silent)).unwrap();
+    assert_eq!(report.interrupted, 33);
+
+    let runs = state.runs(10).unwrap();
+    let seen: Vec<(RunKind, RunStatus)> = runs.iter().map(|r| (r.kind, r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            (RunKind::Tick, RunStatus::Stopped),
+            (RunKind::Tick, RunStatus::Failed)
+        ]
+    );
+    assert_eq!(runs[0].counts.interrupted, 33);
+    assert!(runs[1]
+        .error
+        .as_deref()
+        .is_some_and(|e| e.contains("/nonexistent/bookings.csv")));
+    assert_eq!(runs[1].started_at.to_rfc3339(), "2026-12-10T09:00:01+00:00");
+}
