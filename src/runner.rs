@@ -8,7 +8,6 @@
 //! the command line prints and a console could show.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,11 +16,18 @@ use lettre::message::Mailbox;
 
 use crate::config::Settings;
 use crate::deliver::{self, Delivery, FileDelivery, Transport};
-use crate::ledger::{Ledger, LedgerError, SendLedger, UnrecordedSend};
+use crate::ledger::{SendLedger, UnrecordedSend};
 use crate::report::Report;
 use crate::run::{Campaigns, FatalError, Outputs, RunOptions, Sending};
 use crate::schedule::tick_at_or_after;
-use crate::state::{outcome_of, PauseWatch, RunKind, RunOutcome, StateDb, StateStore};
+use crate::state::{RunKind, StateStore};
+
+mod halt;
+mod history;
+
+pub(crate) use halt::next_signal;
+pub use halt::{watch_signals, Halt, SignalSeen};
+pub use history::open_for_sending;
 
 /// Emails a run has in flight unless told otherwise (`run --parallel`).
 pub const DEFAULT_PARALLEL: usize = 64;
@@ -66,93 +72,6 @@ pub enum TickError {
         /// Why.
         source: std::io::Error,
     },
-}
-
-/// A request to stop: a run finishes the emails in flight and starts no more; a runner ends after
-/// its tick. Cheap to clone; every clone is the same request.
-#[derive(Debug, Clone, Default)]
-pub struct Halt {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
-
-impl Halt {
-    /// A request not made yet.
-    pub fn new() -> Halt {
-        Halt::default()
-    }
-
-    /// Asks the run (or the runner's wait between ticks) to stop.
-    pub fn request(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_waiters();
-    }
-
-    /// Waits until the stop is requested (at once when it was already).
-    pub async fn wait(&self) {
-        loop {
-            let notified = self.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_requested() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// The flag the run and the SMTP transport read.
-    fn flag(&self) -> Arc<AtomicBool> {
-        self.flag.clone()
-    }
-}
-
-/// What [`watch_signals`] saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalSeen {
-    /// The first SIGINT or SIGTERM (named): the stop is requested.
-    First(&'static str),
-    /// Another one after it: for the front end to act on (the command line ends at once).
-    Again(&'static str),
-}
-
-/// Watches SIGINT and SIGTERM: the first requests `halt`, then each is told to `seen` (the ledger
-/// stays consistent even if the front end ends the process at the second: see the README).
-pub fn watch_signals(halt: &Halt, seen: impl Fn(SignalSeen) + Send + 'static) {
-    let halt = halt.clone();
-    tokio::spawn(async move {
-        let Some(name) = next_signal().await else {
-            return;
-        };
-        halt.request();
-        seen(SignalSeen::First(name));
-        if let Some(name) = next_signal().await {
-            seen(SignalSeen::Again(name));
-        }
-    });
-}
-
-/// The next SIGINT or SIGTERM; `None` when they cannot be watched.
-pub(crate) async fn next_signal() -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).ok()?;
-        let mut int = signal(SignalKind::interrupt()).ok()?;
-        tokio::select! {
-            _ = int.recv() => Some("SIGINT"),
-            _ = term.recv() => Some("SIGTERM"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
-    }
 }
 
 /// Shown the report as one run's emails are produced.
@@ -270,45 +189,8 @@ impl Job {
         };
         let id = self.history_begins(kind, now);
         let ticked = self.tick_unrecorded(now, next_ticks, observer).await;
-        if let Some((state, id)) = self.state.as_ref().zip(id) {
-            let outcome = match &ticked {
-                Ok(report) => {
-                    outcome_of(report, self.halt.is_requested() && report.interrupted > 0)
-                }
-                Err(e) => RunOutcome::failed(with_causes(e)),
-            };
-            if let Err(e) = state.run_finished(id, (self.clock)(), &outcome) {
-                tracing::warn!("the run's history: {e}");
-            }
-        }
+        self.history_ends(id, &ticked);
         ticked
-    }
-
-    /// The history's row of a run beginning, if the job keeps a history (a failure to write it
-    /// is warned and does not stop the run).
-    fn history_begins(&self, kind: RunKind, now: DateTime<Utc>) -> Option<i64> {
-        let state = self.state.as_ref()?;
-        match state.run_started(kind, now, (self.clock)()) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::warn!("the run's history: {e}");
-                None
-            }
-        }
-    }
-
-    /// The campaigns paused as a tick starts, watched as it goes: from the state, or from
-    /// `state.path` when that file exists (read only).
-    fn pauses(&self) -> Result<PauseWatch, LedgerError> {
-        let store = match &self.state {
-            Some(state) => Some(Arc::clone(state)),
-            None => StateDb::open_if_exists(&self.settings.state.path)?
-                .map(|db| Arc::new(db) as Arc<dyn StateStore>),
-        };
-        match store {
-            Some(store) => PauseWatch::watching(store),
-            None => Ok(PauseWatch::none()),
-        }
     }
 
     /// [`Job::tick`] but its history.
@@ -451,32 +333,4 @@ impl Job {
             next
         }
     }
-}
-
-/// Opens the ledger at `path` for sending (taking the runner lock: [`LedgerError::Busy`] when
-/// another runner holds it) and the state beside it, in the same file; the runs a dead process left
-/// `running` are marked `stopped` at `at` (no other runner can be running: the lock is ours). What a
-/// front end sets as [`Job::ledger`] and [`Job::state`].
-pub fn open_for_sending(
-    path: &Path,
-    at: DateTime<Utc>,
-) -> Result<(Arc<dyn SendLedger>, Arc<StateDb>), LedgerError> {
-    let ledger = Arc::new(Ledger::open(path)?);
-    let state = Arc::new(StateDb::open(path)?);
-    let ended = state.end_abandoned_runs(at)?;
-    if ended > 0 {
-        tracing::warn!("{ended} runs left running by a process that ended are marked stopped");
-    }
-    Ok((ledger, state))
-}
-
-/// An error and its causes, `: `-separated.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }

@@ -72,6 +72,11 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
     };
     let dkim = settings.dkim_signer();
     let images = settings.review.images();
+    // Shown all the same (that is what a preview is for), said to be paused.
+    let paused = crate::state::StateDb::open_if_exists(&settings.state.path)?
+        .map(|db| db.is_paused(&args.campaign))
+        .transpose()?
+        .flatten();
     let campaigns = Campaigns::start(settings).await?;
     let at = match args.as_of {
         Some(date) => PreviewAt::AsOf(date),
@@ -92,6 +97,9 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
             )
         })??;
     console::preview_note(campaign, booking, &when, now, args.as_of.is_some());
+    if let Some(p) = &paused {
+        console::paused_note(p);
+    }
     match transport {
         Some(transport) => send_test(&args, composed, &*transport, dkim.as_deref()).await,
         None => show(&args, composed, dkim.as_deref(), images.as_ref()),

@@ -19,7 +19,7 @@ use crate::schedule::gap::place;
 
 mod known;
 
-use known::{confirmations, done_in_ledger};
+use known::{confirmations, done_in_ledger, paused_among};
 
 /// What to plan.
 #[derive(Debug, Clone)]
@@ -56,6 +56,9 @@ pub struct Plan {
     pub totals: BTreeMap<String, u64>,
     /// Campaigns with `enabled = false`.
     pub disabled: Vec<String>,
+    /// Campaigns paused (`tripmail pause`, the console), with who paused them and when: nothing of
+    /// them is planned (nor in `totals`).
+    pub paused: Vec<crate::state::Pause>,
     /// Emails that would go in the period but the ledger says were sent (or refused for good) already.
     pub already_done: u64,
     /// Emails due in the period that will not go: the campaign does not send (dates, days, window)
@@ -149,10 +152,11 @@ pub fn plan_of<B: Borrow<Booking>>(
         None => None,
     };
     let (done, sent_at) = done_in_ledger(&settings.state.path)?;
+    let paused = paused_among(&settings.state.path, &campaigns)?;
     let no_ledger = !settings.state.path.exists();
     let mut tally = Tally {
         opts,
-        plan: Plan::empty(opts, &campaigns),
+        plan: Plan::empty(opts, &campaigns).pausing(paused.clone()),
         done,
         days: BTreeMap::new(),
         seen: HashSet::new(),
@@ -167,8 +171,11 @@ pub fn plan_of<B: Borrow<Booking>>(
         };
         let booking = booking.borrow();
         let venue = Venue::of(booking, catalog.as_ref());
-        let confirmed = confirmations(settings, booking, &venue, opts, &sent_at, no_ledger);
-        for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
+        let known = (&sent_at, &paused[..]);
+        let confirmed = confirmations(settings, booking, &venue, opts, known, no_ledger);
+        let sends =
+            |c: &CampaignSettings| c.enabled && !paused.iter().any(|p| p.campaign == c.name);
+        for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| sends(c)) {
             tally.add(i, c, booking, &venue, &confirmed);
         }
     }
@@ -214,6 +221,7 @@ impl Plan {
                 .filter(|c| !c.enabled)
                 .map(|c| c.name.clone())
                 .collect(),
+            paused: Vec::new(),
             already_done: 0,
             will_not_send: Vec::new(),
             held_back: Vec::new(),

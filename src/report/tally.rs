@@ -99,7 +99,11 @@ impl Report {
 
     /// A due email of a paused campaign, counted in its entry (added when the pause is new to the run).
     pub(crate) fn add_paused(&mut self, pause: &crate::state::Pause) {
-        match self.paused.iter_mut().find(|p| p.campaign == pause.campaign) {
+        match self
+            .paused
+            .iter_mut()
+            .find(|p| p.campaign == pause.campaign)
+        {
             Some(entry) => entry.emails += 1,
             None => self.paused.push(crate::report::PausedCampaign {
                 emails: 1,

@@ -108,7 +108,10 @@ impl Campaigns {
     fn paused_at_start(&self, campaigns: &[&CampaignSettings]) -> Vec<PausedCampaign> {
         let covered = |p: &Pause| campaigns.iter().any(|c| c.name == p.campaign);
         let seen = self.pauses.seen();
-        seen.iter().filter(|p| covered(p)).map(PausedCampaign::of).collect()
+        seen.iter()
+            .filter(|p| covered(p))
+            .map(PausedCampaign::of)
+            .collect()
     }
 
     /// The campaigns a run covers: the one asked for, or all.

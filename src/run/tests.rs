@@ -238,7 +238,9 @@ async fn a_pause_written_by_another_connection_during_the_run_stops_the_next_cla
     assert!(other.set_paused("reminder", true, "ana", at).unwrap());
     tokio::time::sleep(PauseWatch::REFRESH + std::time::Duration::from_millis(50)).await;
     match send_paused(&ledger, &transport, "B2", &pauses).await {
-        Produced::Paused(p) => assert_eq!((p.campaign.as_str(), p.by.as_str()), ("reminder", "ana")),
+        Produced::Paused(p) => {
+            assert_eq!((p.campaign.as_str(), p.by.as_str()), ("reminder", "ana"))
+        }
         _ => panic!("B2 should not have been claimed"),
     }
     assert!(row(&ledger, "B2").is_none(), "nothing claimed for B2");

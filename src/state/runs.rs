@@ -275,11 +275,16 @@ fn emails_of(report: &Report) -> Vec<RunEmail> {
         }
     }
     let room = MAX_RUN_EMAILS.saturating_sub(emails.len());
-    let records = report.emails.iter().map(|r| r.take(room).collect::<Result<Vec<_>, _>>());
+    let records = report
+        .emails
+        .iter()
+        .map(|r| r.take(room).collect::<Result<Vec<_>, _>>());
     let records = match records.and_then(|r| r) {
         Ok(records) => records,
         Err(e) => {
-            tracing::warn!("the run's history lists no produced email: cannot read its records: {e}");
+            tracing::warn!(
+                "the run's history lists no produced email: cannot read its records: {e}"
+            );
             Vec::new()
         }
     };

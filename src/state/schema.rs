@@ -8,7 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 
-/// The schema version this build writes: the number of [`MIGRATIONS`].
+/// The schema version this build writes (`PRAGMA user_version`): the number of migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// One step of the schema: what it adds, in SQL.

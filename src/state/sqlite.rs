@@ -10,7 +10,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::schema::{self, parse_stamp, stamp, SCHEMA_VERSION};
 use super::{AuditAction, AuditEntry, Pause, RunEmail, RunOutcome, RunRow, StateStore};
-use super::{RunKind, LedgerError};
+use super::{LedgerError, RunKind};
 
 /// How long a write waits for another connection's (a runner's commit) before it fails.
 const BUSY: Duration = Duration::from_secs(10);

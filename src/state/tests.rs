@@ -128,7 +128,13 @@ fn a_run_is_recorded_running_then_with_its_counts_status_and_emails() {
     );
     let outcomes: Vec<(&str, &str, &str)> = emails
         .iter()
-        .map(|e| (e.booking_id.as_str(), e.outcome.as_str(), e.recipient.as_str()))
+        .map(|e| {
+            (
+                e.booking_id.as_str(),
+                e.outcome.as_str(),
+                e.recipient.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         outcomes,
@@ -143,13 +149,20 @@ fn a_failed_run_and_a_run_left_running_by_a_dead_process() {
     let (_dir, db) = db();
     let at = t("2026-12-10T09:00:00Z");
     let failed = db.run_started(RunKind::Run, at, at).unwrap();
-    db.run_finished(failed, at, &RunOutcome::failed("bookings: no such file".into()))
-        .unwrap();
+    db.run_finished(
+        failed,
+        at,
+        &RunOutcome::failed("bookings: no such file".into()),
+    )
+    .unwrap();
     let dead = db.run_started(RunKind::Tick, at, at).unwrap();
     let later = t("2026-12-10T10:00:00Z");
     assert_eq!(db.end_abandoned_runs(later).unwrap(), 1);
     let runs = db.runs(10).unwrap();
-    assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [dead, failed]);
+    assert_eq!(
+        runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [dead, failed]
+    );
     assert_eq!(runs[0].status, RunStatus::Stopped);
     assert_eq!(runs[0].error.as_deref(), Some("the process ended mid-run"));
     assert_eq!(runs[0].finished_at, Some(later));
@@ -170,13 +183,16 @@ fn a_ledger_older_than_the_state_is_read_as_without_pauses_and_gains_the_tables_
     }
     let version = |p: &std::path::Path| -> u32 {
         let c = Connection::open(p).unwrap();
-        c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+        c.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
     };
     assert_eq!(version(&path), 0);
     let read = StateDb::open_if_exists(&path).unwrap().unwrap();
     assert!(read.pauses().unwrap().is_empty());
     assert!(read.runs(5).unwrap().is_empty());
-    assert!(read.set_paused("reminder", true, "ana", t("2026-12-10T09:00:00Z")).is_err());
+    assert!(read
+        .set_paused("reminder", true, "ana", t("2026-12-10T09:00:00Z"))
+        .is_err());
     drop(read);
     assert_eq!(version(&path), 0, "reading leaves the file as it is");
     let db = StateDb::open(&path).unwrap();
@@ -198,7 +214,11 @@ fn a_state_opened_first_is_a_whole_ledger_and_a_newer_schema_is_refused() {
     let (dir, db) = db();
     let path = db.path().to_path_buf();
     drop(db);
-    assert!(Ledger::open_read(&path).unwrap().entries(None).unwrap().is_empty());
+    assert!(Ledger::open_read(&path)
+        .unwrap()
+        .entries(None)
+        .unwrap()
+        .is_empty());
     Connection::open(&path)
         .unwrap()
         .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
@@ -217,7 +237,8 @@ fn a_state_opened_first_is_a_whole_ledger_and_a_newer_schema_is_refused() {
 fn the_state_is_written_beside_a_runner_holding_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.sqlite");
-    let (ledger, state) = crate::runner::open_for_sending(&path, t("2026-12-10T09:00:00Z")).unwrap();
+    let (ledger, state) =
+        crate::runner::open_for_sending(&path, t("2026-12-10T09:00:00Z")).unwrap();
     let other = StateDb::open(&path).unwrap();
     let watch = PauseWatch::watching(Arc::clone(&state) as Arc<dyn StateStore>).unwrap();
     assert!(watch.get("reminder").is_none());

@@ -38,7 +38,12 @@ impl PauseWatch {
     pub fn fixed(pauses: Vec<Pause>) -> PauseWatch {
         PauseWatch {
             store: None,
-            paused: RwLock::new(pauses.into_iter().map(|p| (p.campaign.clone(), p)).collect()),
+            paused: RwLock::new(
+                pauses
+                    .into_iter()
+                    .map(|p| (p.campaign.clone(), p))
+                    .collect(),
+            ),
             read_ms: AtomicU64::new(0),
             base: Instant::now(),
             reading: Mutex::new(()),

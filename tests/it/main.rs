@@ -28,6 +28,7 @@ mod items;
 mod layout;
 mod ledger_faults;
 mod odd_values;
+mod pause;
 mod pictures;
 mod plan;
 mod robust;

@@ -15,7 +15,7 @@ mod progress;
 mod summary;
 mod tables;
 
-pub(crate) use tables::{write_ledger_table, write_plan_csv, write_plan_table};
+pub(crate) use tables::{write_ledger_table, write_plan_csv, write_plan_table, write_state_table};
 
 /// `println!` that says nothing when standard output is closed by its reader (`run … | head`), where
 /// `println!` would panic.
@@ -119,6 +119,17 @@ pub(crate) fn signal_first(name: &str) {
 /// A second signal: the process ends at once.
 pub(crate) fn signal_again(name: &str) {
     eprintln!("tripmail: {name} again: stopping now");
+}
+
+/// A paused campaign beside a plan's CSV or a preview (on standard error).
+pub(crate) fn paused_note(p: &crate::state::Pause) {
+    eprintln!(
+        "tripmail: {} is paused (by {} at {}): nothing of it is planned or sent until `tripmail resume {}`",
+        p.campaign,
+        p.by,
+        stamp(p.at),
+        p.campaign
+    );
 }
 
 /// A run that sends to customers with the demo unsubscribe secret.
