@@ -33,6 +33,7 @@ pub mod runner;
 pub mod schedule;
 pub mod synth;
 pub mod unsubscribe;
+pub mod why;
 
 /// The due rules, at their old path: they live in [`schedule`].
 pub use schedule::due;
