@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod state;
 pub mod synth;
 pub mod unsubscribe;
+pub mod why;
 
 /// The due rules, at their old path: they live in [`schedule`].
 pub use schedule::due;

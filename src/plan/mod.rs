@@ -18,8 +18,10 @@ use crate::run::FatalError;
 use crate::schedule::gap::place;
 
 mod known;
+mod timeline;
 
 use known::{confirmations, done_in_ledger, paused_among};
+pub use timeline::{timeline, BookingEmail, EmailState};
 
 /// What to plan.
 #[derive(Debug, Clone)]

@@ -27,6 +27,7 @@ mod make;
 mod preview;
 pub(crate) mod produce;
 mod send;
+mod send_test;
 #[cfg(test)]
 mod tests;
 mod threads;
@@ -34,6 +35,7 @@ mod threads;
 pub use crate::compose::{Composed, Make};
 pub use crate::recommend::check_identity_column;
 pub use preview::{Preview, PreviewAt};
+pub use send_test::{send_test, TestSendError};
 
 /// Why nothing could be produced (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,14 @@ pub enum FatalError {
     /// The row of the booking asked for cannot be used.
     #[error("{0} (so there is no email to show)")]
     UnreadableBooking(RowError),
+    /// A language asked for that the templates are not written in.
+    #[error("no language {asked:?} in the templates (they have {known})")]
+    UnknownLanguage {
+        /// The language asked for.
+        asked: String,
+        /// The templates' languages.
+        known: String,
+    },
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {

@@ -158,6 +158,7 @@ impl Campaigns {
         let make = Make {
             straight: opts.straight,
             lean: true,
+            why: false,
         };
         let which = Which {
             campaign,

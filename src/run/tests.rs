@@ -80,6 +80,7 @@ fn composed(booking_id: &str) -> Composed {
         content,
         record,
         engine_transient: false,
+        why: Vec::new(),
     }
 }
 

@@ -10,6 +10,7 @@ mod answers;
 mod answers_more;
 mod bounded;
 mod clients;
+mod console_lib;
 mod contact_api;
 mod contact_block;
 mod contact_client;

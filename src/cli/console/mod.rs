@@ -137,6 +137,14 @@ pub(crate) fn warn_demo_secret() {
     eprintln!("tripmail: warning: links.unsubscribe_secret is the demo secret shipped with the example config: anyone can forge an unsubscribe link for any booking; set a secret of your own in TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET (e.g. `openssl rand -hex 32`)");
 }
 
+/// Why the previewed email's block holds its items (`preview --why`).
+pub(crate) fn why_note(why: &[String]) {
+    eprintln!("Why these items:");
+    for line in why {
+        eprintln!("  - {line}");
+    }
+}
+
 /// The note of `preview` when the email is not due as asked, or goes at another instant.
 pub(crate) fn preview_note(
     campaign: &str,
