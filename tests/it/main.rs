@@ -9,6 +9,7 @@ mod util;
 mod answers;
 mod answers_more;
 mod bounded;
+mod browser;
 mod clients;
 mod contact_api;
 mod contact_block;
