@@ -11,6 +11,8 @@ mod answers_more;
 mod bounded;
 mod browser;
 mod clients;
+mod console_browser;
+mod console_guard;
 mod contact_api;
 mod contact_block;
 mod contact_client;

@@ -63,8 +63,12 @@ impl Console {
         };
         match rx.recv_timeout(BIND_WITHIN) {
             Ok(url) => console.url = url,
-            Err(_) => {
-                let exited = console.child.try_wait().ok().flatten();
+            Err(e) => {
+                // Disconnected: stdout closed, the process ended (or is ending).
+                let exited = match e {
+                    mpsc::RecvTimeoutError::Disconnected => console.child.wait().ok(),
+                    mpsc::RecvTimeoutError::Timeout => console.child.try_wait().ok().flatten(),
+                };
                 panic!(
                     "tripmail serve printed no `{ADDRESS_LINE}http://…/` line in {BIND_WITHIN:?} \
                      (exited: {exited:?}); stderr:\n{}",
@@ -113,6 +117,21 @@ impl Demo {
     /// The shipped config, its ledger in a new temp folder.
     pub fn new(replace: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().expect("temp dir");
+        Demo::in_dir(dir, replace)
+    }
+
+    /// As [`Demo::new`], reading a copy of the shipped bookings with `edit` applied to its text.
+    pub fn with_bookings(edit: impl Fn(String) -> String) -> Demo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shipped = crate::util::root().join("fixtures/bookings.csv");
+        let text = std::fs::read_to_string(shipped).expect("shipped bookings");
+        let path = dir.path().join("bookings.csv");
+        std::fs::write(&path, edit(text)).expect("bookings written");
+        let path = path.to_string_lossy().into_owned();
+        Demo::in_dir(dir, &[("fixtures/bookings.csv", &path)])
+    }
+
+    fn in_dir(dir: tempfile::TempDir, replace: &[(&str, &str)]) -> Demo {
         let state = dir.path().join("state").join("tripmail.sqlite");
         let state_text = state.to_string_lossy().into_owned();
         let mut pairs = vec![("state/tripmail.sqlite", state_text.as_str())];
@@ -121,17 +140,11 @@ impl Demo {
         Demo { dir, config, state }
     }
 
-    /// A copy of the shipped bookings in the folder with `edit` applied to its text; its path.
-    pub fn bookings_with(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
-        let shipped = crate::util::root().join("fixtures/bookings.csv");
-        let text = std::fs::read_to_string(shipped).expect("shipped bookings");
-        let path = dir.join("bookings.csv");
-        std::fs::write(&path, edit(text)).expect("bookings written");
-        path
-    }
-
-    /// `tripmail ledger --state STATE --format json`, parsed.
+    /// `tripmail ledger --state STATE --format json`, parsed; null while the file does not exist.
     pub fn ledger(&self) -> serde_json::Value {
+        if !self.state.exists() {
+            return serde_json::Value::Null;
+        }
         let out = crate::util::tripmail()
             .arg("ledger")
             .arg("--state")

@@ -7,10 +7,11 @@
 mod console;
 mod driver;
 mod harness;
+pub mod pages;
 mod session;
 
 pub use console::{Console, Demo, TOKEN};
-pub use session::{Browser, Element, WIDTH};
+pub use session::{Browser, WIDTH};
 
 /// Where the console's screenshots go (`target/console-screenshots/`), for the README.
 pub fn screenshots_dir() -> std::path::PathBuf {
