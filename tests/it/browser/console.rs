@@ -1,0 +1,163 @@
+//! `tripmail serve` started from a test: the binary with its arguments and environment, its address
+//! read from the `tripmail console: http://…/` line it prints once bound (bounded wait), killed when
+//! dropped; and the shipped config copied into a temp folder with its own ledger.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The token the tests log in with (`TRIPMAIL_CONSOLE__TOKEN`).
+pub const TOKEN: &str = "console-test-token-4f1c";
+
+/// How long `serve` has to print its address.
+const BIND_WITHIN: Duration = Duration::from_secs(30);
+
+/// The line `serve` prints once bound, before its address.
+const ADDRESS_LINE: &str = "tripmail console: ";
+
+/// A `tripmail serve` process, killed when dropped.
+pub struct Console {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`
+    pub url: String,
+    stderr: tempfile::NamedTempFile,
+}
+
+impl Console {
+    /// `tripmail serve --config CONFIG --listen 127.0.0.1:0 --now NOW EXTRA…` with the token
+    /// [`TOKEN`] in its environment; waits for its address.
+    pub fn start(config: &Path, extra: &[&str]) -> Console {
+        let mut cmd = crate::util::tripmail_process();
+        cmd.arg("serve").arg("--config").arg(config);
+        cmd.args(["--listen", "127.0.0.1:0", "--now", crate::util::NOW]);
+        cmd.args(extra).env("TRIPMAIL_CONSOLE__TOKEN", TOKEN);
+        Console::spawn(cmd)
+    }
+
+    /// Starts `cmd` (a `tripmail serve` command) and waits, at most [`BIND_WITHIN`], for the line
+    /// with its address; its later output is read and dropped so that it never blocks on a pipe.
+    pub fn spawn(mut cmd: std::process::Command) -> Console {
+        let stderr = tempfile::NamedTempFile::new().expect("a temp file for stderr");
+        let err_file = stderr.reopen().expect("the stderr file reopened");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(err_file)
+            .spawn()
+            .expect("tripmail serve starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix(ADDRESS_LINE) {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let mut console = Console {
+            child,
+            url: String::new(),
+            stderr,
+        };
+        match rx.recv_timeout(BIND_WITHIN) {
+            Ok(url) => console.url = url,
+            Err(e) => {
+                // Disconnected: stdout closed, the process ended (or is ending).
+                let exited = match e {
+                    mpsc::RecvTimeoutError::Disconnected => console.child.wait().ok(),
+                    mpsc::RecvTimeoutError::Timeout => console.child.try_wait().ok().flatten(),
+                };
+                panic!(
+                    "tripmail serve printed no `{ADDRESS_LINE}http://…/` line in {BIND_WITHIN:?} \
+                     (exited: {exited:?}); stderr:\n{}",
+                    console.stderr_text()
+                );
+            }
+        }
+        assert!(
+            console.url.starts_with("http://127.0.0.1:") && console.url.ends_with('/'),
+            "the console's address {:?} is not http://127.0.0.1:PORT/",
+            console.url
+        );
+        console
+    }
+
+    /// The URL of `path` (no leading slash: `plan`, `lookup?q=…`).
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path.trim_start_matches('/'))
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temp folder with a copy of the shipped config whose ledger (`state.path`) is in the folder,
+/// with `replace` pairs applied too.
+pub struct Demo {
+    /// The temp folder.
+    pub dir: tempfile::TempDir,
+    /// The config file in it.
+    pub config: PathBuf,
+    /// The ledger (`state.path`).
+    pub state: PathBuf,
+}
+
+impl Demo {
+    /// The shipped config, its ledger in a new temp folder.
+    pub fn new(replace: &[(&str, &str)]) -> Demo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Demo::in_dir(dir, replace)
+    }
+
+    /// As [`Demo::new`], reading a copy of the shipped bookings with `edit` applied to its text.
+    pub fn with_bookings(edit: impl Fn(String) -> String) -> Demo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let shipped = crate::util::root().join("fixtures/bookings.csv");
+        let text = std::fs::read_to_string(shipped).expect("shipped bookings");
+        let path = dir.path().join("bookings.csv");
+        std::fs::write(&path, edit(text)).expect("bookings written");
+        let path = path.to_string_lossy().into_owned();
+        Demo::in_dir(dir, &[("fixtures/bookings.csv", &path)])
+    }
+
+    fn in_dir(dir: tempfile::TempDir, replace: &[(&str, &str)]) -> Demo {
+        let state = dir.path().join("state").join("tripmail.sqlite");
+        let state_text = state.to_string_lossy().into_owned();
+        let mut pairs = vec![("state/tripmail.sqlite", state_text.as_str())];
+        pairs.extend_from_slice(replace);
+        let config = crate::util::config_with(dir.path(), &pairs);
+        Demo { dir, config, state }
+    }
+
+    /// `tripmail ledger --state STATE --format json`, parsed; null while the file does not exist.
+    pub fn ledger(&self) -> serde_json::Value {
+        if !self.state.exists() {
+            return serde_json::Value::Null;
+        }
+        let out = crate::util::tripmail()
+            .arg("ledger")
+            .arg("--state")
+            .arg(&self.state)
+            .args(["--format", "json"])
+            .output()
+            .expect("tripmail ledger runs");
+        crate::util::succeeds(&out);
+        serde_json::from_slice(&out.stdout).expect("the ledger's JSON")
+    }
+
+    /// `tripmail run` on this config at [`crate::util::NOW`] into `out` (files only).
+    pub fn run(&self, out: &Path) -> std::process::Output {
+        crate::util::run_config(&self.config, out)
+    }
+}
