@@ -117,13 +117,23 @@ impl Auth {
 
 impl Authed {
     /// Refuses a change whose form does not carry this session's CSRF token.
-    pub fn check(&self, csrf: &str) -> Result<(), Response> {
+    pub fn check(&self, csrf: &str) -> Result<(), Refused> {
         match bool::from(csrf.as_bytes().ct_eq(self.csrf.as_bytes())) && !csrf.is_empty() {
             true => Ok(()),
-            false => Err(refused(
+            false => Err(Refused(
                 "the form's CSRF token is missing or wrong: reload the page",
             )),
         }
+    }
+}
+
+/// A change refused (403), with the reason.
+#[derive(Debug)]
+pub struct Refused(&'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        refused(self.0)
     }
 }
 

@@ -142,7 +142,7 @@ pub async fn change(
     Form(form): Form<pages::Change>,
 ) -> Response {
     if let Err(r) = session.check(form.csrf()) {
-        return r;
+        return r.into_response();
     }
     let paused = match action.as_str() {
         "pause" => true,

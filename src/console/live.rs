@@ -127,7 +127,9 @@ pub async fn send_test(app: &App, preview: &Preview, to: &str) -> Result<String,
     let mailbox: lettre::message::Mailbox = to
         .parse()
         .map_err(|e| format!("{to:?} is not an email address ({e})"))?;
-    let reply: String = Err::<String, _>(format!("{} {}", app.settings.sender.from, preview.now))?;
+    let reply = crate::run::send_test(&app.settings, preview, &mailbox)
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(format!(
         "Test sent to {} (redirected; the customer was not sent anything, and the ledger is untouched). The server said: {reply}",
         mailbox.email

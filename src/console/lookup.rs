@@ -13,6 +13,8 @@ use super::auth::Authed;
 use super::campaigns::instant;
 use super::App;
 use crate::bookings::Booking;
+use crate::plan::{BookingEmail, EmailState};
+use crate::state::Pause;
 
 /// Bookings listed for one email address at most.
 const FOUND_MAX: usize = 50;
@@ -36,7 +38,47 @@ struct Found {
     locale: String,
     cancelled: bool,
     opted_in: bool,
-    emails: Vec<(String, String, String, u32)>,
+    emails: Vec<Row>,
+}
+
+/// One email of a booking, as the table shows it.
+#[derive(Serialize)]
+struct Row {
+    campaign: String,
+    state: &'static str,
+    at: Option<String>,
+    at_rfc3339: Option<String>,
+    local: Option<String>,
+    detail: Option<String>,
+}
+
+impl Row {
+    /// `e` as shown: a planned email of a paused campaign is `paused`.
+    fn of(e: BookingEmail, pauses: &[Pause]) -> Row {
+        let paused = pauses.iter().find(|p| p.campaign == e.campaign);
+        let (state, detail) = match (e.state, paused) {
+            (EmailState::Planned, Some(p)) => (
+                "paused",
+                Some(format!(
+                    "would go then, but {} is paused (by {}, {})",
+                    p.campaign,
+                    p.by,
+                    instant(p.at)
+                )),
+            ),
+            (state, _) => (state.as_str(), e.reply.or(e.reason)),
+        };
+        Row {
+            campaign: e.campaign,
+            state,
+            at: e.at.map(instant),
+            at_rfc3339: e
+                .at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            local: e.local_time.map(|l| format!("{l} {}", e.timezone)),
+            detail,
+        }
+    }
 }
 
 /// `GET /lookup`.
@@ -72,6 +114,7 @@ fn find(app: &App, q: &str) -> Result<(Vec<Found>, usize), String> {
     let matches: Vec<&Arc<Booking>> = loaded.find(q);
     let more = matches.len().saturating_sub(FOUND_MAX);
     let now = app.now();
+    let pauses = app.state.pauses().map_err(|e| e.to_string())?;
     let mut found = Vec::new();
     for b in matches.into_iter().take(FOUND_MAX) {
         let entries = app.ledger_entries(&b.booking_id)?;
@@ -83,16 +126,11 @@ fn find(app: &App, q: &str) -> Result<(Vec<Found>, usize), String> {
             locale: b.locale.as_str().to_string(),
             cancelled: b.status != crate::bookings::Status::Confirmed,
             opted_in: b.marketing_opt_in,
-            emails: entries
-                .iter()
-                .map(|e| {
-                    (
-                        e.campaign.clone(),
-                        e.state.to_string(),
-                        now.to_string(),
-                        HORIZON_DAYS,
-                    )
-                })
+            emails: app
+                .campaigns
+                .timeline(b, Some(&entries), now, HORIZON_DAYS, app.every)
+                .into_iter()
+                .map(|e| Row::of(e, &pauses))
                 .collect(),
         });
     }

@@ -15,7 +15,7 @@ use tera::Context;
 
 use super::auth::Authed;
 use super::App;
-use crate::bookings::Locale;
+use crate::bookings::Booking;
 use crate::deliver::files::localize;
 use crate::run::{Preview, PreviewAt};
 use crate::schedule::due::When;
@@ -81,7 +81,7 @@ pub async fn send_test(
     Form(form): Form<TestSend>,
 ) -> Response {
     if let Err(r) = session.check(&form.csrf) {
-        return r;
+        return r.into_response();
     }
     let outcome = match compose(&app, &form.wanted).await {
         Ok(preview) => super::live::send_test(&app, &preview, form.to.trim()).await,
@@ -93,9 +93,17 @@ pub async fn send_test(
 /// The email of `wanted`.
 async fn compose(app: &App, wanted: &Wanted) -> Result<Preview, String> {
     let at = wanted.instant(app.now())?;
-    let _language = Some(wanted.lang.as_str()).filter(|l| !l.is_empty());
+    let language = Some(wanted.lang.as_str()).filter(|l| !l.is_empty());
+    let loaded = app.bookings.get().map_err(|e| e.to_string())?;
+    let booking = loaded.by_id(wanted.booking.trim()).ok_or_else(|| {
+        format!(
+            "no booking {:?} in {}",
+            wanted.booking,
+            app.settings.bookings.path.display()
+        )
+    })?;
     app.campaigns
-        .preview(&wanted.booking, &wanted.campaign, at)
+        .preview_of(Booking::clone(booking), &wanted.campaign, at, language)
         .await
         .map_err(|e| e.to_string())
 }
@@ -115,7 +123,7 @@ async fn show(
     ctx.insert("lang", &wanted.lang);
     ctx.insert("as_of", &wanted.as_of);
     ctx.insert("at", &wanted.at);
-    ctx.insert("languages", &Locale::ALL.map(Locale::as_str));
+    ctx.insert("languages", &app.campaigns.locales());
     ctx.insert(
         "campaigns",
         &app.settings
@@ -125,6 +133,17 @@ async fn show(
             .collect::<Vec<_>>(),
     );
     ctx.insert("can_send", &app.settings.smtp.url.is_some());
+    if let Ok(Some(p)) = app.state.is_paused(&wanted.campaign) {
+        ctx.insert(
+            "paused",
+            &format!(
+                "{} is paused (by {}, {}): nothing of it goes until it is resumed.",
+                p.campaign,
+                p.by,
+                super::campaigns::instant(p.at)
+            ),
+        );
+    }
     match &sent {
         Some(Ok(note)) => ctx.insert("sent_note", note),
         Some(Err(e)) => ctx.insert("send_error", e),
@@ -153,7 +172,7 @@ fn fill(app: &App, ctx: &mut Context, preview: &Preview) {
     ctx.insert("html", &html);
     ctx.insert("text", &c.content.text);
     ctx.insert("headers", &headers(preview));
-    ctx.insert("why", &Vec::<String>::new());
+    ctx.insert("why", &c.why);
     ctx.insert("to", &c.email.to.to_string());
     ctx.insert("composed_at", &super::campaigns::instant(preview.now));
     ctx.insert("when", &when_in_words(&preview.when, preview.now));

@@ -102,7 +102,14 @@ pub fn timeline(
         })
         .collect();
     // Pauses are the caller's to show: a paused campaign's email is planned as if it ran.
-    let confirmed = confirmations(settings, booking, &venue, &opts, (&sent_at, &[]), ledger.is_none());
+    let confirmed = confirmations(
+        settings,
+        booking,
+        &venue,
+        &opts,
+        (&sent_at, &[]),
+        ledger.is_none(),
+    );
     settings
         .campaigns
         .iter()

@@ -389,7 +389,10 @@ fn a_runners_ticks_are_in_the_history_failed_with_why_or_stopped_when_halted() {
         Settings::load(Path::new("fixtures/campaign.toml"), &overrides).unwrap()
     };
     let now: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
-    let next = Some([now + chrono::Duration::minutes(5), now + chrono::Duration::minutes(10)]);
+    let next = Some([
+        now + chrono::Duration::minutes(5),
+        now + chrono::Duration::minutes(10),
+    ]);
     let rt = crate::util::runtime();
     let broken = Job {
         state: Some(state.clone()),
