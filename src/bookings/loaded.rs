@@ -159,8 +159,14 @@ impl BookingsCache {
         if let Some((_, loaded)) = last.as_ref().filter(|(s, _)| *s == stamp) {
             return Ok(Arc::clone(loaded));
         }
-        self.reads.fetch_add(1, Ordering::Relaxed);
+        let read = self.reads.fetch_add(1, Ordering::Relaxed) + 1;
         let loaded = Arc::new(Loaded::load(&self.path)?);
+        tracing::info!(
+            "bookings file {} read (read {read}): {} bookings, {} unreadable rows",
+            self.path.display(),
+            loaded.bookings().len(),
+            loaded.unreadable().len()
+        );
         *last = Some((stamp, Arc::clone(&loaded)));
         Ok(loaded)
     }

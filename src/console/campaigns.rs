@@ -120,7 +120,7 @@ pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
 
 /// Today's and tomorrow's emails (UTC dates) per campaign.
 fn day_counts(app: &App) -> Result<BTreeMap<String, (u64, u64)>, String> {
-    let plan = super::plan::plan_of_days(app, 0).map_err(|e| format!("the plan: {e}"))?;
+    let plan = super::plan::plan_of_days(app).map_err(|e| format!("the plan: {e}"))?;
     let today = app.now().date_naive();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for d in &plan.days {

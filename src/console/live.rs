@@ -101,9 +101,11 @@ impl Observer for Live {
         let r = done.report;
         let mut s = self.lock();
         s.tick = None;
+        let at = DateTime::parse_from_rfc3339(&r.now)
+            .map(|t| super::campaigns::instant(t.with_timezone(&Utc)))
+            .unwrap_or_else(|_| r.now.clone());
         s.last = Some(format!(
-            "The tick at {} ended: {} due, {} sent, {} failed, {} held.",
-            r.now,
+            "The tick at {at} ended: {} due, {} sent, {} failed, {} held.",
             r.due,
             r.sent,
             r.failed.len(),

@@ -85,6 +85,7 @@ pub(crate) struct App {
     live: live::Live,
     state: Arc<StateDb>,
     bookings: BookingsCache,
+    plans: plan::PlanCache,
 }
 
 impl auth::HasAuth for App {
@@ -143,6 +144,7 @@ pub async fn serve(
             None => Arc::new(StateDb::open(&console.settings.state.path)?),
         },
         bookings: BookingsCache::new(&console.settings.bookings.path),
+        plans: plan::PlanCache::default(),
         settings: console.settings,
     });
     // The runner's future is not `Send` (its run borrows across awaits in ways the compiler cannot

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use serde::Serialize;
 use tera::Context;
 
@@ -40,19 +40,65 @@ struct DayCampaign {
     more: u64,
 }
 
-/// The plan of the console's days: from now to the end of the 14th day (UTC).
-pub fn plan_of_days(app: &App, recipients: usize) -> Result<Plan, crate::run::FatalError> {
+/// The plan of the console's days: from now to the end of the 14th day (UTC); made again when
+/// the bookings, the ledger or the pauses changed, or in the next minute (the plan starts at a
+/// minute, so that the pages of one minute share it).
+pub fn plan_of_days(app: &App) -> Result<Arc<Plan>, crate::run::FatalError> {
     let now = app.now();
+    let minute = now - chrono::Duration::seconds(i64::from(now.second()));
+    let minute = minute - chrono::Duration::nanoseconds(i64::from(minute.nanosecond()));
+    let loaded = app.bookings.get().map_err(crate::run::FatalError::from)?;
+    let key = PlanKey {
+        bookings: Arc::as_ptr(&loaded) as usize,
+        state: FileStamp::of(&app.settings.state.path),
+        pauses: app.state.pauses().map_err(crate::run::FatalError::from)?,
+        minute,
+    };
+    let mut cache = app.plans.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, plan)) = cache.as_ref().filter(|(k, _)| *k == key) {
+        return Ok(plan.clone());
+    }
     let opts = PlanOptions {
-        from: now,
+        from: minute,
         until: end_of_days(now, DAYS),
         every: app.every,
         campaign: None,
         days_in: chrono_tz::UTC,
-        recipients,
+        recipients: RECIPIENTS,
     };
-    let loaded = app.bookings.get().map_err(crate::run::FatalError::from)?;
-    crate::plan::plan_of(&app.settings, &opts, loaded.rows())
+    let plan = Arc::new(crate::plan::plan_of(&app.settings, &opts, loaded.rows())?);
+    *cache = Some((key, plan.clone()));
+    Ok(plan)
+}
+
+/// The last plan made, and what it was made of.
+pub type PlanCache = std::sync::Mutex<Option<(PlanKey, Arc<Plan>)>>;
+
+/// What a plan is made of: the bookings (one copy per change of the file), the state file as it
+/// was written (sends and pauses), and the minute it starts at.
+#[derive(Debug, PartialEq)]
+pub struct PlanKey {
+    bookings: usize,
+    state: FileStamp,
+    pauses: Vec<crate::state::Pause>,
+    minute: DateTime<Utc>,
+}
+
+/// The state database's file and its write-ahead log as last written (modification time, length).
+#[derive(Debug, PartialEq)]
+struct FileStamp(Vec<Option<(std::time::SystemTime, u64)>>);
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> FileStamp {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let stamp = |p: &std::path::Path| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        };
+        FileStamp(vec![stamp(path), stamp(std::path::Path::new(&wal))])
+    }
 }
 
 /// Midnight (UTC) after the `days`-th day from `now`'s.
@@ -64,7 +110,7 @@ fn end_of_days(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
 /// `GET /plan`.
 pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
     let worker = app.clone();
-    let plan = match tokio::task::spawn_blocking(move || plan_of_days(&worker, RECIPIENTS)).await {
+    let plan = match tokio::task::spawn_blocking(move || plan_of_days(&worker)).await {
         Ok(Ok(plan)) => plan,
         Ok(Err(e)) => return pages::failure(&format!("the plan: {e}")),
         Err(e) => return pages::failure(&format!("the plan: {e}")),

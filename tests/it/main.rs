@@ -14,6 +14,7 @@ mod clients;
 mod console_browser;
 mod console_guard;
 mod console_lib;
+mod console_pages;
 mod contact_api;
 mod contact_block;
 mod contact_client;
