@@ -156,7 +156,7 @@ fn a_paused_campaign_is_neither_run_nor_planned_until_resumed_and_the_audit_list
         .collect();
     assert_eq!(
         audit,
-        [("cy", "resume", "reminder"), ("ana", "pause", "reminder")],
+        [("cy", "resumed", "reminder"), ("ana", "paused", "reminder")],
         "newest first, the second pause not written"
     );
     assert_eq!(listed["paused"], serde_json::json!([]));
@@ -389,7 +389,10 @@ fn a_runners_ticks_are_in_the_history_failed_with_why_or_stopped_when_halted() {
         Settings::load(Path::new("fixtures/campaign.toml"), &overrides).unwrap()
     };
     let now: chrono::DateTime<chrono::Utc> = NOW.parse().unwrap();
-    let next = Some([now + chrono::Duration::minutes(5), now + chrono::Duration::minutes(10)]);
+    let next = Some([
+        now + chrono::Duration::minutes(5),
+        now + chrono::Duration::minutes(10),
+    ]);
     let rt = crate::util::runtime();
     let broken = Job {
         state: Some(state.clone()),
