@@ -57,6 +57,10 @@ impl One<'_> {
         mut mime: Vec<u8>,
         out: &Outputs<'_>,
     ) -> Result<Produced, Stop> {
+        // Paused while it was being made: neither written nor sent.
+        if let Some(p) = self.pauses.get(self.key.0) {
+            return Ok(Produced::Paused(p));
+        }
         if let Some(files) = out.files {
             // A send needs the message after the copy: the copy then gets its own.
             let copy = match out.send {
