@@ -52,8 +52,6 @@ pub(crate) enum Produced {
     Interrupted,
     /// Not claimed nor sent: its campaign was paused while it was being made.
     Paused(crate::state::Pause),
-    /// Not sent: the run stopped (the ledger cannot be written).
-    NotAttempted,
     /// What became of it, and why the run stops after it.
     Halting(Box<Produced>, Stop),
 }
@@ -93,7 +91,6 @@ impl Produced {
             )),
             Produced::Interrupted => Outcome::Interrupted,
             Produced::Paused(p) => Outcome::Paused(p),
-            Produced::NotAttempted => Outcome::NotAttempted,
             Produced::Halting(p, _) => p.into_outcome(campaign, booking),
         }
     }

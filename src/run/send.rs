@@ -57,6 +57,10 @@ impl One<'_> {
         mut mime: Vec<u8>,
         out: &Outputs<'_>,
     ) -> Result<Produced, Stop> {
+        // Paused while it was being made: neither written nor sent.
+        if let Some(p) = self.pauses.get(self.key.0) {
+            return Ok(Produced::Paused(p));
+        }
         if let Some(files) = out.files {
             // A send needs the message after the copy: the copy then gets its own.
             let copy = match out.send {
@@ -70,9 +74,11 @@ impl One<'_> {
         let Some(send) = &out.send else {
             return Ok(Produced::Written(Box::new(composed.record)));
         };
-        // The ledger broke while this email was being made: it is not started.
-        if self.ledger.as_ref().is_some_and(|l| l.is_broken()) {
-            return Ok(Produced::NotAttempted);
+        // The ledger broke while this email was being made (a write failed, even one that went
+        // through when tried again): it is not started, and the run stops, saying why.
+        if let Some(ledger) = self.ledger.as_ref().filter(|l| l.is_broken()) {
+            let path = ledger.path().to_path_buf();
+            return Err(Stop::Ledger(crate::ledger::LedgerError::Stopped { path }));
         }
         self.send(send.transport, composed, mime).await
     }

@@ -41,13 +41,15 @@ pub struct Pause {
     pub at: DateTime<Utc>,
 }
 
-/// What an audit entry records.
+/// What an audit entry records; shown and serialized as its [`Display`](fmt::Display) says it
+/// (`paused`, `resumed`), stored as [`AuditAction::as_str`] (`pause`, `resume`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
 pub enum AuditAction {
     /// A campaign was paused.
+    #[serde(rename = "paused")]
     Pause,
     /// A campaign was resumed.
+    #[serde(rename = "resumed")]
     Resume,
 }
 

@@ -156,7 +156,7 @@ fn a_paused_campaign_is_neither_run_nor_planned_until_resumed_and_the_audit_list
         .collect();
     assert_eq!(
         audit,
-        [("cy", "resume", "reminder"), ("ana", "pause", "reminder")],
+        [("cy", "resumed", "reminder"), ("ana", "paused", "reminder")],
         "newest first, the second pause not written"
     );
     assert_eq!(listed["paused"], serde_json::json!([]));
