@@ -202,35 +202,54 @@ fn family(f: &Facts<'_>) -> Option<String> {
     )
 }
 
-/// One sentence per kind of item left out, naming them.
-fn left_out(f: &Facts<'_>) -> Vec<String> {
-    let kinds = [
-        (Excluded::Held, "Held", "the customer already holds them"),
-        (
-            Excluded::SameExperience,
+/// The sentences of the items left out, in this order.
+const LEFT_OUT: [&str; 7] = [
+    "Booked",
+    "Held",
+    "Same experience",
+    "Another city",
+    "Adults-only",
+    "Out of stock",
+    "No room",
+];
+
+/// The sentence an item left out goes in (one of [`LEFT_OUT`]), and why, in words.
+fn kind_of(d: &Dropped, booked: u64) -> (&'static str, &'static str) {
+    match d.why {
+        Excluded::Held if d.id.is(booked) => ("Booked", "the product of this booking"),
+        Excluded::Held => ("Held", "the customer already holds them"),
+        Excluded::SameExperience => (
             "Same experience",
             "other tickets to an experience the customer already has",
         ),
-        (
-            Excluded::OtherCity,
-            "Another city",
-            "not in the trip's city",
-        ),
-        (Excluded::AdultsOnly, "Adults-only", "not for a family"),
-        (Excluded::OutOfStock, "Out of stock", "cannot be bought now"),
-        (Excluded::NoRoom, "No room", "the block was full"),
-    ];
-    kinds
+        Excluded::OtherCity => ("Another city", "not in the trip's city"),
+        Excluded::AdultsOnly => ("Adults-only", "not for a family"),
+        Excluded::OutOfStock => ("Out of stock", "cannot be bought now"),
+        Excluded::NoRoom => ("No room", "the block was full"),
+    }
+}
+
+/// One sentence per kind of item left out, naming them.
+fn left_out(f: &Facts<'_>) -> Vec<String> {
+    let booked = f.booking.product_id;
+    LEFT_OUT
         .into_iter()
-        .filter_map(|(kind, label, because)| {
-            let of_kind: Vec<&String> = f
+        .filter_map(|label| {
+            let mut because = "";
+            let titled: Vec<&String> = f
                 .dropped
                 .iter()
-                .filter(|d| d.why == kind)
+                .filter(|d| match kind_of(d, booked) {
+                    (l, b) if l == label => {
+                        because = b;
+                        true
+                    }
+                    _ => false,
+                })
                 .map(|d| &d.title)
                 .collect();
-            (!of_kind.is_empty())
-                .then(|| format!("{label}: {} left out ({because}).", titles(of_kind)))
+            (!titled.is_empty())
+                .then(|| format!("{label}: {} left out ({because}).", titles(titled)))
         })
         .collect()
 }
