@@ -103,10 +103,13 @@ pub fn words(f: &Facts<'_>) -> Vec<String> {
     }
     out.extend(season(f));
     out.extend(family(f));
+    let ranked = match f.provider {
+        Provider::Tiqets => format!("by {}", sort_words(f.campaign.sort_by.as_str())),
+        Provider::Yespo => "for this customer".to_string(),
+    };
     out.push(format!(
-        "The {} API ranks its items by {}; the block shows {} at most, and needs 2.",
+        "The {} API ranks its items {ranked}; the block shows {} at most, and needs 2.",
         f.provider.as_str(),
-        sort_words(f.campaign.sort_by.as_str()),
         f.campaign.items,
     ));
     if f.rules.iter().any(|r| r == "requery:exclude_held") {

@@ -198,3 +198,25 @@ fn choose_explained_keeps_what_it_leaves_out_and_chooses_the_same_items() {
         ]
     );
 }
+
+#[test]
+fn the_contact_api_ranks_for_the_customer_not_by_the_campaigns_sort() {
+    let booking = Booking::sample(Locale::En);
+    let r = rules(&["season:autumn"]);
+    let w = words(&Facts {
+        campaign: &campaign(),
+        provider: Provider::Yespo,
+        booking: &booking,
+        city: "Rome",
+        rules: &r,
+        items: &[rec(1), rec(2)],
+        dropped: &[],
+        fitted: 2,
+        without_block: None,
+        engine_error: None,
+    });
+    assert_eq!(
+        w[1],
+        "The yespo API ranks its items for this customer; the block shows 3 at most, and needs 2."
+    );
+}
