@@ -82,24 +82,6 @@ pub struct Tailoring {
     pub rules: Vec<String>,
 }
 
-#[cfg(test)]
-impl Tailoring {
-    /// The distinct tag filters to ask for, in a stable order.
-    pub fn filters(&self) -> Vec<Vec<u64>> {
-        let mut out: Vec<Vec<u64>> = Vec::new();
-        let base = self.family.clone().unwrap_or_default();
-        for f in [Some(base), self.preferred.clone(), self.adults_only.clone()]
-            .into_iter()
-            .flatten()
-        {
-            if !out.contains(&f) {
-                out.push(f);
-            }
-        }
-        out
-    }
-}
-
 fn tags(ids: &[u64]) -> Option<Vec<u64>> {
     let mut v = ids.to_vec();
     v.sort_unstable();

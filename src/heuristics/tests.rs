@@ -4,6 +4,23 @@ use super::*;
 use crate::bookings::{Locale, Status};
 use crate::catalog::Money;
 
+impl Tailoring {
+    /// The distinct tag filters to ask for, in a stable order.
+    pub fn filters(&self) -> Vec<Vec<u64>> {
+        let mut out: Vec<Vec<u64>> = Vec::new();
+        let base = self.family.clone().unwrap_or_default();
+        for f in [Some(base), self.preferred.clone(), self.adults_only.clone()]
+            .into_iter()
+            .flatten()
+        {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+        out
+    }
+}
+
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }

@@ -181,6 +181,11 @@ impl Campaigns {
         self.pauses = pauses;
     }
 
+    /// The settings it was started with (a front end's test sends and plans use them too).
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// Requests made and cache hits so far, over every recommendation API.
     pub fn engine_stats(&self) -> CacheStats {
         self.sources.stats()

@@ -103,10 +103,13 @@ pub fn words(f: &Facts<'_>) -> Vec<String> {
     }
     out.extend(season(f));
     out.extend(family(f));
+    let ranked = match f.provider {
+        Provider::Tiqets => format!("by {}", sort_words(f.campaign.sort_by.as_str())),
+        Provider::Yespo => "for this customer".to_string(),
+    };
     out.push(format!(
-        "The {} API ranks its items by {}; the block shows {} at most, and needs 2.",
+        "The {} API ranks its items {ranked}; the block shows {} at most, and needs 2.",
         f.provider.as_str(),
-        sort_words(f.campaign.sort_by.as_str()),
         f.campaign.items,
     ));
     if f.rules.iter().any(|r| r == "requery:exclude_held") {
@@ -202,35 +205,54 @@ fn family(f: &Facts<'_>) -> Option<String> {
     )
 }
 
-/// One sentence per kind of item left out, naming them.
-fn left_out(f: &Facts<'_>) -> Vec<String> {
-    let kinds = [
-        (Excluded::Held, "Held", "the customer already holds them"),
-        (
-            Excluded::SameExperience,
+/// The sentences of the items left out, in this order.
+const LEFT_OUT: [&str; 7] = [
+    "Booked",
+    "Held",
+    "Same experience",
+    "Another city",
+    "Adults-only",
+    "Out of stock",
+    "No room",
+];
+
+/// The sentence an item left out goes in (one of [`LEFT_OUT`]), and why, in words.
+fn kind_of(d: &Dropped, booked: u64) -> (&'static str, &'static str) {
+    match d.why {
+        Excluded::Held if d.id.is(booked) => ("Booked", "the product of this booking"),
+        Excluded::Held => ("Held", "the customer already holds them"),
+        Excluded::SameExperience => (
             "Same experience",
             "other tickets to an experience the customer already has",
         ),
-        (
-            Excluded::OtherCity,
-            "Another city",
-            "not in the trip's city",
-        ),
-        (Excluded::AdultsOnly, "Adults-only", "not for a family"),
-        (Excluded::OutOfStock, "Out of stock", "cannot be bought now"),
-        (Excluded::NoRoom, "No room", "the block was full"),
-    ];
-    kinds
+        Excluded::OtherCity => ("Another city", "not in the trip's city"),
+        Excluded::AdultsOnly => ("Adults-only", "not for a family"),
+        Excluded::OutOfStock => ("Out of stock", "cannot be bought now"),
+        Excluded::NoRoom => ("No room", "the block was full"),
+    }
+}
+
+/// One sentence per kind of item left out, naming them.
+fn left_out(f: &Facts<'_>) -> Vec<String> {
+    let booked = f.booking.product_id;
+    LEFT_OUT
         .into_iter()
-        .filter_map(|(kind, label, because)| {
-            let of_kind: Vec<&String> = f
+        .filter_map(|label| {
+            let mut because = "";
+            let titled: Vec<&String> = f
                 .dropped
                 .iter()
-                .filter(|d| d.why == kind)
+                .filter(|d| match kind_of(d, booked) {
+                    (l, b) if l == label => {
+                        because = b;
+                        true
+                    }
+                    _ => false,
+                })
                 .map(|d| &d.title)
                 .collect();
-            (!of_kind.is_empty())
-                .then(|| format!("{label}: {} left out ({because}).", titles(of_kind)))
+            (!titled.is_empty())
+                .then(|| format!("{label}: {} left out ({because}).", titles(titled)))
         })
         .collect()
 }

@@ -25,6 +25,14 @@ fn dropped(title: &str, why: Excluded) -> Dropped {
     }
 }
 
+fn dropped_id(id: u64, title: &str, why: Excluded) -> Dropped {
+    Dropped {
+        id: ProductId::from(id),
+        title: title.into(),
+        why,
+    }
+}
+
 fn words_of(
     rules: &[String],
     items: &[Recommendation],
@@ -50,18 +58,18 @@ fn words_of(
 fn a_winter_family_trip_says_its_season_its_family_rule_what_was_held_and_what_is_shown() {
     let items = [rec(1), rec(2)];
     let r = rules(&["season:winter", "prefer:indoor", "family", "excluded:held"]);
-    let w = words_of(
-        &r,
-        &items,
-        &[dropped("Vatican ticket", Excluded::Held)],
-        None,
-    );
+    let left = [
+        dropped_id(1, "Sample", Excluded::Held),
+        dropped("Vatican ticket", Excluded::Held),
+    ];
+    let w = words_of(&r, &items, &left, None);
     assert_eq!(
         w,
         [
             "Winter in Rome (visit on 12 Dec 2026): indoor experiences first.",
             "A family (2 adults, 1 child): family-friendly only, no adults-only.",
             "The tiqets API ranks its items by commission (most earned per sale first); the block shows 3 at most, and needs 2.",
+            "Booked: “Sample” left out (the product of this booking).",
             "Held: “Vatican ticket” left out (the customer already holds them).",
             &format!("Shown: “{}” and “{}”.", items[0].title, items[1].title),
         ]
@@ -188,5 +196,27 @@ fn choose_explained_keeps_what_it_leaves_out_and_chooses_the_same_items() {
             (rec(3).title, Excluded::OutOfStock),
             (rec(6).title, Excluded::NoRoom),
         ]
+    );
+}
+
+#[test]
+fn the_contact_api_ranks_for_the_customer_not_by_the_campaigns_sort() {
+    let booking = Booking::sample(Locale::En);
+    let r = rules(&["season:autumn"]);
+    let w = words(&Facts {
+        campaign: &campaign(),
+        provider: Provider::Yespo,
+        booking: &booking,
+        city: "Rome",
+        rules: &r,
+        items: &[rec(1), rec(2)],
+        dropped: &[],
+        fitted: 2,
+        without_block: None,
+        engine_error: None,
+    });
+    assert_eq!(
+        w[1],
+        "The yespo API ranks its items for this customer; the block shows 3 at most, and needs 2."
     );
 }

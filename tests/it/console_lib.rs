@@ -230,3 +230,26 @@ fn the_plan_over_bookings_already_read_is_the_plan_of_the_file() {
     assert_eq!(of_loaded, plan(&s, &opts).unwrap());
     assert!(of_loaded.totals.values().sum::<u64>() > 30, "{of_loaded:?}");
 }
+
+#[test]
+fn a_test_send_that_cannot_reach_its_server_says_so_without_the_password() {
+    let port = crate::sandbox::free_port();
+    let overrides = Overrides {
+        smtp_url: Some(format!("smtp://mkt:s3cret-pw@127.0.0.1:{port}")),
+        ..Overrides::default()
+    };
+    let s = settings(overrides);
+    let p = preview(s.clone(), "WT-100001", "reminder", None);
+    let to: Mailbox = "me@wanderly.example".parse().unwrap();
+    let started = std::time::Instant::now();
+    let e = runtime().block_on(send_test(&s, &p, &to)).unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(
+        text.contains(&format!(
+            "the test to me@wanderly.example through smtp://127.0.0.1:{port}"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
