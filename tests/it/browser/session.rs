@@ -134,7 +134,12 @@ impl Browser {
         let deadline = Instant::now() + within;
         while !ready(self) {
             if Instant::now() > deadline {
-                panic!("waited {within:?} for {what} at {}", self.url());
+                let page = self.try_text("body").unwrap_or_default();
+                let page: String = page.chars().take(600).collect();
+                panic!(
+                    "waited {within:?} for {what} at {}; the page says:\n{page}",
+                    self.url()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
