@@ -29,6 +29,9 @@ pub struct Composed {
     /// Whether the block is missing because a recommendation API failed in a way that may pass (a
     /// timeout, no connection, HTTP 429 or 5xx).
     pub engine_transient: bool,
+    /// Why the block holds these items, in sentences ([`crate::why`]), when made with [`Make::why`];
+    /// else empty.
+    pub why: Vec<String>,
 }
 
 /// How an email is made.
@@ -39,6 +42,9 @@ pub struct Make {
     /// The email alone, as a run needs it: [`Composed::content`] keeps the subject and preheader
     /// only (no MJML is made; the HTML and text are in [`Composed::email`], not copied).
     pub lean: bool,
+    /// Say why the block holds its items ([`Composed::why`]): each item the heuristics leave out is
+    /// kept for it. A preview asks; a run does not.
+    pub why: bool,
 }
 
 /// What one email is made of (owned: it goes to the rendering threads).

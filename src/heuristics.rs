@@ -14,6 +14,7 @@ use crate::bookings::Booking;
 use crate::config::HeuristicsSettings;
 use crate::fit::{Fit, Trip};
 use crate::item::{ProductId, Recommendation, Traits};
+use crate::why::{Dropped, Excluded};
 
 /// Latitude of the tropics: within it there is no winter or summer.
 pub const TROPIC_LATITUDE: f64 = 23.44;
@@ -295,6 +296,8 @@ pub struct Choice {
     pub dropped_same_experience: usize,
     /// Whether every item chosen is known to be in the trip's city (so the heading may name it).
     pub city_known: bool,
+    /// Each item left out and why, when asked for ([`choose_explained`]); else empty.
+    pub dropped: Vec<Dropped>,
 }
 
 /// Combines the answers: preferred first, then the base answer, each in the engine's order, without
@@ -307,6 +310,19 @@ pub fn choose(
     tailoring: &Tailoring,
     answers: Answers<'_>,
     max: usize,
+) -> Choice {
+    choose_explained(booking, trip, tailoring, answers, max, false)
+}
+
+/// [`choose`], keeping each item left out and why in [`Choice::dropped`] when `explain` (for
+/// [`crate::why`]; a run does not ask).
+pub fn choose_explained(
+    booking: &Booking,
+    trip: &Trip<'_>,
+    tailoring: &Tailoring,
+    answers: Answers<'_>,
+    max: usize,
+    explain: bool,
 ) -> Choice {
     let family = tailoring.family.is_some();
     let mut ordered: Vec<&Recommendation> = Vec::new();
@@ -334,6 +350,7 @@ pub fn choose(
         dropped_other_city: 0,
         dropped_same_experience: 0,
         city_known: true,
+        dropped: Vec::new(),
     };
     // Sets, so that choosing stays linear in the answers' length.
     let adults_only: HashSet<&ProductId> = answers
@@ -348,34 +365,36 @@ pub fn choose(
             continue;
         }
         if !r.in_stock {
-            choice.dropped_out_of_stock += 1;
+            choice.drop(r, Excluded::OutOfStock, explain);
             continue;
         }
         let held = std::iter::once(&booking.product_id)
             .chain(&booking.other_product_ids)
             .any(|id| r.product_id.is(*id));
         if held {
-            choice.dropped_held += 1;
+            choice.drop(r, Excluded::Held, explain);
             continue;
         }
         let city_known = match trip.judge(r) {
             Fit::OtherCity => {
-                choice.dropped_other_city += 1;
+                choice.drop(r, Excluded::OtherCity, explain);
                 continue;
             }
             Fit::SameExperience => {
-                choice.dropped_same_experience += 1;
+                choice.drop(r, Excluded::SameExperience, explain);
                 continue;
             }
             Fit::Fits { city_known } => city_known,
         };
         if family && adults_only.contains(&r.product_id) {
-            choice.dropped_adults_only += 1;
+            choice.drop(r, Excluded::AdultsOnly, explain);
             continue;
         }
         if choice.items.len() < max {
             choice.city_known &= city_known;
             choice.items.push(r.clone());
+        } else if explain {
+            choice.drop(r, Excluded::NoRoom, explain);
         }
     }
     choice

@@ -5,7 +5,8 @@
 //! [`schedule`]: windows and days in the customer's time zone) → [`recommend`] + [`heuristics`]
 //! (choose items) → [`compose`] (with [`render`]) → [`deliver`] (review copies, a [`Transport`]),
 //! with [`ledger`] making each send happen once and [`report`] kept as it goes; [`run`] drives them,
-//! [`runner`] runs them on a schedule, [`plan`] foresees them, and [`cli`] is the command line.
+//! [`runner`] runs them on a schedule, [`plan`] foresees them, [`cli`] is the command line and
+//! [`console`] the web console.
 //!
 //! [`Transport`]: deliver::Transport
 #![forbid(unsafe_code)]
@@ -16,6 +17,7 @@ pub mod catalog;
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod console;
 pub mod deliver;
 pub mod dkim;
 pub mod fit;
@@ -31,8 +33,10 @@ mod retry;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod state;
 pub mod synth;
 pub mod unsubscribe;
+pub mod why;
 
 /// The due rules, at their old path: they live in [`schedule`].
 pub use schedule::due;

@@ -8,7 +8,6 @@
 //! the command line prints and a console could show.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +20,14 @@ use crate::ledger::{SendLedger, UnrecordedSend};
 use crate::report::Report;
 use crate::run::{Campaigns, FatalError, Outputs, RunOptions, Sending};
 use crate::schedule::tick_at_or_after;
+use crate::state::{RunKind, StateStore};
+
+mod halt;
+mod history;
+
+pub(crate) use halt::next_signal;
+pub use halt::{watch_signals, Halt, SignalSeen};
+pub use history::open_for_sending;
 
 /// Emails a run has in flight unless told otherwise (`run --parallel`).
 pub const DEFAULT_PARALLEL: usize = 64;
@@ -67,83 +74,12 @@ pub enum TickError {
     },
 }
 
-/// A request to stop: a run finishes the emails in flight and starts no more; a runner ends after
-/// its tick. Cheap to clone; every clone is the same request.
-#[derive(Debug, Clone, Default)]
-pub struct Halt {
-    flag: Arc<AtomicBool>,
-    notify: Arc<tokio::sync::Notify>,
-}
-
-impl Halt {
-    /// A request not made yet.
-    pub fn new() -> Halt {
-        Halt::default()
-    }
-
-    /// Asks the run (or the runner's wait between ticks) to stop.
-    pub fn request(&self) {
-        self.flag.store(true, Ordering::SeqCst);
-        self.notify.notify_one();
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
-    }
-
-    /// The flag the run and the SMTP transport read.
-    fn flag(&self) -> Arc<AtomicBool> {
-        self.flag.clone()
-    }
-}
-
-/// What [`watch_signals`] saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalSeen {
-    /// The first SIGINT or SIGTERM (named): the stop is requested.
-    First(&'static str),
-    /// Another one after it: for the front end to act on (the command line ends at once).
-    Again(&'static str),
-}
-
-/// Watches SIGINT and SIGTERM: the first requests `halt`, then each is told to `seen` (the ledger
-/// stays consistent even if the front end ends the process at the second: see the README).
-pub fn watch_signals(halt: &Halt, seen: impl Fn(SignalSeen) + Send + 'static) {
-    let halt = halt.clone();
-    tokio::spawn(async move {
-        let Some(name) = next_signal().await else {
-            return;
-        };
-        halt.request();
-        seen(SignalSeen::First(name));
-        if let Some(name) = next_signal().await {
-            seen(SignalSeen::Again(name));
-        }
-    });
-}
-
-/// The next SIGINT or SIGTERM; `None` when they cannot be watched.
-pub(crate) async fn next_signal() -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).ok()?;
-        let mut int = signal(SignalKind::interrupt()).ok()?;
-        tokio::select! {
-            _ = int.recv() => Some("SIGINT"),
-            _ = term.recv() => Some("SIGTERM"),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.ok().map(|()| "Ctrl-C")
-    }
-}
-
 /// Shown the report as one run's emails are produced.
-pub trait RunProgress: Sync {
-    /// The report so far (after each email).
+pub trait RunProgress: Send + Sync {
+    /// The report so far, after each email: its instant (`now`), the emails due so far (`due`;
+    /// the bookings are read as a stream, so the whole is known only at the end), produced
+    /// (`rendered`), `sent`, `failed`, `deferred`, `held`, `paused` (per campaign), and the rest
+    /// of [`Report`]'s counts.
     fn show(&self, report: &Report);
     /// The run is over (not called when it failed).
     fn finish(&self) {}
@@ -212,6 +148,10 @@ pub struct Job {
     pub straight: bool,
     /// The wall clock: the ticks' instants, the times in the ledger.
     pub clock: fn() -> DateTime<Utc>,
+    /// The state database: each tick's pauses are read from it (again as the tick goes), and its
+    /// history recorded in it. `None`: no history, and the pauses are read from `state.path` when
+    /// that file exists (it is not created). Set it with the ledger ([`open_for_sending`]).
+    pub state: Option<Arc<dyn StateStore>>,
 }
 
 impl Job {
@@ -229,12 +169,32 @@ impl Job {
             dry_run: false,
             straight: false,
             clock,
+            state: None,
         }
     }
 
-    /// One run at `now`: every email due then, produced, written and sent; the report written and
-    /// told to `observer`. `next_ticks`: the runner's next two ticks, for which emails may wait.
+    /// One run at `now`: every email due then, but those of paused campaigns, produced, written
+    /// and sent; the report written and told to `observer`; the run recorded in the state's
+    /// history (a `tick` when `next_ticks` is given: the runner's next two ticks, for which emails
+    /// may wait; else a `run`).
     pub async fn tick(
+        &self,
+        now: DateTime<Utc>,
+        next_ticks: Option<[DateTime<Utc>; 2]>,
+        observer: &dyn Observer,
+    ) -> Result<Report, TickError> {
+        let kind = match next_ticks {
+            Some(_) => RunKind::Tick,
+            None => RunKind::Run,
+        };
+        let id = self.history_begins(kind, now);
+        let ticked = self.tick_unrecorded(now, next_ticks, observer).await;
+        self.history_ends(id, &ticked);
+        ticked
+    }
+
+    /// [`Job::tick`] but its history.
+    async fn tick_unrecorded(
         &self,
         now: DateTime<Utc>,
         next_ticks: Option<[DateTime<Utc>; 2]>,
@@ -243,7 +203,9 @@ impl Job {
         // A fresh connection pool and API caches each tick: a server found down in one tick is
         // asked again in the next, and answers are not kept across ticks.
         let transport = self.transport()?;
-        let campaigns = Campaigns::start(self.settings.clone()).await?;
+        let mut campaigns = Campaigns::start(self.settings.clone()).await?;
+        let pauses = self.pauses().map_err(FatalError::Ledger)?;
+        campaigns.watch_pauses(Arc::new(pauses));
         if let Some(ledger) = &self.ledger {
             ledger.begin_run();
         }
@@ -351,7 +313,7 @@ impl Job {
             let wait = (next - (self.clock)()).to_std().unwrap_or_default();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
-                () = self.halt.notify.notified() => {}
+                () = self.halt.wait() => {}
             }
             if self.halt.is_requested() {
                 break;

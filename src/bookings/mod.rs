@@ -4,6 +4,7 @@
 
 mod check;
 mod details;
+mod loaded;
 mod split;
 
 use std::collections::VecDeque;
@@ -22,6 +23,7 @@ pub use check::{
     MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_VALUE_CHARS,
 };
 pub use details::{Details, MAX_ADDRESS_CHARS, MAX_PRICE_PAID, MAX_VENUE_CHARS};
+pub use loaded::{BookingsCache, Loaded};
 pub use split::MAX_ROW_BYTES;
 
 /// The languages emails are written in.

@@ -1,5 +1,6 @@
-//! `tripmail ledger`: what the send ledger holds, as a table or JSON, and the emails in doubt settled
-//! by hand (`--resend`, `--close`).
+//! `tripmail ledger`: what the send ledger holds (and, from the state in the same file, the
+//! campaigns paused and the audit list), as a table or JSON, and the emails in doubt settled by
+//! hand (`--resend`, `--close`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use super::console::{self, outln};
 use super::Exit;
 use crate::config::{Overrides, Settings};
 use crate::ledger::{Entry, Ledger, SendLedger, SendState};
+use crate::state::{AuditEntry, Pause, StateDb};
 
 /// The flags of `tripmail ledger`.
 #[derive(Debug, clap::Args)]
@@ -82,15 +84,51 @@ pub(crate) fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
         .into_iter()
         .filter(|e| args.only.is_none_or(|only| only.keeps(e.state)))
         .collect();
+    let (paused, audit) = state_of(&path, args.campaign.as_deref())?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         ListFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &entries)?;
+            let listed = Listed {
+                sends: entries,
+                paused,
+                audit,
+            };
+            serde_json::to_writer_pretty(&mut stdout, &listed)?;
             writeln!(stdout)?;
         }
-        ListFormat::Table => console::write_ledger_table(&mut stdout, &path, &entries)?,
+        ListFormat::Table => {
+            console::write_ledger_table(&mut stdout, &path, &entries)?;
+            console::write_state_table(&mut stdout, &paused, &audit)?;
+        }
     }
     Ok(Exit::Clean)
+}
+
+/// The audit entries `tripmail ledger` lists, newest first.
+const AUDIT_LISTED: usize = 50;
+
+/// What `tripmail ledger --format json` prints.
+#[derive(serde::Serialize)]
+struct Listed {
+    /// The ledger's rows.
+    sends: Vec<Entry>,
+    /// The campaigns paused now.
+    paused: Vec<Pause>,
+    /// The last pauses and resumes, newest first.
+    audit: Vec<AuditEntry>,
+}
+
+/// The campaigns paused and the last [`AUDIT_LISTED`] audit entries (one campaign's, if given).
+fn state_of(path: &Path, campaign: Option<&str>) -> anyhow::Result<(Vec<Pause>, Vec<AuditEntry>)> {
+    let Some(db) = StateDb::open_if_exists(path)? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let keep = |c: &str| campaign.is_none_or(|only| only == c);
+    let mut paused = db.pauses()?;
+    paused.retain(|p| keep(&p.campaign));
+    let mut audit = db.audit(AUDIT_LISTED)?;
+    audit.retain(|a| keep(&a.campaign));
+    Ok((paused, audit))
 }
 
 /// `tripmail ledger --resend/--close`: settles emails in doubt by hand (the ledger is opened for

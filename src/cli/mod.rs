@@ -2,7 +2,7 @@
 //! (0 every due email produced, 1 finished with skipped rows or failed emails, 2 fatal).
 //!
 //! This file holds the clap definitions and the dispatch; each command is a short file of its own
-//! (`run`, `plan`, `preview`, `ledger`, `validate`, `synth`, `engine`) driving library code (the
+//! (`run`, `plan`, `preview`, `ledger`, `pause` (and `resume`), `validate`, `synth`, `engine`) driving library code (the
 //! runner is [`crate::runner`]), and `console` is everything printed on the terminal.
 
 use std::process::ExitCode;
@@ -14,9 +14,11 @@ mod args;
 mod console;
 mod engine;
 mod ledger;
+mod pause;
 mod plan;
 mod preview;
 mod run;
+mod serve;
 mod subjects;
 mod synth;
 mod validate;
@@ -43,6 +45,12 @@ enum Command {
     /// The ledger is named by `--config FILE` (its `state.path`) or `--state PATH`: one of the two
     /// is needed.
     Ledger(ledger::LedgerArgs),
+    /// Pause a campaign: nothing of it is produced, planned or sent (by `run`, `plan`, runners and
+    /// the console, at once, even mid-run) until it is resumed. Kept in the state database
+    /// (`state.path`) with who did it and when, in the audit list (`tripmail ledger`).
+    Pause(pause::PauseArgs),
+    /// Resume a paused campaign: the next run sends what is due.
+    Resume(pause::PauseArgs),
     /// Check the config, every template in every locale, and the bookings header.
     Validate(validate::ValidateArgs),
     /// Write synthetic bookings for a catalog: one day's export of a large distributor at `--now`
@@ -50,6 +58,9 @@ enum Command {
     /// the same bytes for the same seed, streamed (any number of rows in constant memory). For
     /// capacity planning and benchmarks: `tripmail run --bookings FILE --dry-run`.
     Synth(synth::SynthArgs),
+    /// Serve the web console: campaigns (pause, resume), the plan, booking lookup, previews and
+    /// test sends, runs; with `--every`, the runner in the same process.
+    Serve(serve::ServeArgs),
     /// Serve the embedded engine over HTTP: the cross-sell API and the contact-recommendations API.
     Engine(engine::EngineArgs),
 }
@@ -101,9 +112,12 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Plan(args) => plan::plan(args),
         Command::Preview(args) => preview::preview(args).await,
         Command::Ledger(args) => ledger::ledger(args),
+        Command::Pause(args) => pause::pause(args, true),
+        Command::Resume(args) => pause::pause(args, false),
         Command::Validate(args) => validate::validate(args),
         Command::Synth(args) => synth::synth(args),
         Command::Engine(args) => engine::engine(args).await,
+        Command::Serve(args) => serve::serve(args).await,
     }
 }
 

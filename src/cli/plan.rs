@@ -72,7 +72,13 @@ pub(crate) fn plan(args: PlanArgs) -> anyhow::Result<Exit> {
             serde_json::to_writer_pretty(&mut stdout, &plan)?;
             writeln!(stdout)?;
         }
-        PlanFormat::Csv => console::write_plan_csv(&mut stdout, &plan)?,
+        PlanFormat::Csv => {
+            console::write_plan_csv(&mut stdout, &plan)?;
+            // The CSV is a row per day and locale: a paused campaign has none; said beside it.
+            for p in &plan.paused {
+                console::paused_note(p);
+            }
+        }
         PlanFormat::Table => console::write_plan_table(&mut stdout, &plan, &settings)?,
     }
     for row in &plan.skipped_rows {

@@ -12,9 +12,9 @@ use lettre::message::Mailbox;
 use super::args::{parse_address, Sources};
 use super::console::{self, outln};
 use super::Exit;
-use crate::config::ReviewImages;
+use crate::config::{ReviewImages, Settings};
+use crate::deliver;
 use crate::deliver::files::{copy_images, localize, IMAGES_FOLDER};
-use crate::deliver::{self, Ready, SendFailure, Transport};
 use crate::dkim::DkimSigner;
 use crate::run::{Campaigns, Composed, Preview, PreviewAt};
 
@@ -45,6 +45,12 @@ pub(crate) struct PreviewArgs {
     /// it goes that day, else the window's opening (season, days to travel, Date header).
     #[arg(long, value_name = "DATE", conflicts_with = "now")]
     as_of: Option<chrono::NaiveDate>,
+    /// Show it in this language instead of the booking's (en, de, fr, es, it, nl).
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
+    /// Also say, on standard error, why the block holds its items ("Why these items:").
+    #[arg(long)]
+    why: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,29 +66,24 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
     let settings = args
         .sources
         .load(args.smtp.clone().filter(|u| !u.is_empty()), None)?;
-    let transport = match args.smtp {
-        Some(_) => Some(
-            deliver::transport_of(&settings, None)
-                .map_err(|e| anyhow::anyhow!("smtp: {e}"))?
-                .ok_or_else(|| {
-                    anyhow::anyhow!("--smtp without a URL needs smtp.url in the config")
-                })?,
-        ),
-        None => None,
-    };
+    if args.smtp.is_some() && settings.smtp.url.is_none() {
+        anyhow::bail!("--smtp without a URL needs smtp.url in the config");
+    }
     let dkim = settings.dkim_signer();
     let images = settings.review.images();
-    let campaigns = Campaigns::start(settings).await?;
+    // Shown all the same (that is what a preview is for), said to be paused.
+    let paused = crate::state::StateDb::open_if_exists(&settings.state.path)?
+        .map(|db| db.is_paused(&args.campaign))
+        .transpose()?
+        .flatten();
+    let campaigns = Campaigns::start(settings.clone()).await?;
     let at = match args.as_of {
         Some(date) => PreviewAt::AsOf(date),
         None => PreviewAt::Now(args.sources.now()),
     };
     let (booking, campaign) = (&args.booking, &args.campaign);
-    let Preview {
-        composed,
-        when,
-        now,
-    } = std::panic::AssertUnwindSafe(campaigns.preview(booking, campaign, at))
+    let lang = args.lang.as_deref();
+    let preview = std::panic::AssertUnwindSafe(campaigns.preview_in(booking, campaign, at, lang))
         .catch_unwind()
         .await
         .map_err(|panic| {
@@ -91,49 +92,51 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
                 crate::deliver::panic_message(&*panic)
             )
         })??;
-    console::preview_note(campaign, booking, &when, now, args.as_of.is_some());
-    match transport {
-        Some(transport) => send_test(&args, composed, &*transport, dkim.as_deref()).await,
-        None => show(&args, composed, dkim.as_deref(), images.as_ref()),
+    console::preview_note(
+        campaign,
+        booking,
+        &preview.when,
+        preview.now,
+        args.as_of.is_some(),
+    );
+    if let Some(p) = &paused {
+        console::paused_note(p);
+    }
+    if args.why {
+        console::why_note(&preview.composed.why);
+    }
+    match args.smtp {
+        Some(_) => send_test(&args, &settings, &preview).await,
+        None => show(&args, preview.composed, dkim.as_deref(), images.as_ref()),
     }
 }
 
-/// Sends the email to `--to` instead of its customer.
+/// Sends the email to `--to` instead of its customer ([`crate::run::send_test`]).
 async fn send_test(
     args: &PreviewArgs,
-    composed: Composed,
-    transport: &dyn Transport,
-    dkim: Option<&DkimSigner>,
+    settings: &Settings,
+    preview: &Preview,
 ) -> anyhow::Result<Exit> {
     let (booking, campaign) = (&args.booking, &args.campaign);
     let to = args.to.as_ref().ok_or_else(|| {
         anyhow::anyhow!("--smtp needs --to ADDRESS: a test goes to you, not to the customer")
     })?;
-    let email = composed.email.redirected(to);
-    // The message as the run builds it; a test send is not recorded anywhere, so ready at once.
-    let result = match deliver::signed(email.to_mime(), dkim, email.date) {
-        Ok(mime) => {
-            let ready: Ready<'_> = Box::new(|| Box::pin(async { true }));
-            transport.send(&email, &mime, ready).await
-        }
-        Err(e) => Err(SendFailure::Unsendable(e.to_string())),
-    };
-    transport.close().await;
-    match result {
-        Ok(accepted) => {
+    let server = settings
+        .smtp
+        .url
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match crate::run::send_test(settings, preview, to).await {
+        Ok(reply) => {
             outln!(
-                "sent a test of {campaign} for {booking} to {} via {}: {}",
+                "sent a test of {campaign} for {booking} to {} via {server}: {reply}",
                 to.email,
-                transport.name(),
-                accepted.reply
             );
             Ok(Exit::Clean)
         }
         Err(e) => {
-            eprintln!(
-                "tripmail: test of {campaign} for {booking} to {}: {e}",
-                to.email
-            );
+            eprintln!("tripmail: test of {campaign} for {booking}: {e}");
             Ok(Exit::Problems)
         }
     }

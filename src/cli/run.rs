@@ -10,10 +10,11 @@ use super::args::{parse_address, parse_every, Sources};
 use super::console::{self, Terminal};
 use super::Exit;
 use crate::config::Settings;
-use crate::ledger::{Ledger, SendLedger};
 use crate::runner::{
-    signs_with_demo_secret, watch_signals, Halt, Job, SignalSeen, DEFAULT_PARALLEL,
+    open_for_sending, signs_with_demo_secret, watch_signals, Halt, Job, SignalSeen,
+    DEFAULT_PARALLEL,
 };
+use crate::state::StateStore;
 
 /// The most emails a run has in flight (`--parallel`): more gains nothing (the SMTP pool and the
 /// rendering threads are far smaller) and costs memory.
@@ -125,9 +126,12 @@ fn job(args: &RunArgs, settings: Settings, sends: bool) -> anyhow::Result<Job> {
     };
     // Redirected previews are not sends: they neither read nor write the ledger. A runner holds the
     // ledger (and its lock) for its whole life.
-    let ledger = match sends && args.redirect_to.is_none() {
-        true => Some(Arc::new(Ledger::open(&settings.state.path)?) as Arc<dyn SendLedger>),
-        false => None,
+    let (ledger, state) = match sends && args.redirect_to.is_none() {
+        true => {
+            let (ledger, state) = open_for_sending(&settings.state.path, super::clock())?;
+            (Some(ledger), Some(state as Arc<dyn StateStore>))
+        }
+        false => (None, None),
     };
     if ledger.is_some() && signs_with_demo_secret(&settings) {
         console::warn_demo_secret();
@@ -144,5 +148,6 @@ fn job(args: &RunArgs, settings: Settings, sends: bool) -> anyhow::Result<Job> {
         dry_run: args.dry_run,
         straight: args.straight,
         clock: super::clock,
+        state,
     })
 }

@@ -74,9 +74,20 @@ pub struct Settings {
     /// How review copies show pictures offline.
     #[serde(default)]
     pub review: ReviewSettings,
+    /// The web console (`tripmail serve`).
+    #[serde(default)]
+    pub console: ConsoleSettings,
     /// The campaigns, in the order they are produced for each booking.
     #[serde(rename = "campaign")]
     pub campaigns: Vec<CampaignSettings>,
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// The login token (`TRIPMAIL_CONSOLE__TOKEN`); none: `tripmail serve` makes one and prints it.
+    pub token: Option<Secret>,
 }
 
 /// `[state]`

@@ -243,6 +243,9 @@ pub trait SendLedger: Send + Sync {
     /// Every row, or one campaign's, ordered by campaign then booking.
     fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError>;
 
+    /// One booking's rows, ordered by campaign.
+    fn booking_entries(&self, booking_id: &str) -> Result<Vec<Entry>, LedgerError>;
+
     /// Whether this run claimed (campaign, booking), as opposed to a dead run.
     fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool;
 
@@ -331,6 +334,13 @@ mod tests {
                 ("B3".to_string(), SendState::Claimed)
             ]
         );
+        let b3: Vec<(String, SendState)> = l
+            .booking_entries("B3")
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.campaign, e.state))
+            .collect();
+        assert_eq!(b3, [("c".to_string(), SendState::Claimed)]);
         assert!(l.take_recovered().is_empty());
         assert!(l
             .list_path()

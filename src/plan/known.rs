@@ -1,5 +1,6 @@
-//! What the plan knows before it places anything: the ledger's sent and failed emails, and when
-//! each booking's confirmations go or went (for the reminders held back after them).
+//! What the plan knows before it places anything: the ledger's sent and failed emails, the
+//! campaigns paused, and when each booking's confirmations go or went (for the reminders held
+//! back after them).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -12,6 +13,7 @@ use crate::config::{CampaignSettings, Settings, Trigger};
 use crate::due::{due_span, next_send_on_ticks, Venue};
 use crate::ledger::{Ledger, SendLedger, SendState};
 use crate::run::FatalError;
+use crate::state::Pause;
 
 /// The (campaign, booking) pairs the ledger holds as sent, with the `--now` of the run that sent
 /// each, or as failed (no instant: it did not go).
@@ -39,16 +41,36 @@ pub(super) fn done_in_ledger(
     Ok((done, sent))
 }
 
+/// The campaigns among `campaigns` paused in the state file at `path` (not created when missing).
+pub(super) fn paused_among(
+    path: &Path,
+    campaigns: &[&CampaignSettings],
+) -> Result<Vec<Pause>, FatalError> {
+    let mut paused = crate::state::pauses_at(path)?;
+    paused.retain(|p| campaigns.iter().any(|c| c.name == p.campaign));
+    Ok(paused)
+}
+
+impl super::Plan {
+    /// The plan with `paused` listed, and left out of the totals.
+    pub(super) fn pausing(mut self, paused: Vec<Pause>) -> super::Plan {
+        self.totals
+            .retain(|c, _| !paused.iter().any(|p| &p.campaign == c));
+        self.paused = paused;
+        self
+    }
+}
+
 /// When `booking`'s confirmations go or went, as the plan sees them: per enabled confirmation
-/// campaign of the config, when the ledger's run sent it; else, unless it failed, when the plan
-/// places it, and without a ledger also its first instant to go (a runner would have sent it
-/// then).
+/// campaign of the config, when the ledger's run sent it; else, unless it failed or its campaign is
+/// paused, when the plan places it, and without a ledger also its first instant to go (a runner
+/// would have sent it then).
 pub(super) fn confirmations(
     settings: &Settings,
     booking: &Booking,
     venue: &Venue,
     opts: &PlanOptions,
-    sent_at: &SentAt,
+    (sent_at, paused): (&SentAt, &[Pause]),
     no_ledger: bool,
 ) -> Vec<DateTime<Utc>> {
     let mut at = Vec::new();
@@ -57,6 +79,9 @@ pub(super) fn confirmations(
         let key = (c.name.clone(), booking.booking_id.clone());
         if let Some(sent) = sent_at.get(&key) {
             at.extend(*sent);
+            continue;
+        }
+        if paused.iter().any(|p| p.campaign == c.name) {
             continue;
         }
         at.extend(next_send_on_ticks(c, booking, venue, opts.from, opts.every));

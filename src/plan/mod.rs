@@ -3,6 +3,7 @@
 //! and windows `run` sends by) when each email goes, leaving out what the ledger says was sent or
 //! failed already.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -17,8 +18,10 @@ use crate::run::FatalError;
 use crate::schedule::gap::place;
 
 mod known;
+mod timeline;
 
-use known::{confirmations, done_in_ledger};
+use known::{confirmations, done_in_ledger, paused_among};
+pub use timeline::{timeline, BookingEmail, EmailState};
 
 /// What to plan.
 #[derive(Debug, Clone)]
@@ -55,6 +58,9 @@ pub struct Plan {
     pub totals: BTreeMap<String, u64>,
     /// Campaigns with `enabled = false`.
     pub disabled: Vec<String>,
+    /// Campaigns paused (`tripmail pause`, the console), with who paused them and when: nothing of
+    /// them is planned (nor in `totals`).
+    pub paused: Vec<crate::state::Pause>,
     /// Emails that would go in the period but the ledger says were sent (or refused for good) already.
     pub already_done: u64,
     /// Emails due in the period that will not go: the campaign does not send (dates, days, window)
@@ -131,22 +137,33 @@ pub struct Unsendable {
 /// Builds the plan of `settings`' campaigns over the bookings file, leaving out the ledger's sent and
 /// failed emails (`state.path`, when it exists).
 pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError> {
+    let reader = BookingReader::open(&settings.bookings.path)?;
+    plan_of(settings, opts, reader)
+}
+
+/// [`plan`] over bookings already read: a stream of rows, each a booking (owned or borrowed, as
+/// [`crate::bookings::Loaded::rows`] gives them) or a row that could not be used.
+pub fn plan_of<B: Borrow<Booking>>(
+    settings: &Settings,
+    opts: &PlanOptions,
+    rows: impl IntoIterator<Item = Result<B, RowError>>,
+) -> Result<Plan, FatalError> {
     let campaigns = campaigns_planned(settings, opts)?;
     let catalog = match &settings.engine.catalog {
         Some(path) => Some(Catalog::load(path)?),
         None => None,
     };
     let (done, sent_at) = done_in_ledger(&settings.state.path)?;
+    let paused = paused_among(&settings.state.path, &campaigns)?;
     let no_ledger = !settings.state.path.exists();
-    let reader = BookingReader::open(&settings.bookings.path)?;
     let mut tally = Tally {
         opts,
-        plan: Plan::empty(opts, &campaigns),
+        plan: Plan::empty(opts, &campaigns).pausing(paused.clone()),
         done,
         days: BTreeMap::new(),
         seen: HashSet::new(),
     };
-    for row in reader {
+    for row in rows {
         let booking = match row {
             Ok(b) => b,
             Err(e) => {
@@ -154,10 +171,14 @@ pub fn plan(settings: &Settings, opts: &PlanOptions) -> Result<Plan, FatalError>
                 continue;
             }
         };
-        let venue = Venue::of(&booking, catalog.as_ref());
-        let confirmed = confirmations(settings, &booking, &venue, opts, &sent_at, no_ledger);
-        for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| c.enabled) {
-            tally.add(i, c, &booking, &venue, &confirmed);
+        let booking = booking.borrow();
+        let venue = Venue::of(booking, catalog.as_ref());
+        let known = (&sent_at, &paused[..]);
+        let confirmed = confirmations(settings, booking, &venue, opts, known, no_ledger);
+        let sends =
+            |c: &CampaignSettings| c.enabled && !paused.iter().any(|p| p.campaign == c.name);
+        for (i, c) in campaigns.iter().enumerate().filter(|(_, c)| sends(c)) {
+            tally.add(i, c, booking, &venue, &confirmed);
         }
     }
     Ok(tally.finish())
@@ -202,6 +223,7 @@ impl Plan {
                 .filter(|c| !c.enabled)
                 .map(|c| c.name.clone())
                 .collect(),
+            paused: Vec::new(),
             already_done: 0,
             will_not_send: Vec::new(),
             held_back: Vec::new(),

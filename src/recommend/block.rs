@@ -11,6 +11,7 @@ use crate::bookings::Booking;
 use crate::config::{CampaignSettings, Provider};
 use crate::due::Venue;
 use crate::heuristics::Choice;
+use crate::why::Dropped;
 
 /// One email's block, as its source chose it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,10 @@ pub(crate) struct Block {
     /// The API's failure as the report shows it (`"<provider>: <error>"`), and whether it may pass
     /// by itself ([`EngineError::is_transient`]): a runner may then hold the email for its next tick.
     pub(crate) engine_error: Option<(String, bool)>,
+    /// The items left out and why, when the block was asked for with `explain` (else empty).
+    pub(crate) dropped: Vec<Dropped>,
+    /// How many items fitted (shown, or too few to show).
+    pub(crate) fitted: usize,
 }
 
 /// Where one campaign's blocks come from: a recommendation API, its client (with the run's cache)
@@ -33,13 +38,15 @@ pub(crate) trait BlockSource: Send + Sync {
 
     /// Asks the API for `booking`'s items and tailors them, adding the rules that fired to `rules`:
     /// `Ok(Err(reason))` when the source has no block for a reason of its own (no identity to ask
-    /// with), `Err` when the API failed.
+    /// with), `Err` when the API failed. With `explain`, the choice keeps each item it left out
+    /// ([`Choice::dropped`]).
     fn tailor<'a>(
         &'a self,
         campaign: &'a CampaignSettings,
         booking: &'a Booking,
         venue: &'a Venue,
         rules: &'a mut Vec<String>,
+        explain: bool,
     ) -> BoxFuture<'a, Result<Result<Choice, String>, EngineError>>;
 
     /// Requests made to the API and answers from the cache so far.
@@ -47,50 +54,46 @@ pub(crate) trait BlockSource: Send + Sync {
 
     /// The block of `campaign`'s email for `booking` (placed at `venue`): nothing without the
     /// customer's opt-in, else [`tailor`](BlockSource::tailor)'s choice, with the rules every
-    /// source shares.
+    /// source shares; with `explain`, each item left out and why.
     fn block<'a>(
         &'a self,
         campaign: &'a CampaignSettings,
         booking: &'a Booking,
         venue: &'a Venue,
+        explain: bool,
     ) -> BoxFuture<'a, Block> {
         Box::pin(async move {
-            let mut rules = Vec::new();
-            let mut engine_error = None;
-            let chosen = choose(
-                self,
-                campaign,
-                booking,
-                venue,
-                &mut rules,
-                &mut engine_error,
-            )
-            .await;
-            Block {
-                chosen,
-                rules,
-                engine_error,
-            }
+            let mut block = Block {
+                chosen: Err(String::new()),
+                rules: Vec::new(),
+                engine_error: None,
+                dropped: Vec::new(),
+                fitted: 0,
+            };
+            block.chosen = choose(self, (campaign, booking, venue), &mut block, explain).await;
+            block
         })
     }
 }
 
-/// Chooses the block's items; `Err` holds the reason there is no block.
+/// Chooses the block's items, writing the rules, the engine's error and what was left out into
+/// `block`; `Err` holds the reason there is no block.
 async fn choose<S: BlockSource + ?Sized>(
     source: &S,
-    campaign: &CampaignSettings,
-    booking: &Booking,
-    venue: &Venue,
-    rules: &mut Vec<String>,
-    engine_error: &mut Option<(String, bool)>,
+    (campaign, booking, venue): (&CampaignSettings, &Booking, &Venue),
+    block: &mut Block,
+    explain: bool,
 ) -> Result<Choice, String> {
+    let (rules, engine_error) = (&mut block.rules, &mut block.engine_error);
     if !booking.marketing_opt_in {
         rules.push("no_opt_in".into());
         return Err("no_opt_in".into());
     }
     let provider = source.provider();
-    let choice = source.tailor(campaign, booking, venue, rules).await;
-    let choice = match choice {
+    let choice = source
+        .tailor(campaign, booking, venue, rules, explain)
+        .await;
+    let mut choice = match choice {
         Ok(Ok(c)) => c,
         Ok(Err(reason)) => return Err(reason),
         Err(e) => {
@@ -101,7 +104,9 @@ async fn choose<S: BlockSource + ?Sized>(
             return Err(reason);
         }
     };
-    judge(choice, rules)
+    block.dropped = std::mem::take(&mut choice.dropped);
+    block.fitted = choice.items.len();
+    judge(choice, &mut block.rules)
 }
 
 /// The rules read off a choice, and whether it makes a block (two items at least).
@@ -167,6 +172,7 @@ mod tests {
             _booking: &'a Booking,
             _venue: &'a Venue,
             rules: &'a mut Vec<String>,
+            _explain: bool,
         ) -> BoxFuture<'a, Result<Result<Choice, String>, EngineError>> {
             self.asked.fetch_add(1, Ordering::SeqCst);
             rules.extend(self.rules.iter().map(|r| r.to_string()));
@@ -210,11 +216,14 @@ mod tests {
             dropped_other_city: 0,
             dropped_same_experience: 0,
             city_known,
+            dropped: Vec::new(),
         }
     }
 
     async fn block_of(source: &Scripted, opt_in: bool) -> Block {
-        source.block(&campaign(), &booking(opt_in), &venue()).await
+        source
+            .block(&campaign(), &booking(opt_in), &venue(), false)
+            .await
     }
 
     #[tokio::test]

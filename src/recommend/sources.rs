@@ -185,6 +185,7 @@ impl BlockSource for Unavailable {
         _booking: &'a Booking,
         _venue: &'a Venue,
         _rules: &'a mut Vec<String>,
+        _explain: bool,
     ) -> BoxFuture<'a, Result<Result<Choice, String>, EngineError>> {
         Box::pin(std::future::ready(Err(EngineError::Unreachable(
             self.why.into(),

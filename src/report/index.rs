@@ -25,6 +25,20 @@ impl Report {
             self.engine_requests,
             self.cache_hits
         )?;
+        if !self.paused.is_empty() {
+            writeln!(w, "<h2>Paused campaigns</h2><ul class=\"paused\">")?;
+            for p in &self.paused {
+                writeln!(
+                    w,
+                    "<li>{}: paused by {} at {}; {} due emails not produced</li>",
+                    e(&p.campaign),
+                    e(&p.by),
+                    e(&p.at),
+                    p.emails
+                )?;
+            }
+            writeln!(w, "</ul>")?;
+        }
         writeln!(w, "<table><thead><tr><th>Campaign</th><th>Recipient</th><th>Subject</th><th>Complete your trip</th><th>Rules</th></tr></thead><tbody>")?;
         for r in self.emails.iter()? {
             let r = r?;

@@ -67,6 +67,32 @@ pub struct Unrecorded {
     pub error: String,
 }
 
+/// A campaign paused during a run (at its start, or while it went): its due emails were neither
+/// produced nor claimed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PausedCampaign {
+    /// The campaign.
+    pub campaign: String,
+    /// Who paused it.
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Its due emails the run left for after the resume.
+    pub emails: u64,
+}
+
+impl PausedCampaign {
+    /// The entry of `pause`, no email counted yet.
+    pub fn of(pause: &crate::state::Pause) -> PausedCampaign {
+        PausedCampaign {
+            campaign: pause.campaign.clone(),
+            by: pause.by.clone(),
+            at: pause.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            emails: 0,
+        }
+    }
+}
+
 /// The file written beside the report when some sends could not be recorded in the ledger.
 pub const UNRECORDED_FILE: &str = "unrecorded-sends.json";
 
@@ -143,6 +169,10 @@ pub struct Report {
     pub skipped: BTreeMap<String, u64>,
     /// The first [`SkippedEmail::LISTED`] of them, each with when it may go.
     pub skipped_emails: Vec<SkippedEmail>,
+    /// Campaigns paused (`tripmail pause`, the console), at the run's start or during it: their due
+    /// emails were not produced (not counted in `due`). Absent when none was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paused: Vec<PausedCampaign>,
     /// Why the run stopped before the end, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,

@@ -25,6 +25,8 @@ pub(crate) enum Outcome {
     Closed,
     /// Not sent on purpose (a reminder after a recent confirmation).
     SkippedEmail(SkippedEmail),
+    /// Not produced: its campaign is paused.
+    Paused(crate::state::Pause),
     /// Nothing to count: sent (or refused for good) by an earlier run.
     Settled,
 }
@@ -85,12 +87,28 @@ impl Report {
                 }
             }
             Outcome::Settled => {}
+            Outcome::Paused(pause) => self.add_paused(&pause),
             Outcome::Done {
                 record,
                 sent,
                 in_doubt,
                 unrecorded,
             } => self.add_done(record, sent, in_doubt, unrecorded),
+        }
+    }
+
+    /// A due email of a paused campaign, counted in its entry (added when the pause is new to the run).
+    pub(crate) fn add_paused(&mut self, pause: &crate::state::Pause) {
+        match self
+            .paused
+            .iter_mut()
+            .find(|p| p.campaign == pause.campaign)
+        {
+            Some(entry) => entry.emails += 1,
+            None => self.paused.push(crate::report::PausedCampaign {
+                emails: 1,
+                ..crate::report::PausedCampaign::of(pause)
+            }),
         }
     }
 

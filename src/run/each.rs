@@ -16,7 +16,8 @@ use crate::config::CampaignSettings;
 use crate::due::{when, Due, Venue, When};
 use crate::ledger::{SendLedger, SendState};
 use crate::report::tally::Outcome;
-use crate::report::{EmailLog, Report};
+use crate::report::{EmailLog, PausedCampaign, Report};
+use crate::state::Pause;
 
 /// One unit of a run's work, in input order.
 enum Work<'c> {
@@ -26,6 +27,8 @@ enum Work<'c> {
     Later(Outcome, &'c CampaignSettings, Arc<Booking>),
     /// Due, but not sent on purpose (a reminder after a recent confirmation).
     SkipEmail(crate::report::SkippedEmail),
+    /// Due, but its campaign is paused.
+    Paused(crate::state::Pause),
 }
 
 /// Why the run stops starting emails, once it must: the server found unavailable, or the ledger
@@ -77,6 +80,7 @@ impl Campaigns {
             now: opts.now.to_rfc3339_opts(SecondsFormat::Secs, true),
             smtp: out.send.as_ref().map(|s| s.transport.name().to_string()),
             redirected_to: opts.redirect_to.as_ref().map(|m| m.email.to_string()),
+            paused: self.paused_at_start(&campaigns),
             ..Report::default()
         };
         while let Some(outcome) = outcomes.next().await {
@@ -98,6 +102,16 @@ impl Campaigns {
         report.cache_hits = stats.hits;
         report.stopped = halt.reason();
         Ok(report)
+    }
+
+    /// The report's entries of the campaigns of the run paused as it starts (none counted yet).
+    fn paused_at_start(&self, campaigns: &[&CampaignSettings]) -> Vec<PausedCampaign> {
+        let covered = |p: &Pause| campaigns.iter().any(|c| c.name == p.campaign);
+        let seen = self.pauses.seen();
+        seen.iter()
+            .filter(|p| covered(p))
+            .map(PausedCampaign::of)
+            .collect()
     }
 
     /// The campaigns a run covers: the one asked for, or all.
@@ -129,7 +143,15 @@ impl Campaigns {
         let booking = Arc::new(booking);
         let mut work = Vec::new();
         for c in campaigns {
-            work.push(match when(c, &booking, &venue, now) {
+            let due = when(c, &booking, &venue, now);
+            let paused = matches!(due, When::Send(_))
+                .then(|| self.pauses.get(&c.name))
+                .flatten();
+            if let Some(p) = paused {
+                work.push(Work::Paused(p));
+                continue;
+            }
+            work.push(match due {
                 When::NotDue => continue,
                 When::Send(d) => match self.held_back(c, &booking, &venue, now, ledger).await {
                     Some(skipped) => Work::SkipEmail(skipped),
@@ -153,11 +175,16 @@ impl Campaigns {
         let (campaign, booking, venue, d) = match w {
             Work::Skip(e) => return Outcome::Skipped(e),
             Work::SkipEmail(s) => return Outcome::SkippedEmail(s),
+            Work::Paused(p) => return Outcome::Paused(p),
             Work::Later(o, c, b) => return self.unless_done(o, c, &b, out).await,
             Work::Email(c, b, v, d) => (c, b, v, d),
         };
         if halt.is_set() {
             return Outcome::NotAttempted;
+        }
+        // Paused while the run went: not made, not claimed.
+        if let Some(p) = self.pauses.get(&campaign.name) {
+            return Outcome::Paused(p);
         }
         if opts
             .cancel

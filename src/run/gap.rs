@@ -3,7 +3,8 @@
 //! before, or goes in this run. Decided for each booking before any of its emails starts, so the
 //! outcome does not depend on which email of the booking finishes first.
 //!
-//! What counts as a confirmation that went, for each enabled confirmation campaign of the config:
+//! What counts as a confirmation that went, for each enabled confirmation campaign of the config
+//! (one due now does not count while its campaign is paused: it does not go in this run):
 //! - with a ledger: a `sent` row, at the `--now` of the run that sent it; a `claimed` row left by
 //!   a dead run, at its claim (the server may have it); and one due now that is neither sent nor
 //!   failed (it goes in this run, first). A `failed` one does not count, so a confirmation the
@@ -77,7 +78,8 @@ impl Campaigns {
         now: DateTime<Utc>,
         ledger: Option<&Arc<dyn SendLedger>>,
     ) -> Vec<DateTime<Utc>> {
-        let due_now = matches!(when(c, booking, venue, now), When::Send(_));
+        let due_now = matches!(when(c, booking, venue, now), When::Send(_))
+            && self.pauses.get(&c.name).is_none();
         let now_if_due = due_now.then_some(now);
         let Some(l) = ledger else {
             let first =

@@ -15,6 +15,7 @@ use crate::deliver::OutgoingEmail;
 use crate::due::{Due, Venue};
 use crate::render::RenderError;
 use crate::report::EmailRecord;
+use crate::why::{self, Facts};
 
 /// Which email to make: a campaign's, for a booking placed at its venue, due as `due` at `now`.
 pub(crate) struct Which<'a> {
@@ -41,6 +42,16 @@ impl Campaigns {
         ))
     }
 
+    /// The trip's city as the catalog names it (its own name, not a translation), else as the
+    /// booking does: how the marketer reading [`Composed::why`] knows it.
+    fn city_in_english(&self, venue: &Venue, booking: &Booking) -> String {
+        let catalog = self.catalog.as_deref();
+        catalog
+            .zip(venue.city)
+            .and_then(|(c, id)| c.city(id))
+            .map_or_else(|| booking.city.clone(), |c| c.name.clone())
+    }
+
     /// Makes `campaign`'s email for `booking` at `now`: the block from the campaign's source, then
     /// on the rendering threads the email ([`compose`]) and `finish` of it, whose second value comes
     /// back beside it. The caller has already placed the booking (`venue`) to decide it is due.
@@ -58,11 +69,26 @@ impl Campaigns {
             now,
         } = which;
         let source = self.sources.of(campaign);
-        let block = source.block(campaign, booking, venue).await;
+        let block = source.block(campaign, booking, venue, make.why).await;
         let (chosen, rules, engine_error) = (block.chosen, block.rules, block.engine_error);
         let (items, names_city, without_block) = match chosen {
             Ok(choice) => (choice.items, choice.city_known, None),
             Err(reason) => (Vec::new(), false, Some(reason)),
+        };
+        let why = match make.why {
+            true => why::words(&Facts {
+                campaign,
+                provider: source.provider(),
+                booking,
+                city: &self.city_in_english(venue, booking),
+                rules: &rules,
+                items: &items,
+                dropped: &block.dropped,
+                fitted: block.fitted,
+                without_block: without_block.as_deref(),
+                engine_error: engine_error.as_ref().map(|(e, _)| e.as_str()),
+            }),
+            false => Vec::new(),
         };
         let record = EmailRecord {
             campaign: campaign.name.clone(),
@@ -106,6 +132,7 @@ impl Campaigns {
             content,
             record,
             engine_transient: engine_error.is_some_and(|(_, transient)| transient),
+            why,
         };
         Ok((composed, then))
     }

@@ -19,6 +19,7 @@ use crate::ledger::{LedgerError, SendLedger};
 use crate::recommend::{self, BlockSources, CacheStats, SourceError};
 use crate::render::{RenderError, Renderer};
 use crate::report::Report;
+use crate::state::PauseWatch;
 
 mod each;
 mod gap;
@@ -26,6 +27,7 @@ mod make;
 mod preview;
 pub(crate) mod produce;
 mod send;
+mod send_test;
 #[cfg(test)]
 mod tests;
 mod threads;
@@ -33,6 +35,7 @@ mod threads;
 pub use crate::compose::{Composed, Make};
 pub use crate::recommend::check_identity_column;
 pub use preview::{Preview, PreviewAt};
+pub use send_test::{send_test, TestSendError};
 
 /// Why nothing could be produced (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +61,14 @@ pub enum FatalError {
     /// The row of the booking asked for cannot be used.
     #[error("{0} (so there is no email to show)")]
     UnreadableBooking(RowError),
+    /// A language asked for that the templates are not written in.
+    #[error("no language {asked:?} in the templates (they have {known})")]
+    UnknownLanguage {
+        /// The language asked for.
+        asked: String,
+        /// The templates' languages.
+        known: String,
+    },
     /// A booking asked for does not exist.
     #[error("{file}: no booking {booking_id:?} ({unreadable} rows could not be read: `tripmail run` lists them)")]
     UnknownBooking {
@@ -82,6 +93,8 @@ pub struct Campaigns {
     pub(crate) sources: BlockSources,
     /// `links.unsubscribe_url`, parsed once, with its secret.
     pub(crate) unsubscribe: Option<(url::Url, Secret)>,
+    /// The campaigns paused: none until [`Campaigns::watch_pauses`].
+    pub(crate) pauses: Arc<PauseWatch>,
 }
 
 /// Options of one run.
@@ -157,7 +170,15 @@ impl Campaigns {
             renderer: Arc::new(renderer),
             sources,
             unsubscribe,
+            pauses: Arc::new(PauseWatch::none()),
         })
+    }
+
+    /// Goes by `pauses` from now on: the emails of a campaign paused (when a run starts, or while
+    /// it goes) are neither produced nor claimed, and count as paused in the report. Without it,
+    /// no campaign is paused (previews and test sends show a paused campaign's emails).
+    pub fn watch_pauses(&mut self, pauses: Arc<PauseWatch>) {
+        self.pauses = pauses;
     }
 
     /// Requests made and cache hits so far, over every recommendation API.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::make::Which;
 use super::{Campaigns, FatalError};
-use crate::bookings::BookingReader;
+use crate::bookings::{Booking, BookingReader, Locale};
 use crate::compose::{Composed, Make};
 use crate::due::{next_send, when, Due, When};
 
@@ -19,6 +19,17 @@ impl Campaigns {
         booking_id: &str,
         campaign: &str,
         at: PreviewAt,
+    ) -> Result<Preview, FatalError> {
+        self.preview_in(booking_id, campaign, at, None).await
+    }
+
+    /// [`preview`](Campaigns::preview) in `language` instead of the booking's own, when given.
+    pub async fn preview_in(
+        &self,
+        booking_id: &str,
+        campaign: &str,
+        at: PreviewAt,
+        language: Option<&str>,
     ) -> Result<Preview, FatalError> {
         let campaign = self
             .settings
@@ -45,6 +56,32 @@ impl Campaigns {
             booking_id: booking_id.to_string(),
             unreadable,
         })?;
+        self.preview_of(booking, &campaign.name, at, language).await
+    }
+
+    /// Composes `campaign`'s email for a booking already read (a console holds the file in
+    /// memory), as [`preview`](Campaigns::preview) does, with why the block holds its items
+    /// ([`Composed::why`]); in `language` instead of the booking's own when given (one of
+    /// [`locales`](Campaigns::locales): `de`, `de-AT`, …).
+    pub async fn preview_of(
+        &self,
+        booking: Booking,
+        campaign: &str,
+        at: PreviewAt,
+        language: Option<&str>,
+    ) -> Result<Preview, FatalError> {
+        let campaign = self
+            .settings
+            .campaign(campaign)
+            .ok_or_else(|| FatalError::UnknownCampaign(campaign.to_string()))?;
+        let locale = match language {
+            Some(asked) => Locale::parse(asked).ok_or_else(|| FatalError::UnknownLanguage {
+                asked: asked.to_string(),
+                known: self.locales().join(", "),
+            })?,
+            None => booking.locale,
+        };
+        let booking = Booking { locale, ..booking };
         let venue = self.venue(&booking);
         let now = match at {
             PreviewAt::Now(now) => now,
@@ -59,24 +96,29 @@ impl Campaigns {
         };
         let d = Due::at(&booking, &venue, now);
         let booking = Arc::new(booking);
-        let (composed, ()) = self
-            .make(
-                Which {
-                    campaign,
-                    booking: &booking,
-                    venue: &venue,
-                    due: d,
-                    now,
-                },
-                Make::default(),
-                |e| (e, ()),
-            )
-            .await?;
+        let make = Make {
+            why: true,
+            ..Make::default()
+        };
+        let which = Which {
+            campaign,
+            booking: &booking,
+            venue: &venue,
+            due: d,
+            now,
+        };
+        let (composed, ()) = self.make(which, make, |e| (e, ())).await?;
         Ok(Preview {
             composed,
             when: when(campaign, &booking, &venue, now),
             now,
         })
+    }
+
+    /// The languages the templates are written in (every email can be previewed in each), as
+    /// `preview_of`'s `language` takes them.
+    pub fn locales(&self) -> Vec<&'static str> {
+        Locale::ALL.iter().map(|l| l.as_str()).collect()
     }
 }
 

@@ -50,6 +50,8 @@ pub(crate) enum Produced {
     HeldInDoubt,
     /// Not sent: the run was asked to stop.
     Interrupted,
+    /// Not claimed nor sent: its campaign was paused while it was being made.
+    Paused(crate::state::Pause),
     /// Not sent: the run stopped (the ledger cannot be written).
     NotAttempted,
     /// What became of it, and why the run stops after it.
@@ -90,6 +92,7 @@ impl Produced {
                     .into(),
             )),
             Produced::Interrupted => Outcome::Interrupted,
+            Produced::Paused(p) => Outcome::Paused(p),
             Produced::NotAttempted => Outcome::NotAttempted,
             Produced::Halting(p, _) => p.into_outcome(campaign, booking),
         }
@@ -146,6 +149,7 @@ impl Campaigns {
             ),
             recipient: booking.customer_email.to_string(),
             opts,
+            pauses: &self.pauses,
         };
         if let Some(done) = self.as_the_ledger_says(campaign, &one).await? {
             return Ok(done);
@@ -154,6 +158,7 @@ impl Campaigns {
         let make = Make {
             straight: opts.straight,
             lean: true,
+            why: false,
         };
         let which = Which {
             campaign,

@@ -15,6 +15,7 @@ use crate::compose::Composed;
 use crate::deliver::{Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport};
 use crate::ledger::{Claim, Recorded, SendLedger, SendState, UnrecordedSend};
 use crate::report::{EmailRecord, Unrecorded};
+use crate::state::PauseWatch;
 
 /// One due email on its way: the ledger it is recorded in (none for files only, or redirected
 /// previews), its key (campaign, booking id), its Message-ID and recipient as the ledger keeps them.
@@ -24,6 +25,8 @@ pub(super) struct One<'a> {
     pub(super) message_id: String,
     pub(super) recipient: String,
     pub(super) opts: &'a RunOptions,
+    /// The campaigns paused, asked again right before the claim.
+    pub(super) pauses: &'a PauseWatch,
 }
 
 impl One<'_> {
@@ -107,7 +110,13 @@ impl One<'_> {
         let turn = std::sync::Mutex::new(None);
         let claim_result: std::sync::Mutex<Option<Result<Claim, Stop>>> =
             std::sync::Mutex::new(None);
+        let paused = std::sync::Mutex::new(None);
         let claim_now = || async {
+            // Paused while it was being made: withdrawn, nothing claimed or sent.
+            if let Some(p) = self.pauses.get(self.key.0) {
+                *paused.lock().unwrap_or_else(|p| p.into_inner()) = Some(p);
+                return false;
+            }
             let Some(ledger) = &self.ledger else {
                 return true;
             };
@@ -134,6 +143,9 @@ impl One<'_> {
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(SendFailure::Unsendable(bug("sending", &*panic))));
+        if let Some(p) = paused.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Ok(Produced::Paused(p));
+        }
         // What the claim found, if it was asked (none: no connection was had, nothing sent).
         let claimed = match claim_result.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(Err(stop)) => return Err(stop),

@@ -12,6 +12,7 @@ use crate::deliver::{OutgoingEmail, Script, ScriptedTransport};
 use crate::ledger::{Claim, Ledger, SendLedger, SendState};
 use crate::render::EmailContent;
 use crate::report::EmailRecord;
+use crate::state::{PauseWatch, StateDb};
 
 fn t(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
@@ -79,11 +80,22 @@ fn composed(booking_id: &str) -> Composed {
         content,
         record,
         engine_transient: false,
+        why: Vec::new(),
     }
 }
 
 /// Sends booking `id` once through `transport` on `ledger`.
 async fn send(ledger: &Arc<Ledger>, transport: &ScriptedTransport, id: &str) -> Produced {
+    send_paused(ledger, transport, id, &PauseWatch::none()).await
+}
+
+/// [`send`], with the campaigns `pauses` says are paused.
+async fn send_paused(
+    ledger: &Arc<Ledger>,
+    transport: &ScriptedTransport,
+    id: &str,
+    pauses: &PauseWatch,
+) -> Produced {
     let opts = opts();
     let one = One {
         ledger: Some(Arc::clone(ledger) as Arc<dyn crate::ledger::SendLedger>),
@@ -91,6 +103,7 @@ async fn send(ledger: &Arc<Ledger>, transport: &ScriptedTransport, id: &str) -> 
         message_id: format!("reminder.{id}@wanderly.example"),
         recipient: "ana@example.com".into(),
         opts: &opts,
+        pauses,
     };
     match one.send(transport, composed(id), Vec::new()).await {
         Ok(p) => p,
@@ -206,4 +219,31 @@ async fn a_sent_email_is_not_sent_again_and_one_left_claimed_by_a_dead_run_is_ta
         row(&ledger, "WT-2").map(|e| (e.state, e.takeovers)),
         Some((SendState::Sent, 1))
     );
+}
+
+#[tokio::test]
+async fn a_pause_written_by_another_connection_during_the_run_stops_the_next_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let ledger = Arc::new(Ledger::open(&path).unwrap());
+    let state = Arc::new(StateDb::open(&path).unwrap());
+    let pauses = PauseWatch::watching(state).unwrap();
+    let transport = ScriptedTransport::new([]);
+    assert!(matches!(
+        send_paused(&ledger, &transport, "B1", &pauses).await,
+        Produced::Sent { .. }
+    ));
+    // Another process (the console, `tripmail pause`) pauses the campaign while the run goes.
+    let other = StateDb::open(&path).unwrap();
+    let at = crate::ledger::sqlite::t("2026-12-10T09:00:00Z");
+    assert!(other.set_paused("reminder", true, "ana", at).unwrap());
+    tokio::time::sleep(PauseWatch::REFRESH + std::time::Duration::from_millis(50)).await;
+    match send_paused(&ledger, &transport, "B2", &pauses).await {
+        Produced::Paused(p) => {
+            assert_eq!((p.campaign.as_str(), p.by.as_str()), ("reminder", "ana"))
+        }
+        _ => panic!("B2 should not have been claimed"),
+    }
+    assert!(row(&ledger, "B2").is_none(), "nothing claimed for B2");
+    assert_eq!(transport.accepted().len(), 1, "only B1 was sent");
 }

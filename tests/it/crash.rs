@@ -240,8 +240,8 @@ fn ledger_rows(ledger: &Path) -> Vec<serde_json::Value> {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    rows.as_array().expect("rows[]").clone()
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    listed["sends"].as_array().expect("sends[]").clone()
 }
 
 /// The in-doubt window of one whole run with `connections` (no kill): from each server reply to its
@@ -419,7 +419,8 @@ fn an_email_held_in_doubt_waits_for_a_hand_and_a_confirmation_in_doubt_goes_agai
         1
     );
     let listed = ledger_command(&ledger, &["--only", "in-doubt", "--format", "json"]);
-    let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    let rows = &listed["sends"];
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["booking_id"], "WT-100001");
 

@@ -175,6 +175,9 @@ pub struct Faults {
     /// Close every connection right after answering the end of a message's data (as relays that
     /// take one message per connection do).
     pub close_after_message: bool,
+    /// Wait this long before answering the end of each message's data (a slow server), having
+    /// kept the message.
+    pub slow_data: Option<std::time::Duration>,
 }
 
 /// One accepted message.
@@ -404,6 +407,9 @@ fn session(
                     to: rcpt.clone(),
                     data,
                 });
+                if let Some(wait) = faults.slow_data {
+                    std::thread::sleep(wait);
+                }
                 if faults.close_after_message {
                     out.write_all(format!("250 2.0.0 queued as m{n}\r\n").as_bytes())?;
                     out.shutdown(Shutdown::Both)?;

@@ -15,7 +15,7 @@ mod progress;
 mod summary;
 mod tables;
 
-pub(crate) use tables::{write_ledger_table, write_plan_csv, write_plan_table};
+pub(crate) use tables::{write_ledger_table, write_plan_csv, write_plan_table, write_state_table};
 
 /// `println!` that says nothing when standard output is closed by its reader (`run … | head`), where
 /// `println!` would panic.
@@ -121,9 +121,28 @@ pub(crate) fn signal_again(name: &str) {
     eprintln!("tripmail: {name} again: stopping now");
 }
 
+/// A paused campaign beside a plan's CSV or a preview (on standard error).
+pub(crate) fn paused_note(p: &crate::state::Pause) {
+    eprintln!(
+        "tripmail: {} is paused (by {} at {}): nothing of it is planned or sent until `tripmail resume {}`",
+        p.campaign,
+        p.by,
+        stamp(p.at),
+        p.campaign
+    );
+}
+
 /// A run that sends to customers with the demo unsubscribe secret.
 pub(crate) fn warn_demo_secret() {
     eprintln!("tripmail: warning: links.unsubscribe_secret is the demo secret shipped with the example config: anyone can forge an unsubscribe link for any booking; set a secret of your own in TRIPMAIL_LINKS__UNSUBSCRIBE_SECRET (e.g. `openssl rand -hex 32`)");
+}
+
+/// Why the previewed email's block holds its items (`preview --why`).
+pub(crate) fn why_note(why: &[String]) {
+    eprintln!("Why these items:");
+    for line in why {
+        eprintln!("  - {line}");
+    }
 }
 
 /// The note of `preview` when the email is not due as asked, or goes at another instant.

@@ -12,6 +12,7 @@ pub(super) fn print_summary(done: &RunDone<'_>) {
     let report = done.report;
     print_problems(report);
     print_counts(report);
+    print_paused(report);
     print_later(report);
     print_stopped(report);
     print_unrecorded(report);
@@ -89,6 +90,21 @@ fn print_counts(report: &Report) {
             report.in_doubt.len(),
             report.resent_in_doubt,
             report.held_in_doubt.len(),
+        );
+    }
+}
+
+/// The campaigns paused, each with who paused it and when, and the emails it left.
+fn print_paused(report: &Report) {
+    for p in &report.paused {
+        let emails = if p.emails == 1 { "email" } else { "emails" };
+        outln!(
+            "paused: {} (by {} at {}): {} due {emails} not sent (`tripmail resume {}` to send them at the next run)",
+            p.campaign,
+            p.by,
+            p.at,
+            p.emails,
+            p.campaign
         );
     }
 }

@@ -26,6 +26,11 @@ pub(crate) fn write_plan_csv(w: &mut impl Write, plan: &Plan) -> anyhow::Result<
     Ok(())
 }
 
+/// An instant as the tables show it (`2026-12-10T09:00:00Z`).
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// The plan for people: each campaign's schedule in words, a line per day and campaign with its
 /// first recipients, then the totals and what will not go.
 pub(crate) fn write_plan_table(
@@ -73,12 +78,20 @@ fn write_plan_schedules(w: &mut impl Write, plan: &Plan, settings: &Settings) ->
         plan.from, plan.until, plan.days_in
     )?;
     for c in &settings.campaigns {
-        if !plan.totals.contains_key(&c.name) && !plan.disabled.contains(&c.name) {
+        let paused = plan.paused.iter().find(|p| p.campaign == c.name);
+        if !plan.totals.contains_key(&c.name)
+            && !plan.disabled.contains(&c.name)
+            && paused.is_none()
+        {
             continue;
         }
+        let state = match paused {
+            Some(p) => format!("PAUSED by {} at {}, nothing planned; ", p.by, stamp(p.at)),
+            None => String::new(),
+        };
         writeln!(
             w,
-            "  {}: {} (customer's time zone)",
+            "  {}: {state}{} (customer's time zone)",
             c.name,
             schedule_in_words(c)
         )?;
@@ -173,6 +186,16 @@ fn write_plan_totals(w: &mut impl Write, plan: &Plan, settings: &Settings) -> io
     if !plan.disabled.is_empty() {
         writeln!(w, "disabled: {}", plan.disabled.join(", "))?;
     }
+    for p in &plan.paused {
+        writeln!(
+            w,
+            "paused: {} (by {} at {}; `tripmail resume {}` to plan it again)",
+            p.campaign,
+            p.by,
+            stamp(p.at),
+            p.campaign
+        )?;
+    }
     Ok(())
 }
 
@@ -211,4 +234,30 @@ pub(crate) fn write_ledger_table(
         count(&[SendState::Claimed]),
         count(&[SendState::Deferred]),
     )
+}
+
+/// The campaigns paused, and the audit list (newest first), after the ledger's table.
+pub(crate) fn write_state_table(
+    w: &mut impl Write,
+    paused: &[crate::state::Pause],
+    audit: &[crate::state::AuditEntry],
+) -> io::Result<()> {
+    for p in paused {
+        writeln!(w, "paused: {} (by {} at {})", p.campaign, p.by, stamp(p.at))?;
+    }
+    if audit.is_empty() {
+        return Ok(());
+    }
+    writeln!(w, "audit (newest first):")?;
+    for a in audit {
+        writeln!(
+            w,
+            "  {}  {:<16} {:<8} {}",
+            stamp(a.at),
+            a.who,
+            a.action.to_string(),
+            a.campaign
+        )?;
+    }
+    Ok(())
 }

@@ -193,6 +193,13 @@ impl SqliteLedger {
     }
 }
 
+/// Creates the `sends` table in `c` when missing and adds the columns it lacks: for the state
+/// database, which shares the file and creates it when it is opened first.
+pub(crate) fn create_sends(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch(schema::SCHEMA)?;
+    schema::add_columns(c)
+}
+
 /// A UTC time from RFC 3339, for tests.
 #[cfg(test)]
 pub(crate) fn t(s: &str) -> chrono::DateTime<chrono::Utc> {

@@ -239,34 +239,11 @@ impl SendLedger for SqliteLedger {
 
     /// Every row, or one campaign's, ordered by campaign then booking.
     fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
-        self.with(|c| {
-            // A ledger written by an older version, read before a run added the column, has none.
-            let takeovers = match missing_columns(c)?.contains(&"takeovers") {
-                true => "0",
-                false => "takeovers",
-            };
-            let mut stmt = c.prepare(&format!(
-                "SELECT campaign, booking_id, state, message_id, recipient, attempts, reply, \
-                 updated_at, run_at, {takeovers} FROM sends WHERE ?1 IS NULL OR campaign = ?1 \
-                 ORDER BY campaign, booking_id"
-            ))?;
-            let rows = stmt.query_map(params![campaign], |r| {
-                let state: String = r.get(2)?;
-                Ok(Entry {
-                    campaign: r.get(0)?,
-                    booking_id: r.get(1)?,
-                    state: SendState::parse(&state).unwrap_or(SendState::Claimed),
-                    message_id: r.get(3)?,
-                    recipient: r.get(4)?,
-                    attempts: r.get(5)?,
-                    reply: r.get(6)?,
-                    updated_at: r.get(7)?,
-                    run_at: r.get(8)?,
-                    takeovers: r.get(9)?,
-                })
-            })?;
-            rows.collect()
-        })
+        self.select("?1 IS NULL OR campaign = ?1", campaign)
+    }
+
+    fn booking_entries(&self, booking_id: &str) -> Result<Vec<Entry>, LedgerError> {
+        self.select("booking_id = ?1", Some(booking_id))
     }
 
     fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool {
@@ -291,6 +268,40 @@ impl SendLedger for SqliteLedger {
 
     fn path(&self) -> &std::path::Path {
         SqliteLedger::path(self)
+    }
+}
+
+impl SqliteLedger {
+    /// The rows `filter` (an SQL condition on `?1`) keeps, ordered by campaign then booking.
+    fn select(&self, filter: &str, value: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
+        self.with(|c| {
+            // A ledger written by an older version, read before a run added the column, has none.
+            let takeovers = match missing_columns(c)?.contains(&"takeovers") {
+                true => "0",
+                false => "takeovers",
+            };
+            let mut stmt = c.prepare(&format!(
+                "SELECT campaign, booking_id, state, message_id, recipient, attempts, reply, \
+                 updated_at, run_at, {takeovers} FROM sends WHERE {filter} \
+                 ORDER BY campaign, booking_id"
+            ))?;
+            let rows = stmt.query_map(params![value], |r| {
+                let state: String = r.get(2)?;
+                Ok(Entry {
+                    campaign: r.get(0)?,
+                    booking_id: r.get(1)?,
+                    state: SendState::parse(&state).unwrap_or(SendState::Claimed),
+                    message_id: r.get(3)?,
+                    recipient: r.get(4)?,
+                    attempts: r.get(5)?,
+                    reply: r.get(6)?,
+                    updated_at: r.get(7)?,
+                    run_at: r.get(8)?,
+                    takeovers: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 }
 

@@ -54,6 +54,7 @@ impl Contact {
         booking: &Booking,
         venue: &Venue,
         rules: &mut Vec<String>,
+        explain: bool,
     ) -> Result<Result<Choice, String>, EngineError> {
         let query = match self.query(campaign, booking) {
             Ok(query) => query,
@@ -65,12 +66,13 @@ impl Contact {
         let items = self.client.get(&query).await?;
         let split = heuristics::split(booking, venue.latitude, &items);
         rules.extend(split.tailoring.rules.iter().cloned());
-        Ok(Ok(heuristics::choose(
+        Ok(Ok(heuristics::choose_explained(
             booking,
             &Trip::of(booking, self.catalog.as_deref()),
             &split.tailoring,
             split.answers(),
             campaign.items,
+            explain,
         )))
     }
 
@@ -121,8 +123,9 @@ impl BlockSource for Contact {
         booking: &'a Booking,
         venue: &'a Venue,
         rules: &'a mut Vec<String>,
+        explain: bool,
     ) -> BoxFuture<'a, Result<Result<Choice, String>, EngineError>> {
-        Box::pin(self.choose(campaign, booking, venue, rules))
+        Box::pin(self.choose(campaign, booking, venue, rules, explain))
     }
 
     fn stats(&self) -> CacheStats {

@@ -107,6 +107,7 @@ impl CrossSell {
         booking: &Booking,
         venue: &Venue,
         rules: &mut Vec<String>,
+        explain: bool,
     ) -> Result<Result<Choice, String>, EngineError> {
         let plan = heuristics::plan(booking, venue.latitude, &self.heuristics);
         rules.extend(plan.rules.iter().cloned());
@@ -115,7 +116,7 @@ impl CrossSell {
         loop {
             let (base, preferred, adults_only) =
                 self.ask_all(campaign, booking, &plan, &exclude).await?;
-            let choice = heuristics::choose(
+            let choice = heuristics::choose_explained(
                 booking,
                 &trip,
                 &plan,
@@ -125,6 +126,7 @@ impl CrossSell {
                     adults_only: adults_only.as_deref(),
                 },
                 campaign.items,
+                explain,
             );
             if exclude.is_empty() && asks_again(&choice, campaign.items, base.len()) {
                 exclude = booking.other_product_ids.clone();
@@ -162,8 +164,9 @@ impl BlockSource for CrossSell {
         booking: &'a Booking,
         venue: &'a Venue,
         rules: &'a mut Vec<String>,
+        explain: bool,
     ) -> BoxFuture<'a, Result<Result<Choice, String>, EngineError>> {
-        Box::pin(self.choose(campaign, booking, venue, rules))
+        Box::pin(self.choose(campaign, booking, venue, rules, explain))
     }
 
     fn stats(&self) -> CacheStats {

@@ -1,0 +1,214 @@
+//! The web console (`tripmail serve`): marketing teams see their campaigns, the coming days, one
+//! booking's emails, previews as the customer sees them, test sends and the runs, in a browser; and
+//! pause or resume a campaign.
+//!
+//! Split by page: `campaigns` (the list, pause and resume), `plan` (+ `chart`, the SVG),
+//! `lookup`, `preview` (+ its test send), `runs` (+ `live`, the in-process runner's progress);
+//! `auth` (token login, sessions, CSRF) and `pages` (the templates and the headers every page
+//! carries). This file holds the server: the address check, the routes, and the runner started
+//! beside it with `--every` (the library's [`Job`], not a copy).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+
+use crate::bookings::BookingsCache;
+use crate::config::{Secret, Settings};
+use crate::ledger::{Entry, Ledger, SendLedger};
+use crate::run::{Campaigns, FatalError};
+use crate::runner::{Halt, Job};
+use crate::state::StateDb;
+
+mod auth;
+mod campaigns;
+mod chart;
+mod live;
+mod lookup;
+mod pages;
+mod plan;
+mod preview;
+mod runs;
+
+pub use auth::random_token;
+
+/// What `tripmail serve` was asked for.
+pub struct Console {
+    /// The settings, flags applied.
+    pub settings: Settings,
+    /// The login token.
+    pub token: Secret,
+    /// The wall clock (shifted by `--now` when given): pages' "now", and the runner's ticks.
+    pub clock: fn() -> DateTime<Utc>,
+    /// Run the runner in the process at this interval.
+    pub every: Option<Duration>,
+    /// The runner's ledger (held, with its lock, for the process's life); `None` without `--every`.
+    pub ledger: Option<Arc<dyn SendLedger>>,
+    /// The state database, when already open (with the ledger); else opened at `settings.state.path`.
+    pub state: Option<Arc<StateDb>>,
+}
+
+/// Why the console cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// An address other than loopback without `--allow-remote`.
+    #[error("--listen {0}: not a loopback address; the console shows customers' data and sends tests, so it listens on 127.0.0.1 or ::1 unless you also give --allow-remote (then put it behind TLS)")]
+    NotLoopback(SocketAddr),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The campaigns cannot be started (config, templates, catalog).
+    #[error(transparent)]
+    Fatal(#[from] FatalError),
+    /// The state database cannot be opened.
+    #[error(transparent)]
+    State(#[from] crate::ledger::LedgerError),
+}
+
+/// The shared state of every request.
+pub(crate) struct App {
+    settings: Settings,
+    campaigns: Campaigns,
+    auth: auth::Auth,
+    pages: pages::Pages,
+    clock: fn() -> DateTime<Utc>,
+    every: Option<Duration>,
+    ledger: Option<Arc<dyn SendLedger>>,
+    live: live::Live,
+    state: Arc<StateDb>,
+    bookings: BookingsCache,
+}
+
+impl auth::HasAuth for App {
+    fn auth(&self) -> &auth::Auth {
+        &self.auth
+    }
+}
+
+impl App {
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// One booking's rows of the send ledger: the runner's ledger when it runs here, else the state
+    /// file read as it is (nothing when nothing was ever sent with it).
+    fn ledger_entries(&self, booking_id: &str) -> Result<Vec<Entry>, String> {
+        let read = |l: &dyn SendLedger| l.booking_entries(booking_id).map_err(|e| e.to_string());
+        match &self.ledger {
+            Some(l) => read(l.as_ref()),
+            None if !self.settings.state.path.exists() => Ok(Vec::new()),
+            None => read(&Ledger::open_read(&self.settings.state.path).map_err(|e| e.to_string())?),
+        }
+    }
+}
+
+/// Binds `addr`: loopback only unless `allow_remote`.
+pub async fn bind(
+    addr: SocketAddr,
+    allow_remote: bool,
+) -> Result<tokio::net::TcpListener, ConsoleError> {
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(ConsoleError::NotLoopback(addr));
+    }
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ConsoleError::Listen { addr, source })
+}
+
+/// Serves the console on `listener` until `halt` is requested; with `every`, runs the runner
+/// beside it and waits for its tick to end before returning.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    console: Console,
+    halt: Halt,
+) -> Result<(), ConsoleError> {
+    let app = Arc::new(App {
+        campaigns: Campaigns::start(console.settings.clone()).await?,
+        pages: pages::Pages::new(),
+        auth: auth::Auth::new(&console.token),
+        clock: console.clock,
+        every: console.every,
+        ledger: console.ledger,
+        live: live::Live::default(),
+        state: match console.state {
+            Some(state) => state,
+            None => Arc::new(StateDb::open(&console.settings.state.path)?),
+        },
+        bookings: BookingsCache::new(&console.settings.bookings.path),
+        settings: console.settings,
+    });
+    // The runner's future is not `Send` (its run borrows across awaits in ways the compiler cannot
+    // prove are), so it runs on a thread of its own with its own runtime, as `run --every` does.
+    let runner = match app.every {
+        Some(every) => {
+            let (app, halt) = (app.clone(), halt.clone());
+            let thread = std::thread::Builder::new()
+                .name("tripmail-runner".into())
+                .spawn(move || run_ticks(&app, every, halt))
+                .map_err(|source| ConsoleError::Listen {
+                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                    source,
+                })?;
+            Some(thread)
+        }
+        None => None,
+    };
+    let stop = halt.clone();
+    let server = axum::serve(listener, routes(app)).with_graceful_shutdown(async move {
+        stop.wait().await;
+    });
+    let served = server.await;
+    if let Some(runner) = runner {
+        halt.request();
+        let _ = tokio::task::spawn_blocking(move || runner.join()).await;
+    }
+    served.map_err(|source| ConsoleError::Listen {
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        source,
+    })
+}
+
+/// The library's runner, its progress shown on the runs page, until `halt`.
+fn run_ticks(app: &App, every: Duration, halt: Halt) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("the console's runner cannot start its runtime: {e}");
+            return;
+        }
+    };
+    let mut job = Job::new(app.settings.clone(), app.clock);
+    job.ledger = app.ledger.clone();
+    job.state = Some(app.state.clone());
+    job.halt = halt;
+    runtime.block_on(job.serve(every, &app.live));
+}
+
+fn routes(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/", get(campaigns::page))
+        .route("/campaigns/{name}/{action}", post(campaigns::change))
+        .route("/plan", get(plan::page))
+        .route("/lookup", get(lookup::page))
+        .route("/preview", get(preview::page))
+        .route("/preview/send-test", post(preview::send_test))
+        .route("/runs", get(runs::page))
+        .route("/runs/{id}", get(runs::one))
+        .route("/static/console.css", get(pages::stylesheet))
+        .route("/images/{*name}", get(preview::image))
+        .fallback(pages::not_found)
+        .with_state(app)
+}

@@ -1,0 +1,83 @@
+//! What a [`Job`] keeps in the state database: each tick's row in the run history, and the
+//! pauses it goes by; and [`open_for_sending`], the ledger and the state a sending front end holds.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::{Job, TickError};
+use crate::ledger::{Ledger, LedgerError, SendLedger};
+use crate::report::Report;
+use crate::state::{outcome_of, PauseWatch, RunKind, RunOutcome, StateDb, StateStore};
+
+impl Job {
+    /// The history's row of a run beginning, if the job keeps a history (a failure to write it
+    /// is warned and does not stop the run).
+    pub(super) fn history_begins(&self, kind: RunKind, now: DateTime<Utc>) -> Option<i64> {
+        let state = self.state.as_ref()?;
+        match state.run_started(kind, now, (self.clock)()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!("the run's history: {e}");
+                None
+            }
+        }
+    }
+
+    /// The campaigns paused as a tick starts, watched as it goes: from the state, or from
+    /// `state.path` when that file exists (read only).
+    pub(super) fn pauses(&self) -> Result<PauseWatch, LedgerError> {
+        let store = match &self.state {
+            Some(state) => Some(Arc::clone(state)),
+            None => StateDb::open_if_exists(&self.settings.state.path)?
+                .map(|db| Arc::new(db) as Arc<dyn StateStore>),
+        };
+        match store {
+            Some(store) => PauseWatch::watching(store),
+            None => Ok(PauseWatch::none()),
+        }
+    }
+
+    /// The history's row of a run ended, if it has one (a failure to write it is warned).
+    pub(super) fn history_ends(&self, id: Option<i64>, ticked: &Result<Report, TickError>) {
+        let Some((state, id)) = self.state.as_ref().zip(id) else {
+            return;
+        };
+        let outcome = match ticked {
+            Ok(report) => outcome_of(report, self.halt.is_requested() && report.interrupted > 0),
+            Err(e) => RunOutcome::failed(with_causes(e)),
+        };
+        if let Err(e) = state.run_finished(id, (self.clock)(), &outcome) {
+            tracing::warn!("the run's history: {e}");
+        }
+    }
+}
+
+/// Opens the ledger at `path` for sending (taking the runner lock: [`LedgerError::Busy`] when
+/// another runner holds it) and the state beside it, in the same file; the runs a dead process left
+/// `running` are marked `stopped` at `at` (no other runner can be running: the lock is ours). What a
+/// front end sets as [`Job::ledger`] and [`Job::state`].
+pub fn open_for_sending(
+    path: &Path,
+    at: DateTime<Utc>,
+) -> Result<(Arc<dyn SendLedger>, Arc<StateDb>), LedgerError> {
+    let ledger = Arc::new(Ledger::open(path)?);
+    let state = Arc::new(StateDb::open(path)?);
+    let ended = state.end_abandoned_runs(at)?;
+    if ended > 0 {
+        tracing::warn!("{ended} runs left running by a process that ended are marked stopped");
+    }
+    Ok((ledger, state))
+}
+
+/// An error and its causes, `: `-separated.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
