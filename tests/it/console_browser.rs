@@ -77,7 +77,6 @@ fn campaigns_and_plan(b: &Browser, console: &Console, demo: &Demo) {
             "a csrf token"
         );
     }
-    shot(b, "campaigns");
 
     b.goto(&console.at("plan"));
     b.find("svg#plan-chart");
@@ -107,6 +106,7 @@ fn pause_and_resume(b: &Browser, console: &Console, demo: &Demo) {
         audit.contains(WHO) && audit.contains("pause") && audit.contains("reminder"),
         "audit: {audit}"
     );
+    shot(b, "campaigns"); // a paused campaign and the audit list
 
     b.goto(&console.at("plan"));
     assert!(!on_plan(b, "reminder"), "a paused campaign on the plan");
