@@ -1,9 +1,9 @@
 //! `tripmail serve` started from a test: the binary with its arguments and environment, its address
 //! read from the `tripmail console: http://…/` line it prints once bound (bounded wait), killed when
-//! dropped; and the shipped config copied into a temp folder with its own ledger.
+//! dropped.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -99,65 +99,5 @@ impl Drop for Console {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// A temp folder with a copy of the shipped config whose ledger (`state.path`) is in the folder,
-/// with `replace` pairs applied too.
-pub struct Demo {
-    /// The temp folder.
-    pub dir: tempfile::TempDir,
-    /// The config file in it.
-    pub config: PathBuf,
-    /// The ledger (`state.path`).
-    pub state: PathBuf,
-}
-
-impl Demo {
-    /// The shipped config, its ledger in a new temp folder.
-    pub fn new(replace: &[(&str, &str)]) -> Demo {
-        let dir = tempfile::tempdir().expect("temp dir");
-        Demo::in_dir(dir, replace)
-    }
-
-    /// As [`Demo::new`], reading a copy of the shipped bookings with `edit` applied to its text.
-    pub fn with_bookings(edit: impl Fn(String) -> String) -> Demo {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let shipped = crate::util::root().join("fixtures/bookings.csv");
-        let text = std::fs::read_to_string(shipped).expect("shipped bookings");
-        let path = dir.path().join("bookings.csv");
-        std::fs::write(&path, edit(text)).expect("bookings written");
-        let path = path.to_string_lossy().into_owned();
-        Demo::in_dir(dir, &[("fixtures/bookings.csv", &path)])
-    }
-
-    fn in_dir(dir: tempfile::TempDir, replace: &[(&str, &str)]) -> Demo {
-        let state = dir.path().join("state").join("tripmail.sqlite");
-        let state_text = state.to_string_lossy().into_owned();
-        let mut pairs = vec![("state/tripmail.sqlite", state_text.as_str())];
-        pairs.extend_from_slice(replace);
-        let config = crate::util::config_with(dir.path(), &pairs);
-        Demo { dir, config, state }
-    }
-
-    /// `tripmail ledger --state STATE --format json`, parsed; null while the file does not exist.
-    pub fn ledger(&self) -> serde_json::Value {
-        if !self.state.exists() {
-            return serde_json::Value::Null;
-        }
-        let out = crate::util::tripmail()
-            .arg("ledger")
-            .arg("--state")
-            .arg(&self.state)
-            .args(["--format", "json"])
-            .output()
-            .expect("tripmail ledger runs");
-        crate::util::succeeds(&out);
-        serde_json::from_slice(&out.stdout).expect("the ledger's JSON")
-    }
-
-    /// `tripmail run` on this config at [`crate::util::NOW`] into `out` (files only).
-    pub fn run(&self, out: &Path) -> std::process::Output {
-        crate::util::run_config(&self.config, out)
     }
 }

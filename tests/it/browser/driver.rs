@@ -1,6 +1,7 @@
 //! The ChromeDriver process (`chromium-driver`, installed by `.ci/setup`) and the W3C WebDriver
 //! JSON protocol spoken to it over reqwest: one request, one JSON answer or a typed error.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,28 +14,32 @@ const START_WITHIN: Duration = Duration::from_secs(20);
 /// How long one WebDriver command may take (a page load included).
 const COMMAND_WITHIN: Duration = Duration::from_secs(60);
 
-/// ChromeDriver: `CHROMEDRIVER_BIN`, else `chromedriver` on PATH, else `/usr/bin/chromedriver`.
-/// When none is there, the set-up hint and one line, as [`crate::util::ci_tool`] does.
+/// ChromeDriver: `CHROMEDRIVER_BIN`, else `chromedriver` on PATH. When it is not there, the set-up
+/// hint and one line, as [`crate::util::ci_tool`] does.
 pub fn chromedriver_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("CHROMEDRIVER_BIN") {
-        let p = PathBuf::from(p);
-        if !p.is_file() {
-            crate::util::missing_setup(&format!(
-                "CHROMEDRIVER_BIN names {}, which is not a file",
+    let env = std::env::var_os("CHROMEDRIVER_BIN").map(PathBuf::from);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    find_chromedriver(env, &path).unwrap_or_else(|line| crate::util::missing_setup(&line))
+}
+
+/// Where ChromeDriver is: `env` (`CHROMEDRIVER_BIN`) when set, else `chromedriver` in a folder of
+/// `path` (`PATH`); or the line that says what to do.
+pub fn find_chromedriver(env: Option<PathBuf>, path: &OsStr) -> Result<PathBuf, String> {
+    if let Some(p) = env {
+        return match p.is_file() {
+            true => Ok(p),
+            false => Err(format!(
+                "CHROMEDRIVER_BIN names {}, which is not a file: run .ci/setup or fix it",
                 p.display()
-            ));
-        }
-        return p;
+            )),
+        };
     }
-    let path_dirs = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path_dirs)
-        .chain([PathBuf::from("/usr/bin")])
+    std::env::split_paths(path)
         .map(|d| d.join("chromedriver"))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            crate::util::missing_setup(
-                "chromedriver (apt: chromium-driver) is missing: run .ci/setup (or set CHROMEDRIVER_BIN)",
-            )
+        .ok_or_else(|| {
+            "chromedriver (apt: chromium-driver) is not on PATH: run .ci/setup (or set CHROMEDRIVER_BIN)"
+                .to_string()
         })
 }
 

@@ -1,12 +1,13 @@
 //! The browser harness itself, on a small page served from 127.0.0.1: typing, clicking and reading
 //! work; a script in an iframe without `sandbox` reaches its parent and one in `sandbox=""` does not
 //! (so the console's `<script>` test can tell the two apart); other hosts are out of reach; the
-//! screenshot is a PNG as wide as asked.
+//! screenshot is a PNG as wide as asked. Without ChromeDriver, the tests say to run `.ci/setup`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
+use super::driver::find_chromedriver;
 use super::{png_size, Browser, WIDTH};
 
 /// The page: a form whose button writes a greeting, a picture on a host that is not loopback, and
@@ -90,4 +91,22 @@ fn the_harness_types_clicks_reads_and_tells_a_sandboxed_script_from_one_that_run
     let (w, h) = png_size(&path);
     assert_eq!(w, WIDTH, "the screenshot is {WIDTH} px wide");
     assert!(h >= 600, "the screenshot is {h} px high");
+}
+
+#[test]
+fn without_chromedriver_the_browser_tests_say_to_run_ci_setup() {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let none = find_chromedriver(None, empty.path().as_os_str()).unwrap_err();
+    assert!(
+        none.contains("chromium-driver") && none.contains(".ci/setup"),
+        "{none}"
+    );
+    let wrong = empty.path().join("chromedriver");
+    let named = find_chromedriver(Some(wrong.clone()), "".as_ref()).unwrap_err();
+    assert!(
+        named.contains("CHROMEDRIVER_BIN") && named.contains(".ci/setup"),
+        "{named}"
+    );
+    std::fs::write(&wrong, "").expect("a file");
+    assert_eq!(find_chromedriver(None, empty.path().as_os_str()), Ok(wrong));
 }

@@ -3,6 +3,7 @@
 //! a PNG screenshot of the whole page.
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -23,7 +24,13 @@ pub struct Browser {
     /// `http://127.0.0.1:PORT/session/ID`
     session: String,
     driver: ChromeDriver,
+    /// Held while the browser lives (dropped last): one Chromium at a time in the test run, so
+    /// that two cores shared with the other tests keep each page prompt.
+    _one_at_a_time: MutexGuard<'static, ()>,
 }
+
+/// See [`Browser::_one_at_a_time`].
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// An element of the current page.
 pub struct Element<'b> {
@@ -34,8 +41,10 @@ pub struct Element<'b> {
 }
 
 impl Browser {
-    /// Starts ChromeDriver and a headless Chromium [`WIDTH`] px wide.
+    /// Starts ChromeDriver and a headless Chromium [`WIDTH`] px wide, once no other test's is running.
     pub fn start() -> Browser {
+        // A test that failed while holding it leaves nothing to repair.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -57,6 +66,7 @@ impl Browser {
             http,
             session,
             driver,
+            _one_at_a_time: turn,
         }
     }
 
@@ -134,7 +144,12 @@ impl Browser {
         let deadline = Instant::now() + within;
         while !ready(self) {
             if Instant::now() > deadline {
-                panic!("waited {within:?} for {what} at {}", self.url());
+                let page = self.try_text("body").unwrap_or_default();
+                let page: String = page.chars().take(600).collect();
+                panic!(
+                    "waited {within:?} for {what} at {}; the page says:\n{page}",
+                    self.url()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
