@@ -70,8 +70,9 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         ledger: None,
         state: None,
     };
+    let ready = console::prepare(c).await?;
     let stop = halt.clone();
-    let server = tokio::spawn(async move { console::serve(listener, c, stop).await });
+    let server = tokio::spawn(async move { console::serve(listener, ready, stop).await });
     let base = format!("http://{addr}");
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -72,6 +72,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     };
     let listener = console::bind(args.listen, args.allow_remote).await?;
     let addr = listener.local_addr()?;
+    let ready = console::prepare(Console {
+        token: token.clone(),
+        settings,
+        clock: shifted_clock,
+        every: args.every,
+        ledger,
+        state,
+    })
+    .await?;
     outln!("tripmail console: http://{addr}/");
     if generated {
         // Printed once, for the person who started it; set TRIPMAIL_CONSOLE__TOKEN to choose one.
@@ -86,14 +95,6 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
             std::process::exit(130);
         }
     });
-    let c = Console {
-        settings,
-        token,
-        clock: shifted_clock,
-        every: args.every,
-        ledger,
-        state,
-    };
-    console::serve(listener, c, halt).await?;
+    console::serve(listener, ready, halt).await?;
     Ok(Exit::Clean)
 }

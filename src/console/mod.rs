@@ -124,14 +124,13 @@ pub async fn bind(
         .map_err(|source| ConsoleError::Listen { addr, source })
 }
 
-/// Serves the console on `listener` until `halt` is requested; with `every`, runs the runner
-/// beside it and waits for its tick to end before returning.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    console: Console,
-    halt: Halt,
-) -> Result<(), ConsoleError> {
-    let app = Arc::new(App {
+/// A console ready to serve: its campaigns started (config, templates, catalog checked) and its
+/// state database open, so that a bad setting stops `serve` before it says where it listens.
+pub struct Ready(Arc<App>);
+
+/// Makes the console ready.
+pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
+    Ok(Ready(Arc::new(App {
         campaigns: Campaigns::start(console.settings.clone()).await?,
         pages: pages::Pages::new(),
         auth: auth::Auth::new(&console.token),
@@ -146,7 +145,16 @@ pub async fn serve(
         bookings: BookingsCache::new(&console.settings.bookings.path),
         plans: plan::PlanCache::default(),
         settings: console.settings,
-    });
+    })))
+}
+
+/// Serves the console on `listener` until `halt` is requested; with `every`, runs the runner
+/// beside it and waits for its tick to end before returning.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    Ready(app): Ready,
+    halt: Halt,
+) -> Result<(), ConsoleError> {
     // The runner's future is not `Send` (its run borrows across awaits in ways the compiler cannot
     // prove are), so it runs on a thread of its own with its own runtime, as `run --every` does.
     let runner = match app.every {
