@@ -91,15 +91,15 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         .ok_or("no session cookie")?
         .to_string();
     let (id, email) = first_booking(bookings)?;
-    println!("console over {count} bookings, {ROUNDS} requests per page (the first one apart):");
+    println!("console over {count} bookings, {ROUNDS} requests per page after a first one:");
     let pages = [
-        ("campaigns", "/".to_string()),
-        ("plan (14 days)", "/plan".to_string()),
         ("lookup by id", format!("/lookup?q={id}")),
         (
             "lookup by email",
             format!("/lookup?q={}", email.replace('@', "%40")),
         ),
+        ("campaigns", "/".to_string()),
+        ("plan (14 days)", "/plan".to_string()),
         (
             "preview",
             format!("/preview?booking={id}&campaign=confirmation"),
@@ -110,37 +110,66 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         ),
         ("runs", "/runs".to_string()),
     ];
-    for (name, path) in pages {
-        let mut times = Vec::with_capacity(ROUNDS);
-        let mut first = Duration::ZERO;
-        for round in 0..=ROUNDS {
+    let get = |path: String| {
+        let (http, cookie, base) = (&http, &cookie, &base);
+        async move {
             let t = Instant::now();
             let r = http
                 .get(format!("{base}{path}"))
-                .header("cookie", &cookie)
+                .header("cookie", cookie)
                 .send()
                 .await?;
             let status = r.status();
-            let body = r.bytes().await?;
+            let body = r.text().await?;
             if !status.is_success() {
-                return Err(format!("{path}: {status}: {}", String::from_utf8_lossy(&body)).into());
+                return Err(format!("{path}: {status}: {body}").into());
             }
-            match round {
-                0 => first = t.elapsed(),
-                _ => times.push(t.elapsed()),
-            }
+            Ok::<_, Failure>((t.elapsed(), body))
         }
-        times.sort();
-        println!(
-            "  {name:<20} first {:>8.1} ms · median {:>8.1} ms · slowest {:>8.1} ms",
-            ms(first),
-            ms(times[times.len() / 2]),
-            ms(times[times.len() - 1])
-        );
+    };
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(ROUNDS);
+        let (first, _) = get(path.clone()).await?;
+        for _ in 0..ROUNDS {
+            times.push(get(path.clone()).await?.0);
+        }
+        report(name, Some(first), &mut times);
     }
+    // The plan made again: each round pauses or resumes a campaign first, which changes the plan.
+    let mut times = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let (_, page) = get("/".to_string()).await?;
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .ok_or("no csrf field")?
+            .to_string();
+        let action = if round % 2 == 0 { "pause" } else { "resume" };
+        http.post(format!("{base}/campaigns/reminder/{action}"))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await?;
+        times.push(get("/plan".to_string()).await?.0);
+    }
+    report("plan after a pause", None, &mut times);
     halt.request();
     server.await??;
     Ok(())
+}
+
+/// One line: the first request (when apart), the median and the slowest of the others.
+fn report(name: &str, first: Option<Duration>, times: &mut [Duration]) {
+    times.sort();
+    let first = first
+        .map(|f| format!("first {:>8.1} ms · ", ms(f)))
+        .unwrap_or_else(|| format!("{:19}", ""));
+    println!(
+        "  {name:<20} {first}median {:>8.1} ms · slowest {:>8.1} ms",
+        ms(times[times.len() / 2]),
+        ms(times[times.len() - 1])
+    );
 }
 
 fn ms(d: Duration) -> f64 {
