@@ -334,3 +334,15 @@ impl Job {
         }
     }
 }
+
+/// An error and its causes, `: `-separated (as `anyhow` shows them with `{:#}`): for a report,
+/// a history row or a page, which show one line.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}

@@ -84,7 +84,7 @@ impl Pages {
         }
         match self.tera.as_ref().map(|t| t.render(name, &ctx)) {
             Some(Ok(body)) => html(StatusCode::OK, body),
-            Some(Err(e)) => failure(&format!("page {name}: {}", error_chain(&e))),
+            Some(Err(e)) => failure(&format!("page {name}: {}", crate::runner::with_causes(&e))),
             None => failure("the console's templates did not compile (a bug)"),
         }
     }
@@ -101,18 +101,6 @@ fn urlencode_strict(
         other => other.to_string(),
     };
     Ok(tera::Value::String(crate::config::url_safe(&s)))
-}
-
-/// The chain of a Tera error's causes, in one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cause = c.source();
-    }
-    s
 }
 
 /// A page with the console's headers.

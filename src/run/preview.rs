@@ -8,6 +8,7 @@ use super::make::Which;
 use super::{Campaigns, FatalError};
 use crate::bookings::{Booking, BookingReader, Locale};
 use crate::compose::{Composed, Make};
+use crate::config::CampaignSettings;
 use crate::due::{next_send, when, Due, When};
 
 impl Campaigns {
@@ -23,6 +24,13 @@ impl Campaigns {
         self.preview_in(booking_id, campaign, at, None).await
     }
 
+    /// The campaign of the settings named `name`.
+    fn campaign_named(&self, name: &str) -> Result<&CampaignSettings, FatalError> {
+        self.settings
+            .campaign(name)
+            .ok_or_else(|| FatalError::UnknownCampaign(name.to_string()))
+    }
+
     /// [`preview`](Campaigns::preview) in `language` instead of the booking's own, when given.
     pub async fn preview_in(
         &self,
@@ -31,10 +39,7 @@ impl Campaigns {
         at: PreviewAt,
         language: Option<&str>,
     ) -> Result<Preview, FatalError> {
-        let campaign = self
-            .settings
-            .campaign(campaign)
-            .ok_or_else(|| FatalError::UnknownCampaign(campaign.to_string()))?;
+        let campaign = self.campaign_named(campaign)?;
         let path = &self.settings.bookings.path;
         let mut found = None;
         let mut unreadable = 0;
@@ -70,10 +75,7 @@ impl Campaigns {
         at: PreviewAt,
         language: Option<&str>,
     ) -> Result<Preview, FatalError> {
-        let campaign = self
-            .settings
-            .campaign(campaign)
-            .ok_or_else(|| FatalError::UnknownCampaign(campaign.to_string()))?;
+        let campaign = self.campaign_named(campaign)?;
         let locale = match language {
             Some(asked) => Locale::parse(asked).ok_or_else(|| FatalError::UnknownLanguage {
                 asked: asked.to_string(),

@@ -46,7 +46,7 @@ impl Job {
         };
         let outcome = match ticked {
             Ok(report) => outcome_of(report, self.halt.is_requested() && report.interrupted > 0),
-            Err(e) => RunOutcome::failed(with_causes(e)),
+            Err(e) => RunOutcome::failed(super::with_causes(e)),
         };
         if let Err(e) = state.run_finished(id, (self.clock)(), &outcome) {
             tracing::warn!("the run's history: {e}");
@@ -69,15 +69,4 @@ pub fn open_for_sending(
         tracing::warn!("{ended} runs left running by a process that ended are marked stopped");
     }
     Ok((ledger, state))
-}
-
-/// An error and its causes, `: `-separated.
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
 }

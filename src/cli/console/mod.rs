@@ -41,17 +41,6 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// An error and its causes, `: `-separated (as `anyhow` shows them with `{:#}`).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    text
-}
-
 /// The runner on the terminal: a progress line on standard error while a run goes, then its summary.
 pub(crate) struct Terminal;
 
@@ -91,7 +80,7 @@ impl Observer for Terminal {
         eprintln!(
             "tripmail: tick {}: {}; trying again at {}",
             stamp(now),
-            with_causes(error),
+            crate::runner::with_causes(error),
             stamp(next)
         );
     }
