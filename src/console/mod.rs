@@ -68,6 +68,12 @@ pub enum ConsoleError {
     /// The campaigns cannot be started (config, templates, catalog).
     #[error(transparent)]
     Fatal(#[from] FatalError),
+    /// The runner's thread cannot be started.
+    #[error("cannot start the runner's thread: {0}")]
+    Runner(std::io::Error),
+    /// Serving stopped on an error of the listening socket.
+    #[error("the console stopped serving: {0}")]
+    Serve(std::io::Error),
     /// The state database cannot be opened.
     #[error(transparent)]
     State(#[from] crate::ledger::LedgerError),
@@ -163,10 +169,7 @@ pub async fn serve(
             let thread = std::thread::Builder::new()
                 .name("tripmail-runner".into())
                 .spawn(move || run_ticks(&app, every, halt))
-                .map_err(|source| ConsoleError::Listen {
-                    addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-                    source,
-                })?;
+                .map_err(ConsoleError::Runner)?;
             Some(thread)
         }
         None => None,
@@ -180,10 +183,7 @@ pub async fn serve(
         halt.request();
         let _ = tokio::task::spawn_blocking(move || runner.join()).await;
     }
-    served.map_err(|source| ConsoleError::Listen {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        source,
-    })
+    served.map_err(ConsoleError::Serve)
 }
 
 /// The library's runner, its progress shown on the runs page, until `halt`.
