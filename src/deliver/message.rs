@@ -41,6 +41,20 @@ pub struct OutgoingEmail {
     pub original_to: Option<String>,
 }
 
+/// The signature a redirected email's unsubscribe link carries instead of the customer's: no
+/// unsubscribe endpoint accepts it.
+pub const TEST_SIGNATURE: &str = "test-send-not-signed";
+
+/// `url` with the value of its `sig` parameter replaced by [`TEST_SIGNATURE`].
+fn unsigned(url: &str) -> String {
+    let Some(at) = url.find("sig=").filter(|&i| i > 0 && matches!(&url[i - 1..i], "?" | "&")) else {
+        return url.to_string();
+    };
+    let value = at + "sig=".len();
+    let end = url[value..].find('&').map_or(url.len(), |e| value + e);
+    format!("{}{TEST_SIGNATURE}{}", &url[..value], &url[end..])
+}
+
 impl OutgoingEmail {
     /// The Message-ID for a campaign and booking, without angle brackets.
     pub fn message_id_for(campaign: &str, booking_id: &str, from: &Mailbox) -> String {
@@ -51,10 +65,22 @@ impl OutgoingEmail {
     /// customer's address goes into `X-Tripmail-Original-To`, the subject is unchanged, and the
     /// Message-ID is the preview's own (`preview-<unix time>.` before it), so that a mailbox that
     /// keeps one message per Message-ID does not hide a second test behind the first or the real one.
+    ///
+    /// Its unsubscribe link (header and body) loses its signature (`sig=` [`TEST_SIGNATURE`]): it
+    /// looks the same, and whoever gets the test cannot unsubscribe the customer with it.
     pub fn redirected(mut self, to: &Mailbox) -> OutgoingEmail {
         self.original_to = Some(self.to.email.to_string());
         self.to = Mailbox::new(self.to.name.clone(), to.email.clone());
         self.message_id = format!("preview-{}.{}", self.date.timestamp(), self.message_id);
+        if let Some(url) = self.list_unsubscribe.take() {
+            let unsigned = unsigned(&url);
+            self.text = self.text.replace(&url, &unsigned);
+            self.html = self
+                .html
+                .replace(&url.replace('&', "&amp;"), &unsigned.replace('&', "&amp;"))
+                .replace(&url, &unsigned);
+            self.list_unsubscribe = Some(unsigned);
+        }
         self
     }
 

@@ -194,6 +194,17 @@ fn a_test_send_reaches_maildev_redirected_and_leaves_the_ledger_as_it_was() {
     assert_eq!(original.as_deref(), Some("zoe.hartley@example.com"));
     let id = header(&source, "Message-ID").unwrap();
     assert!(id.starts_with("<preview-"), "{id}");
+    // Whoever gets the test cannot unsubscribe the customer: the link's signature is not hers.
+    let real = p.composed.email.list_unsubscribe.clone().unwrap();
+    let sig = real.split("sig=").nth(1).unwrap();
+    let unfolded = source.replace("=\r\n", "").replace("\r\n ", " ");
+    assert!(!unfolded.contains(sig), "the customer's signature is in the test");
+    let redirected = p.composed.email.clone().redirected(&to);
+    assert!(p.composed.email.text.contains(sig) && p.composed.email.html.contains(sig));
+    assert!(!redirected.text.contains(sig) && !redirected.html.contains(sig));
+    assert!(redirected.html.contains("sig=test-send-not-signed"));
+    let header_link = header(&source, "List-Unsubscribe").unwrap();
+    assert!(header_link.contains("sig=test-send-not-signed"), "{header_link}");
     assert_eq!(
         files(dir.path()),
         before,
