@@ -66,6 +66,7 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         settings,
         token: Secret::new(TOKEN),
         clock: pinned,
+        remote: false,
         every: None,
         ledger: None,
         state: None,

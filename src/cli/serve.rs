@@ -70,12 +70,16 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
             true,
         ),
     };
+    if args.allow_remote && token.expose().trim().chars().count() < 16 {
+        anyhow::bail!("--allow-remote: the console's token (TRIPMAIL_CONSOLE__TOKEN) must be 16 characters or more when other machines can reach it; leave it unset and one of 256 random bits is made");
+    }
     let listener = console::bind(args.listen, args.allow_remote).await?;
     let addr = listener.local_addr()?;
     let ready = console::prepare(Console {
         token: token.clone(),
         settings,
         clock: shifted_clock,
+        remote: args.allow_remote,
         every: args.every,
         ledger,
         state,

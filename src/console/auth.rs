@@ -30,6 +30,8 @@ const MAX_SESSIONS: usize = 256;
 /// The token and the open sessions.
 pub struct Auth {
     digest: [u8; 32],
+    /// Mark the cookie `Secure` (the console is reached through TLS: `--allow-remote`).
+    secure: bool,
     sessions: Mutex<HashMap<String, Session>>,
 }
 
@@ -51,17 +53,19 @@ pub struct Authed {
 }
 
 impl Auth {
-    /// Accepts `token`.
-    pub fn new(token: &Secret) -> Auth {
+    /// Accepts `token` (without the white space around it: a token read from a file often ends in
+    /// a newline, and the login form's is trimmed too).
+    pub fn new(token: &Secret, secure: bool) -> Auth {
         Auth {
-            digest: Sha256::digest(token.expose().as_bytes()).into(),
+            secure,
+            digest: Sha256::digest(token.expose().trim().as_bytes()).into(),
             sessions: Mutex::new(HashMap::new()),
         }
     }
 
     /// A new session for `who` when `token` is the console's: the cookie's value.
     pub fn login(&self, token: &str, who: &str) -> Option<String> {
-        let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let given: [u8; 32] = Sha256::digest(token.trim().as_bytes()).into();
         if !bool::from(given.ct_eq(&self.digest)) {
             return None;
         }
@@ -144,11 +148,21 @@ pub fn refused(why: &str) -> Response {
 
 /// The login name as the audit list shows it: printable, trimmed, at most 60 characters.
 fn clean_name(who: &str) -> String {
-    let name: String = who.chars().filter(|c| !c.is_control()).take(60).collect();
+    // Controls, and the format characters that reorder or hide text (U+202E and kin).
+    let name: String = who
+        .chars()
+        .filter(|c| !c.is_control() && !is_format(*c))
+        .take(60)
+        .collect();
     match name.trim() {
         "" => "console".to_string(),
         n => n.to_string(),
     }
+}
+
+/// Unicode's bidirectional controls and invisible format characters.
+fn is_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// 256 random bits, base64url; `None` when the OS has no randomness to give.
@@ -172,9 +186,12 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// The `Set-Cookie` value of a session.
-pub fn session_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/")
+impl Auth {
+    /// The `Set-Cookie` value of a session (`Secure` too when the console is reached over TLS).
+    pub fn session_cookie(&self, id: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}")
+    }
 }
 
 /// The `Set-Cookie` value that ends a session.
@@ -231,16 +248,20 @@ mod tests {
 
     #[test]
     fn only_the_token_opens_a_session_and_the_session_knows_its_csrf() {
-        let auth = Auth::new(&Secret::new("s3cret-token"));
+        let auth = Auth::new(&Secret::new("s3cret-token\n"), false);
         assert!(auth.login("wrong", "ana").is_none());
         assert!(auth.login("", "ana").is_none());
-        let id = auth.login("s3cret-token", " Ana\u{7} ").unwrap();
+        let id = auth.login("s3cret-token", " Ana\u{7}\u{202E} ").unwrap();
         let s = auth.session(&id).unwrap();
         assert_eq!(s.who, "Ana");
         assert!(s.check(&s.csrf).is_ok());
         assert!(s.check("").is_err());
         assert!(s.check("other").is_err());
         assert_ne!(id, s.csrf);
+        assert!(!auth.session_cookie(&id).contains("Secure"));
+        assert!(Auth::new(&Secret::new("t"), true)
+            .session_cookie(&id)
+            .ends_with("; Secure"));
         auth.logout(&id);
         assert!(auth.session(&id).is_none());
     }

@@ -63,17 +63,25 @@ pub fn paused_list(app: &App) -> Vec<PausedNote> {
 /// `GET /`.
 pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
     let worker = app.clone();
-    let counts = tokio::task::spawn_blocking(move || day_counts(&worker)).await;
+    let read = super::blocking(move || {
+        let counts = day_counts(&worker);
+        let pauses = worker.state.pauses()?;
+        let audit = worker.state.audit(30).unwrap_or_default();
+        Ok::<_, crate::ledger::LedgerError>((
+            counts,
+            pauses,
+            audit,
+            super::runs::last_results(&worker, 3),
+        ))
+    });
+    let (counts, pauses, audit, last) = match read.await {
+        Ok(read) => read,
+        Err(e) => return pages::failure(&e),
+    };
     let (counts, plan_error) = match counts {
-        Ok(Ok(c)) => (c, None),
-        Ok(Err(e)) => (BTreeMap::new(), Some(e)),
-        Err(e) => (BTreeMap::new(), Some(e.to_string())),
+        Ok(c) => (c, None),
+        Err(e) => (BTreeMap::new(), Some(e)),
     };
-    let pauses = match app.state.pauses() {
-        Ok(p) => p,
-        Err(e) => return pages::failure(&e.to_string()),
-    };
-    let last = super::runs::last_results(&app, 3);
     let rows: Vec<Row> = app
         .settings
         .campaigns
@@ -101,10 +109,7 @@ pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
             }
         })
         .collect();
-    let audit: Vec<(String, String, String, String)> = app
-        .state
-        .audit(30)
-        .unwrap_or_default()
+    let audit: Vec<(String, String, String, String)> = audit
         .into_iter()
         .map(|a| (instant(a.at), a.who, a.action.to_string(), a.campaign))
         .collect();
@@ -156,8 +161,9 @@ pub async fn change(
         )
             .into_response();
     }
-    match app.state.set_paused(&name, paused, &session.who, app.now()) {
+    let (worker, who, at) = (app.clone(), session.who.clone(), app.now());
+    match super::blocking(move || worker.state.set_paused(&name, paused, &who, at)).await {
         Ok(_) => Redirect::to("/").into_response(),
-        Err(e) => pages::failure(&e.to_string()),
+        Err(e) => pages::failure(&e),
     }
 }

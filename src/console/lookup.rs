@@ -14,6 +14,7 @@ use super::campaigns::instant;
 use super::App;
 use crate::bookings::Booking;
 use crate::plan::{BookingEmail, EmailState};
+use crate::run::Campaigns;
 use crate::state::Pause;
 
 /// Bookings listed for one email address at most.
@@ -94,14 +95,16 @@ pub async fn page(
     ctx.insert("q", &q);
     if !q.is_empty() {
         let worker = app.clone();
-        let found = tokio::task::spawn_blocking(move || find(&worker, &q)).await;
+        let found = match app.campaigns().await {
+            Ok(campaigns) => super::blocking(move || find(&worker, &campaigns, &q)).await,
+            Err(e) => Err(e),
+        };
         match found {
-            Ok(Ok((found, more))) => {
+            Ok((found, more)) => {
                 ctx.insert("found", &found);
                 ctx.insert("more", &more);
             }
-            Ok(Err(e)) => ctx.insert("error", &e),
-            Err(e) => ctx.insert("error", &e.to_string()),
+            Err(e) => ctx.insert("error", &e),
         }
     }
     app.pages.render("lookup.html", ctx, Some(&session))
@@ -109,7 +112,7 @@ pub async fn page(
 
 /// The bookings `q` names (an id, else an email address), with their emails; and how many more
 /// there were than listed.
-fn find(app: &App, q: &str) -> Result<(Vec<Found>, usize), String> {
+fn find(app: &App, campaigns: &Campaigns, q: &str) -> Result<(Vec<Found>, usize), String> {
     let loaded = app.bookings.get().map_err(|e| e.to_string())?;
     let matches: Vec<&Arc<Booking>> = loaded.find(q);
     let more = matches.len().saturating_sub(FOUND_MAX);
@@ -126,8 +129,7 @@ fn find(app: &App, q: &str) -> Result<(Vec<Found>, usize), String> {
             locale: b.locale.as_str().to_string(),
             cancelled: b.status != crate::bookings::Status::Confirmed,
             opted_in: b.marketing_opt_in,
-            emails: app
-                .campaigns
+            emails: campaigns
                 .timeline(b, Some(&entries), now, HORIZON_DAYS, app.every)
                 .into_iter()
                 .map(|e| Row::of(e, &pauses))

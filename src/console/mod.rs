@@ -35,6 +35,13 @@ mod runs;
 
 pub use auth::random_token;
 
+/// How long the console's campaigns (templates, catalog, engine answers) are used before they
+/// are started again.
+const ENGINE_FRESH: Duration = Duration::from_secs(60);
+
+/// How long requests in flight may take once the console is asked to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// What `tripmail serve` was asked for.
 pub struct Console {
     /// The settings, flags applied.
@@ -43,6 +50,8 @@ pub struct Console {
     pub token: Secret,
     /// The wall clock (shifted by `--now` when given): pages' "now", and the runner's ticks.
     pub clock: fn() -> DateTime<Utc>,
+    /// Reached from other machines (`--allow-remote`, through TLS): the session cookie is `Secure`.
+    pub remote: bool,
     /// Run the runner in the process at this interval.
     pub every: Option<Duration>,
     /// The runner's ledger (held, with its lock, for the process's life); `None` without `--every`.
@@ -82,7 +91,9 @@ pub enum ConsoleError {
 /// The shared state of every request.
 pub(crate) struct App {
     settings: Settings,
-    campaigns: Campaigns,
+    /// The campaigns previews are made with, and when they were started: made again after
+    /// [`ENGINE_FRESH`], so that a template edited or an engine answer that failed is seen again.
+    engine: tokio::sync::Mutex<(std::time::Instant, Arc<Campaigns>)>,
     auth: auth::Auth,
     pages: pages::Pages,
     clock: fn() -> DateTime<Utc>,
@@ -90,7 +101,7 @@ pub(crate) struct App {
     ledger: Option<Arc<dyn SendLedger>>,
     live: live::Live,
     state: Arc<StateDb>,
-    bookings: BookingsCache,
+    bookings: Arc<BookingsCache>,
     plans: plan::PlanCache,
 }
 
@@ -105,6 +116,19 @@ impl App {
         (self.clock)()
     }
 
+    /// The campaigns to preview with: started again when older than [`ENGINE_FRESH`] (a start
+    /// that fails, a template broken meanwhile, is said on the page; the next request tries again).
+    async fn campaigns(&self) -> Result<Arc<Campaigns>, String> {
+        let mut engine = self.engine.lock().await;
+        if engine.0.elapsed() >= ENGINE_FRESH {
+            let fresh = Campaigns::start(self.settings.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            *engine = (std::time::Instant::now(), Arc::new(fresh));
+        }
+        Ok(engine.1.clone())
+    }
+
     /// One booking's rows of the send ledger: the runner's ledger when it runs here, else the state
     /// file read as it is (nothing when nothing was ever sent with it).
     fn ledger_entries(&self, booking_id: &str) -> Result<Vec<Entry>, String> {
@@ -115,6 +139,22 @@ impl App {
             None => read(&Ledger::open_read(&self.settings.state.path).map_err(|e| e.to_string())?),
         }
     }
+}
+
+/// `work` (a database or file read that may wait) off the async threads; its error in words.
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("the work stopped: {e}")),
+    }
+}
+
+/// The bookings, read off the async threads when the file changed.
+async fn loaded(app: &App) -> Result<Arc<crate::bookings::Loaded>, String> {
+    let cache = app.bookings.clone();
+    blocking(move || cache.get()).await
 }
 
 /// Binds `addr`: loopback only unless `allow_remote`.
@@ -137,9 +177,12 @@ pub struct Ready(Arc<App>);
 /// Makes the console ready.
 pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
     Ok(Ready(Arc::new(App {
-        campaigns: Campaigns::start(console.settings.clone()).await?,
+        engine: tokio::sync::Mutex::new((
+            std::time::Instant::now(),
+            Arc::new(Campaigns::start(console.settings.clone()).await?),
+        )),
         pages: pages::Pages::new(),
-        auth: auth::Auth::new(&console.token),
+        auth: auth::Auth::new(&console.token, console.remote),
         clock: console.clock,
         every: console.every,
         ledger: console.ledger,
@@ -148,7 +191,7 @@ pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
             Some(state) => state,
             None => Arc::new(StateDb::open(&console.settings.state.path)?),
         },
-        bookings: BookingsCache::new(&console.settings.bookings.path),
+        bookings: Arc::new(BookingsCache::new(&console.settings.bookings.path)),
         plans: plan::PlanCache::default(),
         settings: console.settings,
     })))
@@ -178,7 +221,15 @@ pub async fn serve(
     let server = axum::serve(listener, routes(app)).with_graceful_shutdown(async move {
         stop.wait().await;
     });
-    let served = server.await;
+    // Once asked to stop, requests in flight get a few seconds; a client that holds a request
+    // half-sent does not keep the process up.
+    let served = tokio::select! {
+        served = server => served,
+        () = async {
+            halt.wait().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    };
     if let Some(runner) = runner {
         halt.request();
         let _ = tokio::task::spawn_blocking(move || runner.join()).await;

@@ -49,7 +49,7 @@ pub fn plan_of_days(app: &App) -> Result<Arc<Plan>, crate::run::FatalError> {
     let minute = minute - chrono::Duration::nanoseconds(i64::from(minute.nanosecond()));
     let loaded = app.bookings.get().map_err(crate::run::FatalError::from)?;
     let key = PlanKey {
-        bookings: Arc::as_ptr(&loaded) as usize,
+        bookings: loaded.clone(),
         state: FileStamp::of(&app.settings.state.path),
         pauses: app.state.pauses().map_err(crate::run::FatalError::from)?,
         minute,
@@ -74,14 +74,23 @@ pub fn plan_of_days(app: &App) -> Result<Arc<Plan>, crate::run::FatalError> {
 /// The last plan made, and what it was made of.
 pub type PlanCache = std::sync::Mutex<Option<(PlanKey, Arc<Plan>)>>;
 
-/// What a plan is made of: the bookings (one copy per change of the file), the state file as it
-/// was written (sends and pauses), and the minute it starts at.
-#[derive(Debug, PartialEq)]
+/// What a plan is made of: the bookings (one copy per change of the file, held here so that its
+/// address cannot be another copy's), the state file as it was written (sends and pauses), and
+/// the minute it starts at.
 pub struct PlanKey {
-    bookings: usize,
+    bookings: Arc<crate::bookings::Loaded>,
     state: FileStamp,
     pauses: Vec<crate::state::Pause>,
     minute: DateTime<Utc>,
+}
+
+impl PartialEq for PlanKey {
+    fn eq(&self, other: &PlanKey) -> bool {
+        Arc::ptr_eq(&self.bookings, &other.bookings)
+            && self.state == other.state
+            && self.pauses == other.pauses
+            && self.minute == other.minute
+    }
 }
 
 /// The state database's file and its write-ahead log as last written (modification time, length).

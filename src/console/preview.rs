@@ -9,13 +9,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Deserialize;
 use tera::Context;
 
 use super::auth::Authed;
 use super::App;
-use crate::bookings::Booking;
+use crate::bookings::{Booking, Locale};
 use crate::deliver::files::localize;
 use crate::run::{Preview, PreviewAt};
 use crate::schedule::due::When;
@@ -47,19 +47,32 @@ pub struct TestSend {
 }
 
 impl Wanted {
-    /// The instant asked for: the email on `as_of`'s date (the customer's), else `at`, else now.
+    /// The instant asked for: the email on `as_of`'s date (the customer's), else `at`, else now;
+    /// years 1970 to 9000 only (the dates an email can carry).
     fn instant(&self, now: DateTime<Utc>) -> Result<PreviewAt, String> {
+        let sane = |year: i32| (1970..=9000).contains(&year);
         if !self.as_of.is_empty() {
-            return self
-                .as_of
-                .parse::<NaiveDate>()
-                .map(PreviewAt::AsOf)
-                .map_err(|e| format!("as_of={:?} is not a date (YYYY-MM-DD): {e}", self.as_of));
+            return match self.as_of.parse::<NaiveDate>() {
+                Ok(d) if sane(d.year()) => Ok(PreviewAt::AsOf(d)),
+                Ok(_) => Err(format!(
+                    "as_of={:?}: a date from 1970 to 9000, please",
+                    self.as_of
+                )),
+                Err(e) => Err(format!(
+                    "as_of={:?} is not a date (YYYY-MM-DD): {e}",
+                    self.as_of
+                )),
+            };
         }
         if !self.at.is_empty() {
-            return DateTime::parse_from_rfc3339(&self.at)
-                .map(|t| PreviewAt::Now(t.with_timezone(&Utc)))
-                .map_err(|e| format!("at={:?} is not an RFC 3339 instant: {e}", self.at));
+            return match DateTime::parse_from_rfc3339(&self.at) {
+                Ok(t) if sane(t.year()) => Ok(PreviewAt::Now(t.with_timezone(&Utc))),
+                Ok(_) => Err(format!(
+                    "at={:?}: an instant from 1970 to 9000, please",
+                    self.at
+                )),
+                Err(e) => Err(format!("at={:?} is not an RFC 3339 instant: {e}", self.at)),
+            };
         }
         Ok(PreviewAt::Now(now))
     }
@@ -94,7 +107,7 @@ pub async fn send_test(
 async fn compose(app: &App, wanted: &Wanted) -> Result<Preview, String> {
     let at = wanted.instant(app.now())?;
     let language = Some(wanted.lang.as_str()).filter(|l| !l.is_empty());
-    let loaded = app.bookings.get().map_err(|e| e.to_string())?;
+    let loaded = super::loaded(app).await?;
     let booking = loaded.by_id(wanted.booking.trim()).ok_or_else(|| {
         format!(
             "no booking {:?} in {}",
@@ -102,7 +115,8 @@ async fn compose(app: &App, wanted: &Wanted) -> Result<Preview, String> {
             app.settings.bookings.path.display()
         )
     })?;
-    app.campaigns
+    app.campaigns()
+        .await?
         .preview_of(Booking::clone(booking), &wanted.campaign, at, language)
         .await
         .map_err(|e| e.to_string())
@@ -123,7 +137,7 @@ async fn show(
     ctx.insert("lang", &wanted.lang);
     ctx.insert("as_of", &wanted.as_of);
     ctx.insert("at", &wanted.at);
-    ctx.insert("languages", &app.campaigns.locales());
+    ctx.insert("languages", &Locale::ALL.map(Locale::as_str));
     ctx.insert(
         "campaigns",
         &app.settings
@@ -133,7 +147,8 @@ async fn show(
             .collect::<Vec<_>>(),
     );
     ctx.insert("can_send", &app.settings.smtp.url.is_some());
-    if let Ok(Some(p)) = app.state.is_paused(&wanted.campaign) {
+    let (worker, campaign) = (app.state.clone(), wanted.campaign.clone());
+    if let Ok(Some(p)) = super::blocking(move || worker.is_paused(&campaign)).await {
         ctx.insert(
             "paused",
             &format!(
@@ -319,7 +334,30 @@ fn q_decode(data: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::decoded;
+    use super::{decoded, Wanted};
+
+    #[test]
+    fn a_date_outside_what_an_email_can_carry_is_refused_not_composed() {
+        let now = chrono::DateTime::UNIX_EPOCH;
+        for (as_of, at) in [
+            ("-262143-01-01", ""),
+            ("+100000-01-01", ""),
+            ("", "9999-01-01T00:00:00Z"),
+        ] {
+            let w = Wanted {
+                as_of: as_of.into(),
+                at: at.into(),
+                ..Wanted::default()
+            };
+            let e = w.instant(now).unwrap_err();
+            assert!(e.contains("1970 to 9000"), "{e}");
+        }
+        let w = Wanted {
+            as_of: "2026-12-11".into(),
+            ..Wanted::default()
+        };
+        assert!(w.instant(now).is_ok());
+    }
 
     #[test]
     fn encoded_words_are_read_as_text_and_the_rest_is_kept() {

@@ -59,9 +59,10 @@ fn line(r: &RunRow) -> Line {
 
 /// `GET /runs`.
 pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
-    let runs = match app.state.runs(LISTED) {
+    let worker = app.clone();
+    let runs = match super::blocking(move || worker.state.runs(LISTED)).await {
         Ok(r) => r,
-        Err(e) => return pages::failure(&e.to_string()),
+        Err(e) => return pages::failure(&e),
     };
     let live = app.live.state();
     let mut ctx = Context::new();
@@ -78,10 +79,11 @@ pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
 
 /// `GET /runs/ID`.
 pub async fn one(State(app): State<Arc<App>>, session: Authed, Path(id): Path<i64>) -> Response {
-    let (run, emails) = match app.state.run(id) {
+    let worker = app.clone();
+    let (run, emails) = match super::blocking(move || worker.state.run(id)).await {
         Ok(Some(found)) => found,
         Ok(None) => return pages::not_found().await,
-        Err(e) => return pages::failure(&e.to_string()),
+        Err(e) => return pages::failure(&e),
     };
     let total = emails.len();
     let mut ctx = Context::new();
@@ -106,19 +108,14 @@ pub fn last_results(app: &App, n: usize) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let runs = app.state.runs(n).unwrap_or_default();
     for run in runs.iter().filter(|r| r.finished_at.is_some()) {
-        let Ok(Some((_, emails))) = app.state.run(run.id) else {
-            continue;
-        };
-        let mut per: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-        for e in &emails {
-            *per.entry(&e.campaign)
+        let mut per: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (campaign, outcome, emails) in app.state.run_outcomes(run.id).unwrap_or_default() {
+            per.entry(campaign)
                 .or_default()
-                .entry(&e.outcome)
-                .or_default() += 1;
+                .push(format!("{emails} {outcome}"));
         }
-        for (campaign, outcomes) in per {
-            let words: Vec<String> = outcomes.iter().map(|(o, k)| format!("{k} {o}")).collect();
-            out.entry(campaign.to_string()).or_default().push(format!(
+        for (campaign, words) in per {
+            out.entry(campaign).or_default().push(format!(
                 "{}: {}",
                 instant(run.run_at),
                 words.join(", ")

@@ -47,7 +47,10 @@ pub const TEST_SIGNATURE: &str = "test-send-not-signed";
 
 /// `url` with the value of its `sig` parameter replaced by [`TEST_SIGNATURE`].
 fn unsigned(url: &str) -> String {
-    let Some(at) = url.find("sig=").filter(|&i| i > 0 && matches!(&url[i - 1..i], "?" | "&")) else {
+    let Some(at) = url
+        .find("sig=")
+        .filter(|&i| i > 0 && matches!(&url[i - 1..i], "?" | "&"))
+    else {
         return url.to_string();
     };
     let value = at + "sig=".len();

@@ -204,6 +204,22 @@ impl StateDb {
         })
     }
 
+    /// How many emails of run `id` had each outcome, per campaign: `(campaign, outcome, emails)`,
+    /// by campaign then outcome (counted by the database, not read one by one).
+    pub fn run_outcomes(&self, id: i64) -> Result<Vec<(String, String, u64)>, LedgerError> {
+        if !self.has_tables() {
+            return Ok(Vec::new());
+        }
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT campaign, outcome, count(*) FROM run_emails WHERE run_id = ?1 \
+                 GROUP BY campaign, outcome ORDER BY campaign, outcome",
+            )?;
+            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
     /// Marks every run still `running` as `stopped` ("the process ended mid-run"), at `at`. Call it
     /// only holding the ledger's runner lock: then no other runner is running, and a `running` row
     /// is one whose process died. The number of runs marked.

@@ -198,13 +198,19 @@ fn a_test_send_reaches_maildev_redirected_and_leaves_the_ledger_as_it_was() {
     let real = p.composed.email.list_unsubscribe.clone().unwrap();
     let sig = real.split("sig=").nth(1).unwrap();
     let unfolded = source.replace("=\r\n", "").replace("\r\n ", " ");
-    assert!(!unfolded.contains(sig), "the customer's signature is in the test");
+    assert!(
+        !unfolded.contains(sig),
+        "the customer's signature is in the test"
+    );
     let redirected = p.composed.email.clone().redirected(&to);
     assert!(p.composed.email.text.contains(sig) && p.composed.email.html.contains(sig));
     assert!(!redirected.text.contains(sig) && !redirected.html.contains(sig));
     assert!(redirected.html.contains("sig=test-send-not-signed"));
     let header_link = header(&source, "List-Unsubscribe").unwrap();
-    assert!(header_link.contains("sig=test-send-not-signed"), "{header_link}");
+    assert!(
+        header_link.contains("sig=test-send-not-signed"),
+        "{header_link}"
+    );
     assert_eq!(
         files(dir.path()),
         before,
