@@ -69,7 +69,7 @@ impl OutgoingEmail {
     /// Message-ID is the preview's own (`preview-<unix time>.` before it), so that a mailbox that
     /// keeps one message per Message-ID does not hide a second test behind the first or the real one.
     ///
-    /// Its unsubscribe link (header and body) loses its signature (`sig=` [`TEST_SIGNATURE`]): it
+    /// Its unsubscribe link (header and body) loses its signature (`sig=test-send-not-signed`): it
     /// looks the same, and whoever gets the test cannot unsubscribe the customer with it.
     pub fn redirected(mut self, to: &Mailbox) -> OutgoingEmail {
         self.original_to = Some(self.to.email.to_string());
