@@ -131,7 +131,13 @@ pub async fn page(State(app): State<Arc<App>>, session: Authed) -> Response {
                 .checked_add_days(chrono::Days::new(u64::from(i)))
         })
         .collect();
-    let campaigns: Vec<String> = plan.totals.keys().cloned().collect();
+    // Colours by the config's order, so that pausing one campaign does not recolour the others.
+    let campaigns: Vec<String> = app
+        .settings
+        .campaigns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let colour = |c: &str| {
         let i = campaigns.iter().position(|x| x == c).unwrap_or(0);
         PALETTE[i % PALETTE.len()]
