@@ -24,6 +24,7 @@ pub mod fit;
 pub mod heuristics;
 pub mod item;
 pub mod ledger;
+pub mod lint;
 pub mod plan;
 pub mod recommend;
 pub mod render;

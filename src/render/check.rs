@@ -25,6 +25,16 @@ impl Renderer {
         campaigns: impl IntoIterator<Item = &'c CampaignSettings>,
         catalog: Option<&Catalog>,
     ) -> Result<usize, RenderError> {
+        self.check_each(campaigns, catalog, |_| {})
+    }
+
+    /// [`Renderer::check`], each render shown to `seen` (for `tripmail validate`'s lint).
+    pub fn check_each<'c>(
+        &self,
+        campaigns: impl IntoIterator<Item = &'c CampaignSettings>,
+        catalog: Option<&Catalog>,
+        mut seen: impl FnMut(Checked<'_>),
+    ) -> Result<usize, RenderError> {
         let items = sample_items(catalog);
         let mut checked = 0;
         for campaign in campaigns {
@@ -37,7 +47,10 @@ impl Renderer {
                         booking.details =
                             super::details::sample_details(u8::MAX, "Sample & <Place>").0;
                     }
-                    self.render(EmailInput {
+                    let unsubscribe_url = campaign
+                        .wants_unsubscribe()
+                        .then_some("https://example.invalid/unsubscribe?x=1&y=2");
+                    let content = self.render(EmailInput {
                         campaign,
                         booking: &booking,
                         items: &items[..n.min(items.len())],
@@ -45,18 +58,37 @@ impl Renderer {
                         city: &booking.city,
                         // Both headings: the one naming the city, and with 3 items the other.
                         block_names_city: n != 3,
-                        unsubscribe_url: campaign
-                            .wants_unsubscribe()
-                            .then_some("https://example.invalid/unsubscribe?x=1&y=2"),
+                        unsubscribe_url,
                         manage_url: full
                             .then_some("https://example.invalid/bookings/SAMPLE-1?x=1&y=2"),
                     })?;
+                    seen(Checked {
+                        campaign,
+                        locale,
+                        items: n,
+                        content: &content,
+                        unsubscribe_url,
+                    });
                     checked += 1;
                 }
             }
         }
         Ok(checked)
     }
+}
+
+/// One render of [`Renderer::check_each`].
+pub struct Checked<'a> {
+    /// The campaign.
+    pub campaign: &'a CampaignSettings,
+    /// The sample booking's locale.
+    pub locale: Locale,
+    /// Items in the block (0: none).
+    pub items: usize,
+    /// The email.
+    pub content: &'a super::EmailContent,
+    /// The unsubscribe link it was given, when its campaign wants one.
+    pub unsubscribe_url: Option<&'a str>,
 }
 
 fn sample_items(catalog: Option<&Catalog>) -> Vec<Recommendation> {

@@ -29,6 +29,7 @@ mod views;
 
 use compiled::{Shape, ShapeKey, Shapes};
 
+pub use check::Checked;
 pub use i18n::{I18nError, Translations};
 pub use links::with_params;
 pub use money::MoneyFormat;

@@ -82,6 +82,78 @@ fn mjml_that_does_not_parse_is_reported_with_its_template_and_line() {
 }
 
 #[test]
+fn every_missing_translation_of_every_locale_is_listed_not_only_the_first() {
+    let tmp = TempDir::new().unwrap();
+    let dir = templates_with(tmp.path(), "i18n/de.ftl", |t| {
+        let keep = |l: &&str| !l.starts_with("block-intro") && !l.starts_with("footer-reason");
+        t.lines().filter(keep).collect::<Vec<_>>().join("\n")
+    });
+    let fr = dir.join("i18n/fr.ftl");
+    let text = std::fs::read_to_string(&fr).unwrap();
+    let text: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("footer-prices"))
+        .collect();
+    std::fs::write(&fr, text.join("\n")).unwrap();
+    let dir_line = format!("dir = {:?}", dir.display().to_string());
+    let o = validate(&config_with(
+        tmp.path(),
+        &[("dir = \"templates\"", &dir_line)],
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    for (file, id) in [
+        ("de.ftl", "block-intro"),
+        ("de.ftl", "footer-reason"),
+        ("fr.ftl", "footer-prices"),
+    ] {
+        assert!(
+            err.contains(&format!("{file}: message `{id}`: missing")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("3 translations missing"), "{err}");
+}
+
+#[test]
+fn the_lint_finds_what_a_template_edit_broke_and_the_shipped_templates_are_clean() {
+    let o = validate(&root().join("fixtures/campaign.toml"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("(Gmail clips after 102 KB); 0 findings"),
+        "{out}"
+    );
+    let o = validate_with_edited_template("layout.mjml.tera", |t| {
+        let t = t.replace(
+            "<br /><a href=\"{{ unsubscribe_url }}\" style=\"color:#5f6b7a;\">{{ t.footer_unsubscribe }}</a>",
+            "",
+        );
+        assert!(
+            !t.contains("{{ t.footer_unsubscribe }}"),
+            "the footer link was removed"
+        );
+        t.replace(
+            "{{ t.footer_reason }}",
+            "{{ t.footer_reason }} <a href=\"http://wanderly.example/help\">help</a><img src=\"https://x.example/p.png\" width=\"1\" height=\"1\" />",
+        )
+    });
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("tripmail: error: campaign `reminder`, de, 3 items: no unsubscribe link in the HTML, though the campaign needs one"), "{err}");
+    assert!(err.contains("warning: campaign `confirmation`, en, 0 items: a link that is not https: http://wanderly.example/help"), "{err}");
+    assert!(
+        err.contains("a picture without alt text: https://x.example/p.png"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("confirmation`, en, 0 items: no unsubscribe"),
+        "a transactional email needs none: {err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("findings (24 to fix"), "{out}");
+}
+
+#[test]
 fn a_message_missing_from_one_locale_is_named_with_its_file() {
     let o = validate_with_edited_template("i18n/de.ftl", |t| {
         t.lines()
