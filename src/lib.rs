@@ -34,6 +34,7 @@ mod retry;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod snapshot_review;
 pub mod state;
 pub mod synth;
 pub mod unsubscribe;
