@@ -33,6 +33,7 @@ mod retry;
 pub mod run;
 pub mod runner;
 pub mod schedule;
+pub mod snapshots;
 pub mod state;
 pub mod synth;
 pub mod unsubscribe;
