@@ -1,6 +1,7 @@
 //! `tripmail snapshots`: snapshot tests of the rendered emails over a case list (`--check`,
 //! `--accept`, `--generate`; the library is [`crate::snapshots`]).
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -10,11 +11,12 @@ use super::console::outln;
 use super::Exit;
 use crate::bookings::Loaded;
 use crate::run::Campaigns;
-use crate::snapshots::{self, store, store::Outcome, Cases};
+use crate::snapshots::store::{Decision, Outcome};
+use crate::snapshots::{self, store, Cases};
 
 /// The flags of `tripmail snapshots`.
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["check", "accept", "generate"]))]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["check", "accept", "generate", "review"]))]
 pub(crate) struct SnapshotsArgs {
     #[command(flatten)]
     sources: Sources,
@@ -31,6 +33,9 @@ pub(crate) struct SnapshotsArgs {
     /// Accept the new versions `--check` wrote: of every case, or of the cases named.
     #[arg(long, value_name = "CASE", num_args = 0..)]
     accept: Option<Vec<String>>,
+    /// As `--check`, asking after each difference whether to accept it (on a terminal).
+    #[arg(long)]
+    review: bool,
     /// Write a starting case list (to `--cases`; refused when it exists) covering every campaign ×
     /// locale × block / no block the bookings give at `--now`.
     #[arg(long)]
@@ -61,8 +66,12 @@ pub(crate) async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<Exit> {
     check(&args, &cases_path, &dir).await
 }
 
-/// `--check`.
+/// `--check`; with `--review`, each difference is accepted or not as the reviewer says.
 async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::Result<Exit> {
+    if args.review && !std::io::stdin().is_terminal() {
+        anyhow::bail!("--review asks on a terminal; elsewhere use --check, then --accept [CASE…]");
+    }
+    let mut asking = args.review;
     let cases = Cases::load(cases_path)?;
     let settings = args.sources.load(None, None)?;
     let bookings = match snapshots::needs_bookings(&cases) {
@@ -93,6 +102,9 @@ async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::R
                 outln!("changed: {name}\n{diff}");
                 changed.push(name.clone());
             }
+        }
+        if asking && changed.last() == Some(name) {
+            asking = review(dir, name, &mut changed)?;
         }
     }
     for stale in store::obsolete(dir, |c| cases.cases.contains_key(c))? {
@@ -125,6 +137,18 @@ async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::R
         changed.join(" ")
     );
     Ok(Exit::Problems)
+}
+
+/// Asks whether to accept `name`'s new version (the last of `changed`), and does: accepted, it is
+/// no longer changed. Whether to go on asking.
+fn review(dir: &Path, name: &str, changed: &mut Vec<String>) -> anyhow::Result<bool> {
+    let decision = store::ask(&mut std::io::stdin().lock(), &mut std::io::stdout(), name)?;
+    if decision == Decision::Accept {
+        store::accept(dir, name)?;
+        changed.pop();
+        outln!("accepted: {name}");
+    }
+    Ok(decision != Decision::Quit)
 }
 
 /// `--accept [CASE…]`.

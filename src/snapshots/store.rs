@@ -117,9 +117,54 @@ pub fn accept(dir: &Path, case: &str) -> Result<(), SnapshotError> {
     std::fs::rename(&new, &snap).map_err(|e| io(&new, e))
 }
 
+/// What the reviewer said of one case (`tripmail snapshots --review`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Accept its new version.
+    Accept,
+    /// Leave it waiting.
+    Skip,
+    /// Stop asking (end of input too).
+    Quit,
+}
+
+/// Asks on `output` whether to accept `case`, reading the answer from `input` (asked again until
+/// it is y, n or q).
+pub fn ask(
+    input: &mut impl std::io::BufRead,
+    output: &mut impl std::io::Write,
+    case: &str,
+) -> std::io::Result<Decision> {
+    loop {
+        write!(output, "accept {case}? [y]es, [n]o, [q]uit: ")?;
+        output.flush()?;
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(Decision::Quit);
+        }
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Ok(Decision::Accept),
+            "n" | "no" => return Ok(Decision::Skip),
+            "q" | "quit" => return Ok(Decision::Quit),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn asks_until_answered() {
+        let mut out = Vec::new();
+        let mut input = std::io::Cursor::new("maybe\nY\nn\n");
+        assert_eq!(ask(&mut input, &mut out, "a").ok(), Some(Decision::Accept));
+        assert_eq!(ask(&mut input, &mut out, "b").ok(), Some(Decision::Skip));
+        assert_eq!(ask(&mut input, &mut out, "c").ok(), Some(Decision::Quit));
+        let asked = String::from_utf8_lossy(&out);
+        assert_eq!(asked.matches("accept a? [y]es, [n]o, [q]uit: ").count(), 2);
+    }
 
     #[test]
     fn a_change_is_written_beside_and_accepted_over() {

@@ -232,3 +232,43 @@ fn generate_covers_every_campaign_locale_and_block() {
         stdout(&o)
     );
 }
+
+#[test]
+fn review_asks_on_a_terminal_case_by_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_copy(dir.path(), &[]);
+    let snaps = dir.path().join("snapshots");
+    for case in ["confirmation-de-block", "reminder-it-block"] {
+        std::fs::remove_file(snaps.join(format!("{case}.snap"))).unwrap();
+    }
+    // Not on a terminal: refused, nothing rendered.
+    let o = snapshots(&config, &["--review"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--review asks on a terminal"),
+        "{}",
+        stderr(&o)
+    );
+
+    let python = crate::util::ci_python(&["pty"]);
+    let o = std::process::Command::new(python)
+        .arg(root().join("tests/it/review_pty.py"))
+        .arg(assert_cmd::cargo::cargo_bin("tripmail"))
+        .arg(&config)
+        .args(["y", "n"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    let shown = stdout(&o);
+    assert!(
+        shown.contains("accept confirmation-de-block? [y]es, [n]o, [q]uit: "),
+        "{shown}"
+    );
+    assert!(shown.contains("accepted: confirmation-de-block"), "{shown}");
+    assert!(shown.contains("--accept reminder-it-block\r\n"), "{shown}");
+    assert!(shown.ends_with("exit 1\n"), "{shown}");
+    assert!(snaps.join("confirmation-de-block.snap").exists());
+    assert!(!snaps.join("confirmation-de-block.snap.new").exists());
+    assert!(snaps.join("reminder-it-block.snap.new").exists());
+    assert!(!snaps.join("reminder-it-block.snap").exists());
+}
