@@ -124,6 +124,8 @@ fn case(value: &toml::Value, base: &Path) -> Result<Case, String> {
         match t.get(key) {
             None => Ok(None),
             Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+            // `at = 2026-12-10T09:00:00Z` unquoted: TOML's own date-time, taken as its text.
+            Some(toml::Value::Datetime(d)) => Ok(Some(d.to_string())),
             Some(_) => Err(format!("{key}: must be a string")),
         }
     };
@@ -171,10 +173,70 @@ fn inline(fields: &toml::Table) -> Result<Booking, String> {
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Datetime(d) => d.to_string(),
             _ => return Err(format!("booking.{k}: must be a string, number or boolean")),
         };
         texts.push((k.as_str(), text));
     }
     Booking::from_fields(texts.iter().map(|(k, v)| (*k, v.as_str())))
         .map_err(|reason| format!("booking: {reason}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Cases, SnapshotError> {
+        let dir = tempfile::tempdir().map_err(|e| SnapshotError::Io {
+            path: "temp".into(),
+            reason: e.to_string(),
+        })?;
+        let path = dir.path().join("snapshots.toml");
+        std::fs::write(&path, text).map_err(|e| SnapshotError::Io {
+            path: "temp".into(),
+            reason: e.to_string(),
+        })?;
+        Cases::load(&path)
+    }
+
+    #[test]
+    fn toml_dates_unquoted_are_taken_as_their_text() {
+        let cases = load(
+            "[case.a]\ncampaign = \"reminder\"\nat = 2026-12-10T09:00:00Z\n\
+             booking = { booking_id = \"S-1\", customer_email = \"a@example.com\", \
+             customer_first_name = \"A\", locale = \"de\", product_id = 1, product_title = \"T\", \
+             city = \"Rome\", travel_date = 2026-12-14, booked_at = 2026-11-20T08:31:00+01:00, \
+             adults = 2, children = 0, status = \"confirmed\", marketing_opt_in = false }\n",
+        );
+        let Ok(cases) = cases else {
+            panic!("{cases:?}")
+        };
+        let case = &cases.cases["a"];
+        assert_eq!(
+            case.at,
+            PreviewAt::Now("2026-12-10T09:00:00Z".parse().unwrap_or_default())
+        );
+        let CaseBooking::Inline(b) = &case.booking else {
+            panic!("inline")
+        };
+        assert_eq!(b.travel_date.to_string(), "2026-12-14");
+        assert!(!b.marketing_opt_in);
+    }
+
+    #[test]
+    fn errors_name_the_case_and_the_key() {
+        let e = load("[case.a]\nbooking = 7\ncampaign = \"c\"\nat = \"x\"\n").err();
+        let e = e.map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.ends_with("snapshots.toml: case \"a\": booking: must be a booking id or a table of its fields"), "{e}");
+        let e = load("[case.\"a b\"]\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("case \"a b\": the name must be"), "{e}");
+        let e = load("[cases.a]\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("unknown key \"cases\""), "{e}");
+    }
 }
