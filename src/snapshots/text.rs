@@ -1,7 +1,8 @@
 //! A snapshot file: what a reviewer reads in a pull request. The headers that matter (From, To,
 //! Subject, List-Unsubscribe; never Date, Message-ID or MIME boundaries), the block's items and
 //! rules, the text part, and the HTML one tag or text run per line, so that a change shows as the
-//! lines it touched and not as one rewritten line.
+//! lines it touched and not as one rewritten line. The unsubscribe link's signature is written
+//! `SIGNATURE`: it depends on the secret, not on the templates.
 
 use std::fmt::Write as _;
 
@@ -34,7 +35,23 @@ pub fn snapshot(name: &str, composed: &Composed) -> String {
     out.push_str(email.text.trim_end());
     let _ = writeln!(out, "\n\n==== html ====");
     out.push_str(&normalise_html(&email.html));
-    out
+    match email.list_unsubscribe.as_deref().and_then(signature) {
+        Some(sig) => out.replace(sig, UNSIGNED),
+        None => out,
+    }
+}
+
+/// What stands for the unsubscribe link's signature in a snapshot: it depends on
+/// `links.unsubscribe_secret`, which differs between a laptop, CI and production.
+pub const UNSIGNED: &str = "SIGNATURE";
+
+/// The `sig` value of an unsubscribe link (long enough not to be found by chance elsewhere).
+fn signature(link: &str) -> Option<&str> {
+    let query = link.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|p| p.strip_prefix("sig="))
+        .filter(|sig| sig.len() >= 16)
 }
 
 /// The HTML one token per line: each tag, comment and run of text (white space collapsed) on a

@@ -54,6 +54,23 @@ fn changed(o: &Output) -> Vec<String> {
 }
 
 #[test]
+fn the_unsubscribe_signature_is_not_in_the_snapshots() {
+    // Another secret (CI's, production's) gives the same snapshots.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "unsubscribe_secret = \"wanderly-demo-unsubscribe-secret\"";
+    let other = "unsubscribe_secret = \"another-secret-of-32-characters-or-so\"";
+    let config = demo_copy(dir.path(), &[(secret, other)]);
+    let o = snapshots(&config, &["--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let snap =
+        std::fs::read_to_string(dir.path().join("snapshots/reminder-de-block.snap")).unwrap();
+    assert!(
+        snap.contains("&campaign=reminder&sig=SIGNATURE>\n"),
+        "{snap}"
+    );
+}
+
+#[test]
 fn the_shipped_demo_passes_its_own_check() {
     let o = snapshots(Path::new("fixtures/campaign.toml"), &["--check"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
