@@ -35,6 +35,7 @@ pub mod run;
 pub mod runner;
 pub mod schedule;
 pub mod snapshot_review;
+pub mod snapshots;
 pub mod state;
 pub mod synth;
 pub mod unsubscribe;

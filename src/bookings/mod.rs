@@ -138,6 +138,14 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// A booking from named fields, each as text, as a CSV row gives them (unknown names are
+    /// ignored), or why it cannot be used: a booking written inline (a snapshot case).
+    pub fn from_fields<'a>(
+        fields: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Booking, String> {
+        check::RawRow::from_csv(fields).check()
+    }
+
     /// A made-up booking (Rome, 2026-12-12, two adults and a child, a title with `&`, quotes and
     /// `<>`) in `locale`, for checking templates.
     pub fn sample(locale: Locale) -> Booking {

@@ -2,7 +2,7 @@
 //! (0 every due email produced, 1 finished with skipped rows or failed emails, 2 fatal).
 //!
 //! This file holds the clap definitions and the dispatch; each command is a short file of its own
-//! (`run`, `plan`, `preview`, `ledger`, `pause` (and `resume`), `validate`, `synth`, `engine`) driving library code (the
+//! (`run`, `plan`, `preview`, `ledger`, `pause` (and `resume`), `validate`, `snapshots`, `synth`, `engine`) driving library code (the
 //! runner is [`crate::runner`]), and `console` is everything printed on the terminal.
 
 use std::process::ExitCode;
@@ -19,6 +19,7 @@ mod plan;
 mod preview;
 mod run;
 mod serve;
+mod snapshots;
 mod subjects;
 mod synth;
 mod validate;
@@ -58,6 +59,10 @@ enum Command {
     /// the same bytes for the same seed, streamed (any number of rows in constant memory). For
     /// capacity planning and benchmarks: `tripmail run --bookings FILE --dry-run`.
     Synth(synth::SynthArgs),
+    /// Snapshot tests of the rendered emails over a case list (`snapshots.toml`): `--check` renders
+    /// every case and compares it with its stored snapshot, `--accept` approves the differences,
+    /// `--generate` writes a starting case list.
+    Snapshots(snapshots::SnapshotsArgs),
     /// Serve the web console: campaigns (pause, resume), the plan, booking lookup, previews and
     /// test sends, runs; with `--every`, the runner in the same process.
     Serve(serve::ServeArgs),
@@ -117,6 +122,7 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Validate(args) => validate::validate(args),
         Command::Synth(args) => synth::synth(args),
         Command::Engine(args) => engine::engine(args).await,
+        Command::Snapshots(args) => snapshots::snapshots(args).await,
         Command::Serve(args) => serve::serve(args).await,
     }
 }

@@ -13,6 +13,7 @@ use crate::compose::{city_name, compose, in_its_language, Composed, Make, Parts}
 use crate::config::CampaignSettings;
 use crate::deliver::OutgoingEmail;
 use crate::due::{Due, Venue};
+use crate::recommend::BlockSource;
 use crate::render::RenderError;
 use crate::report::EmailRecord;
 use crate::why::{self, Facts};
@@ -24,6 +25,9 @@ pub(crate) struct Which<'a> {
     pub(crate) venue: &'a Venue,
     pub(crate) due: Due,
     pub(crate) now: DateTime<Utc>,
+    /// Where the block comes from instead of the campaign's source (a snapshot case's pinned
+    /// answer); `None` for the campaign's own.
+    pub(crate) source: Option<&'a dyn BlockSource>,
 }
 
 impl Campaigns {
@@ -67,8 +71,9 @@ impl Campaigns {
             venue,
             due,
             now,
+            source,
         } = which;
-        let source = self.sources.of(campaign);
+        let source = source.unwrap_or_else(|| self.sources.of(campaign));
         let block = source.block(campaign, booking, venue, make.why).await;
         let (chosen, rules, engine_error) = (block.chosen, block.rules, block.engine_error);
         let (items, names_city, without_block) = match chosen {

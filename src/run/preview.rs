@@ -10,6 +10,7 @@ use crate::bookings::{Booking, BookingReader, Locale};
 use crate::compose::{Composed, Make};
 use crate::config::CampaignSettings;
 use crate::due::{next_send, when, Due, When};
+use crate::recommend::BlockSource;
 
 impl Campaigns {
     /// Finds one booking by id and composes `campaign`'s email for it at an instant, whether or not
@@ -75,6 +76,19 @@ impl Campaigns {
         at: PreviewAt,
         language: Option<&str>,
     ) -> Result<Preview, FatalError> {
+        self.preview_from(booking, campaign, (at, language), None)
+            .await
+    }
+
+    /// [`preview_of`](Campaigns::preview_of) with the block from `source` instead of the
+    /// campaign's own, when given (a snapshot case's pinned answer).
+    pub(crate) async fn preview_from(
+        &self,
+        booking: Booking,
+        campaign: &str,
+        (at, language): (PreviewAt, Option<&str>),
+        source: Option<&dyn BlockSource>,
+    ) -> Result<Preview, FatalError> {
         let campaign = self.campaign_named(campaign)?;
         let locale = match language {
             Some(asked) => Locale::parse(asked).ok_or_else(|| FatalError::UnknownLanguage {
@@ -108,6 +122,7 @@ impl Campaigns {
             venue: &venue,
             due: d,
             now,
+            source,
         };
         let (composed, ()) = self.make(which, make, |e| (e, ())).await?;
         Ok(Preview {

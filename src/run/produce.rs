@@ -163,6 +163,7 @@ impl Campaigns {
             venue,
             due: d,
             now: opts.now,
+            source: None,
         };
         let making = self.make(which, make, finish);
         let (composed, mime) = match AssertUnwindSafe(making).catch_unwind().await {

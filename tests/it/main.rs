@@ -46,4 +46,5 @@ mod smtp;
 mod snapshots;
 mod sources;
 mod synth;
+mod template_snapshots;
 mod validate;

@@ -1,0 +1,132 @@
+//! Snapshot tests of rendered emails, for the people who edit the templates (`tripmail snapshots`):
+//! a case list ([`Cases`], `snapshots.toml`), each case's email composed the way a run and a preview
+//! compose it ([`Campaigns::preview_of`], with the block from a pinned answer when the case has
+//! one: [`Answer`]), written as a plain file a reviewer reads ([`snapshot`]), compared with the
+//! stored one, and accepted ([`store`]); [`generate`] writes a starting case list.
+
+use crate::bookings::{Loaded, Locale};
+use crate::run::Campaigns;
+
+mod cases;
+mod generate;
+mod pinned;
+pub mod store;
+mod text;
+
+pub use cases::{Case, CaseBooking, Cases};
+pub use generate::{generate, Generated};
+pub use pinned::Answer;
+pub use text::{normalise_html, snapshot};
+
+/// Why a case, or the case list, cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// A file cannot be read or written.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The case list is not one.
+    #[error("{file}: {reason}")]
+    Cases {
+        /// The cases file.
+        file: String,
+        /// What is wrong, naming the case and the key.
+        reason: String,
+    },
+    /// A pinned answer is not one.
+    #[error("{file}: {reason}")]
+    Answer {
+        /// The answer's file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// One case cannot be rendered.
+    #[error("{file}: case {case:?}: {reason}")]
+    Case {
+        /// The cases file.
+        file: String,
+        /// The case.
+        case: String,
+        /// Why, naming the key.
+        reason: String,
+    },
+}
+
+/// The snapshot of the case `name` of `cases`: its email composed by `campaigns`, the booking
+/// found in `bookings` (the bookings file, read once by the caller) when the case names it by id.
+pub async fn render(
+    campaigns: &Campaigns,
+    bookings: Option<&Loaded>,
+    cases: &Cases,
+    name: &str,
+) -> Result<String, SnapshotError> {
+    let fail = |reason: String| SnapshotError::Case {
+        file: cases.path.display().to_string(),
+        case: name.to_string(),
+        reason,
+    };
+    let case = cases
+        .cases
+        .get(name)
+        .ok_or_else(|| fail("no such case".into()))?;
+    let settings = campaigns.settings();
+    let campaign = settings.campaign(&case.campaign).ok_or_else(|| {
+        let known: Vec<&str> = settings.campaigns.iter().map(|c| c.name.as_str()).collect();
+        fail(format!(
+            "campaign: no campaign {:?} in the config (it has {})",
+            case.campaign,
+            known.join(", ")
+        ))
+    })?;
+    if let Some(lang) = case.lang.as_deref().filter(|l| Locale::parse(l).is_none()) {
+        let known = campaigns.locales().join(", ");
+        return Err(fail(format!(
+            "lang: no language {lang:?} in the templates (they have {known})"
+        )));
+    }
+    let booking = match &case.booking {
+        CaseBooking::Inline(b) => (**b).clone(),
+        CaseBooking::Id(id) => bookings
+            .and_then(|l| l.by_id(id))
+            .map(|b| crate::bookings::Booking::clone(b))
+            .ok_or_else(|| {
+                fail(format!(
+                    "booking: no booking {id:?} in {}",
+                    settings.bookings.path.display()
+                ))
+            })?,
+    };
+    let pinned = match &case.answer {
+        Some(path) => Some(pinned::Pinned {
+            provider: campaign.provider(&settings.engine),
+            answer: Answer::load(path).map_err(|e| fail(format!("answer: {e}")))?,
+        }),
+        None => None,
+    };
+    let source = pinned
+        .as_ref()
+        .map(|p| p as &dyn crate::recommend::BlockSource);
+    let preview = campaigns
+        .preview_from(
+            booking,
+            &case.campaign,
+            (case.at, case.lang.as_deref()),
+            source,
+        )
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(snapshot(name, &preview.composed))
+}
+
+/// Whether some case names its booking by id (so the bookings file is needed).
+pub fn needs_bookings(cases: &Cases) -> bool {
+    cases
+        .cases
+        .values()
+        .any(|c| matches!(c.booking, CaseBooking::Id(_)))
+}
