@@ -11,7 +11,9 @@ use super::console::outln;
 use super::Exit;
 use crate::bookings::Loaded;
 use crate::run::Campaigns;
+use crate::snapshot_review as review;
 use crate::snapshots::store::{Decision, Outcome};
+use crate::snapshots::HTML_PART;
 use crate::snapshots::{self, store, Cases};
 
 /// The flags of `tripmail snapshots`.
@@ -131,12 +133,50 @@ async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::R
     if changed.is_empty() {
         return Ok(Exit::Clean);
     }
+    picture(dir, &changed)?;
     outln!(
         "to accept: tripmail snapshots --config {} --accept {}",
         args.sources.config.display(),
         changed.join(" ")
     );
     Ok(Exit::Problems)
+}
+
+/// `DIR/review/review.html`: each changed case's email old and new, pictured by headless Chromium
+/// when it is installed (said when it is not), with the difference.
+fn picture(dir: &Path, changed: &[String]) -> anyhow::Result<()> {
+    let html_of = |path: PathBuf| -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(text.split_once(HTML_PART)?.1.to_string())
+    };
+    let sides: Vec<(&String, Option<String>, String)> = changed
+        .iter()
+        .filter_map(|name| {
+            let new = html_of(store::new_path(dir, name))?;
+            Some((name, html_of(store::snap_path(dir, name)), new))
+        })
+        .collect();
+    let cases: Vec<review::Case<'_>> = sides
+        .iter()
+        .map(|(name, old, new)| review::Case {
+            name,
+            old: old.as_deref(),
+            new,
+        })
+        .collect();
+    let chromium = review::find_chromium();
+    let out = dir.join("review");
+    let made = review::write_review(&out, &cases, chromium.as_deref())
+        .with_context(|| format!("cannot write the review in {}", out.display()))?;
+    match &made.no_pictures {
+        None => outln!(
+            "review: {} ({} pictures)",
+            made.page.display(),
+            made.pictures
+        ),
+        Some(why) => outln!("review: {} ({why})", made.page.display()),
+    }
+    Ok(())
 }
 
 /// Asks whether to accept `name`'s new version (the last of `changed`), and does: accepted, it is

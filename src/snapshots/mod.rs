@@ -16,7 +16,7 @@ mod text;
 pub use cases::{Case, CaseBooking, Cases};
 pub use generate::{generate, Generated};
 pub use pinned::Answer;
-pub use text::{normalise_html, snapshot};
+pub use text::{normalise_html, snapshot, HTML_PART};
 
 /// Why a case, or the case list, cannot be used.
 #[derive(Debug, thiserror::Error)]

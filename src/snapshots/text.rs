@@ -33,7 +33,8 @@ pub fn snapshot(name: &str, composed: &Composed) -> String {
     let _ = writeln!(out, "Rules: {}", record.rules.join(", "));
     let _ = writeln!(out, "\n==== text ====");
     out.push_str(email.text.trim_end());
-    let _ = writeln!(out, "\n\n==== html ====");
+    out.push_str("\n");
+    out.push_str(HTML_PART);
     out.push_str(&normalise_html(&email.html));
     match email.list_unsubscribe.as_deref().and_then(signature) {
         Some(sig) => out.replace(sig, UNSIGNED),
@@ -44,6 +45,9 @@ pub fn snapshot(name: &str, composed: &Composed) -> String {
 /// What stands for the unsubscribe link's signature in a snapshot: it depends on
 /// `links.unsubscribe_secret`, which differs between a laptop, CI and production.
 pub const UNSIGNED: &str = "SIGNATURE";
+
+/// The line before a snapshot's HTML (normalised: one tag or text run per line).
+pub const HTML_PART: &str = "\n==== html ====\n";
 
 /// The `sig` value of an unsubscribe link (long enough not to be found by chance elsewhere).
 fn signature(link: &str) -> Option<&str> {

@@ -113,6 +113,20 @@ fn one_german_word_changes_exactly_the_german_cases_until_accepted() {
             .join(format!("{case}.snap.new"));
         assert!(std::fs::read_to_string(new).unwrap().contains("Ihre Reise"));
     }
+    // The picture of what changed: each German case old and new, at 600 and 375 px.
+    let review = dir.path().join("snapshots").join("review");
+    assert!(out.contains("review.html (16 pictures)"), "{out}");
+    let page = std::fs::read_to_string(review.join("review.html")).unwrap();
+    assert!(page.contains("<h1>4 changed cases</h1>"), "{page}");
+    assert!(page.contains("<del>- Ihre Buchung</del>") && page.contains("<ins>+ Ihre Reise</ins>"));
+    for case in GERMAN {
+        for side in ["old", "new"] {
+            for width in [600, 375] {
+                let png = review.join(case).join(format!("{side}-{width}.png"));
+                assert!(png.is_file(), "{}", png.display());
+            }
+        }
+    }
 
     // A case that is not there is refused, and nothing is accepted.
     let o = snapshots(&config, &["--accept", "confirmation-de-blok"]);
