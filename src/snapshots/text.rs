@@ -33,7 +33,7 @@ pub fn snapshot(name: &str, composed: &Composed) -> String {
     let _ = writeln!(out, "Rules: {}", record.rules.join(", "));
     let _ = writeln!(out, "\n==== text ====");
     out.push_str(email.text.trim_end());
-    out.push_str("\n");
+    out.push('\n');
     out.push_str(HTML_PART);
     out.push_str(&normalise_html(&email.html));
     match email.list_unsubscribe.as_deref().and_then(signature) {
