@@ -70,21 +70,7 @@ pub fn diff(case: &str, old: &str, new: &str) -> String {
 
 /// The cases with a rendering waiting in `dir` (a `.snap.new`), in name order.
 pub fn pending(dir: &Path) -> Result<Vec<String>, SnapshotError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io(dir, e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io(dir, e))?;
-        let file = entry.file_name();
-        if let Some(case) = file.to_str().and_then(|f| f.strip_suffix(".snap.new")) {
-            names.push(case.to_string());
-        }
-    }
-    names.sort();
-    Ok(names)
+    names_ending(dir, ".snap.new")
 }
 
 /// The snapshots in `dir` that no case in `cases` makes any more, in name order.
@@ -92,6 +78,14 @@ pub fn obsolete<'a>(
     dir: &Path,
     cases: impl Fn(&str) -> bool + 'a,
 ) -> Result<Vec<String>, SnapshotError> {
+    let mut names = names_ending(dir, ".snap")?;
+    names.retain(|case| !cases(case));
+    Ok(names)
+}
+
+/// The names of the files of `dir` ending in `suffix`, without it, in order (none when `dir` is
+/// not there).
+fn names_ending(dir: &Path, suffix: &str) -> Result<Vec<String>, SnapshotError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -101,10 +95,8 @@ pub fn obsolete<'a>(
     for entry in entries {
         let entry = entry.map_err(|e| io(dir, e))?;
         let file = entry.file_name();
-        if let Some(case) = file.to_str().and_then(|f| f.strip_suffix(".snap")) {
-            if !cases(case) {
-                names.push(case.to_string());
-            }
+        if let Some(case) = file.to_str().and_then(|f| f.strip_suffix(suffix)) {
+            names.push(case.to_string());
         }
     }
     names.sort();
