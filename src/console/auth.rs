@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -173,16 +173,15 @@ pub fn random_token() -> Option<String> {
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// The values of cookie `name` in a request's `Cookie` headers.
+pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
+        .filter(move |(k, _)| *k == name)
         .map(|(_, v)| v)
 }
 
@@ -234,7 +233,7 @@ impl<S: HasAuth + Send + Sync> FromRequestParts<std::sync::Arc<S>> for Authed {
         if !reading && cross_site(parts) {
             return Err(refused("a change from another site"));
         }
-        match cookie(parts, COOKIE).and_then(|id| state.auth().session(id)) {
+        match cookies(&parts.headers, COOKIE).find_map(|id| state.auth().session(id)) {
             Some(authed) => Ok(authed),
             None if reading => Err(Redirect::to("/login").into_response()),
             None => Err(refused("not logged in")),

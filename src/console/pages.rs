@@ -214,17 +214,8 @@ pub async fn logout(
     if let Err(r) = session.check(&form.csrf) {
         return r.into_response();
     }
-    let cookies = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .filter(|(k, _)| *k == auth::COOKIE)
-        .map(|(_, v)| v.to_string())
-        .collect::<Vec<_>>();
-    for id in cookies {
-        app.auth.logout(&id);
+    for id in auth::cookies(&headers, auth::COOKIE) {
+        app.auth.logout(id);
     }
     let mut r = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&auth::cleared_cookie()) {

@@ -84,7 +84,8 @@ pub async fn page(
     session: Authed,
     Query(wanted): Query<Wanted>,
 ) -> Response {
-    show(&app, &session, &wanted, None).await
+    let preview = compose(&app, &wanted).await;
+    show(&app, &session, &wanted, preview, None).await
 }
 
 /// `POST /preview/send-test`: sends, then the preview again with what happened.
@@ -96,11 +97,13 @@ pub async fn send_test(
     if let Err(r) = session.check(&form.csrf) {
         return r.into_response();
     }
-    let outcome = match compose(&app, &form.wanted).await {
-        Ok(preview) => super::live::send_test(&app, &preview, form.to.trim()).await,
-        Err(e) => Err(e),
+    // Composed once: what is sent is what the page then shows.
+    let preview = compose(&app, &form.wanted).await;
+    let outcome = match &preview {
+        Ok(preview) => super::live::send_test(&app, preview, form.to.trim()).await,
+        Err(e) => Err(e.clone()),
     };
-    show(&app, &session, &form.wanted, Some(outcome)).await
+    show(&app, &session, &form.wanted, preview, Some(outcome)).await
 }
 
 /// The email of `wanted`.
@@ -122,11 +125,13 @@ async fn compose(app: &App, wanted: &Wanted) -> Result<Preview, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The preview page, with the outcome of a test send when there was one.
+/// The preview page of `preview` (or why there is none), with the outcome of a test send when
+/// there was one.
 async fn show(
     app: &App,
     session: &Authed,
     wanted: &Wanted,
+    preview: Result<Preview, String>,
     sent: Option<Result<String, String>>,
 ) -> Response {
     let mut ctx = Context::new();
@@ -164,7 +169,7 @@ async fn show(
         Some(Err(e)) => ctx.insert("send_error", e),
         None => {}
     }
-    match compose(app, wanted).await {
+    match preview {
         Ok(preview) => fill(app, &mut ctx, &preview),
         Err(e) => ctx.insert("error", &e),
     }
