@@ -1,5 +1,6 @@
 //! What `tripmail validate` says about the emails a team's templates make, beyond "they render":
-//! per campaign, locale and block size (the renders `validate` makes anyway), the HTML size against
+//! per campaign, locale and block size (the renders `validate` makes anyway) and per snapshot case
+//! (the emails the team pinned, with their real bookings and items), the HTML size against
 //! Gmail's clip, pictures without alt text, links that are not https, subjects over 60 characters,
 //! and an unsubscribe link missing where the campaign needs one; and, per locale, every message the
 //! English file has that the locale's file lacks (the renderer stops at the first).
@@ -11,7 +12,9 @@
 use std::path::Path;
 
 use crate::bookings::Locale;
-use crate::render::{Checked, SUBJECT_MAX_CHARS};
+use crate::compose::Composed;
+use crate::config::CampaignSettings;
+use crate::render::{Checked, EmailContent, SUBJECT_MAX_CHARS};
 
 /// Gmail shows "[Message clipped]" and hides the rest of an email whose HTML passes 102 KB.
 pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
@@ -62,7 +65,24 @@ impl std::fmt::Display for Finding {
 
 /// What is wrong with one of `validate`'s renders.
 pub fn lint(render: &Checked<'_>) -> Vec<Finding> {
-    let c = render.content;
+    lint_content(render.content, render.unsubscribe_url)
+}
+
+/// What is wrong with one snapshot case's email (`validate` with a case list): as [`lint`], the
+/// unsubscribe link being the one the email carries when its campaign wants one.
+pub fn lint_composed(campaign: &CampaignSettings, composed: &Composed) -> Vec<Finding> {
+    let wanted = campaign.wants_unsubscribe().then(|| {
+        composed
+            .email
+            .list_unsubscribe
+            .as_deref()
+            .unwrap_or("(the email has no List-Unsubscribe)")
+    });
+    lint_content(&composed.content, wanted)
+}
+
+/// What is wrong with `c`, which needs the link `unsubscribe_url` when given.
+fn lint_content(c: &EmailContent, unsubscribe_url: Option<&str>) -> Vec<Finding> {
     let mut found = Vec::new();
     if c.html.len() > GMAIL_CLIP_BYTES {
         found.push(Finding::Clipped(c.html.len()));
@@ -73,7 +93,7 @@ pub fn lint(render: &Checked<'_>) -> Vec<Finding> {
     if chars > SUBJECT_MAX_CHARS {
         found.push(Finding::LongSubject(chars));
     }
-    if let Some(url) = render.unsubscribe_url {
+    if let Some(url) = unsubscribe_url {
         if !c.html.contains(&url.replace('&', "&amp;")) && !c.html.contains(url) {
             found.push(Finding::NoUnsubscribe("HTML"));
         }

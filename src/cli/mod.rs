@@ -119,7 +119,7 @@ async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Ledger(args) => ledger::ledger(args),
         Command::Pause(args) => pause::pause(args, true),
         Command::Resume(args) => pause::pause(args, false),
-        Command::Validate(args) => validate::validate(args),
+        Command::Validate(args) => validate::validate(args).await,
         Command::Synth(args) => synth::synth(args),
         Command::Engine(args) => engine::engine(args).await,
         Command::Snapshots(args) => snapshots::snapshots(args).await,

@@ -46,19 +46,14 @@ pub(crate) struct SnapshotsArgs {
 
 /// Runs the mode asked for.
 pub(crate) async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<Exit> {
-    let cases_path = args.cases.clone().unwrap_or_else(|| {
-        let config = &args.sources.config;
-        config
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join("snapshots.toml")
-    });
-    let dir = args.dir.clone().unwrap_or_else(|| {
-        cases_path
-            .parent()
-            .unwrap_or(Path::new(""))
-            .join("snapshots")
-    });
+    let snapshots::Paths {
+        cases: cases_path,
+        dir,
+    } = snapshots::Paths::beside(
+        &args.sources.config,
+        args.cases.as_deref(),
+        args.dir.as_deref(),
+    );
     if args.generate {
         return generate(&args, &cases_path).await;
     }

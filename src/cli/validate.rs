@@ -2,17 +2,20 @@
 //! before a run meets them, and whether emails are DKIM-signed (with the DNS record to publish);
 //! subjects over 60 characters are warned about (`subjects`); every render is linted
 //! ([`crate::lint`]: Gmail's clip, alt text, https links, unsubscribe links), and every missing
-//! translation listed.
+//! translation listed; so is the email of every snapshot case (`--cases`).
 
 use std::path::PathBuf;
 
 use super::console::outln;
 use super::subjects::long_subjects;
 use super::Exit;
+use crate::bookings::Loaded;
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Settings};
-use crate::lint::{lint, missing_translations, Finding, GMAIL_CLIP_BYTES};
-use crate::render::{Checked, Renderer, SUBJECT_MAX_CHARS};
+use crate::lint::{lint, lint_composed, missing_translations, Finding, GMAIL_CLIP_BYTES};
+use crate::render::{Renderer, SUBJECT_MAX_CHARS};
+use crate::run::Campaigns;
+use crate::snapshots::{self, Cases};
 
 /// The flags of `tripmail validate`.
 #[derive(Debug, clap::Args)]
@@ -20,10 +23,15 @@ pub(crate) struct ValidateArgs {
     /// The config file (TOML).
     #[arg(long)]
     config: PathBuf,
+    /// A snapshot case list whose emails are linted too; `snapshots.toml` beside the config when
+    /// it is there.
+    #[arg(long, value_name = "FILE")]
+    cases: Option<PathBuf>,
 }
 
-/// Loads the config, renders every campaign in every locale, reads the bookings header.
-pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
+/// Loads the config, renders every campaign in every locale, reads the bookings header, and lints
+/// every render and every snapshot case.
+pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     let settings = Settings::load(&args.config, &Overrides::default())?;
     let catalog = match &settings.engine.catalog {
         Some(path) => Some(Catalog::load(path)?),
@@ -47,7 +55,18 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     let renderer = Renderer::new(&settings)?;
     let mut lints = Lints::default();
     let checked = renderer.check_each(settings.campaigns.iter(), catalog.as_ref(), |r| {
-        lints.add(&r)
+        // Subjects are checked on the bookings too, below: said there once per campaign and locale.
+        let found = lint(&r)
+            .into_iter()
+            .filter(|f| !matches!(f, Finding::LongSubject(_)))
+            .collect();
+        let what = format!(
+            "campaign `{}`, {}, {} items",
+            r.campaign.name,
+            r.locale.as_str(),
+            r.items
+        );
+        lints.add(&what, r.content.html.len(), found);
     })?;
     let reader = crate::bookings::BookingReader::open(&settings.bookings.path)?;
     crate::run::check_identity_column(&settings, &reader)?;
@@ -72,11 +91,72 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     );
     outln!("{}", dkim_line(&settings));
     outln!("{}", lints.summary());
+    if let Some(line) = lint_cases(&args, settings, &mut lints).await? {
+        outln!("{line}");
+    }
     Ok(if lints.problems > 0 {
         Exit::Problems
     } else {
         Exit::Clean
     })
+}
+
+/// Lints the email of every case of the case list (`--cases`, or `snapshots.toml` beside the
+/// config when it is there) into `lints`; the line that says so, when there is a list.
+async fn lint_cases(
+    args: &ValidateArgs,
+    settings: Settings,
+    lints: &mut Lints,
+) -> anyhow::Result<Option<String>> {
+    let paths = snapshots::Paths::beside(&args.config, args.cases.as_deref(), None);
+    if args.cases.is_none() && !paths.cases.exists() {
+        return Ok(None);
+    }
+    let cases = Cases::load(&paths.cases)?;
+    let bookings = match snapshots::needs_bookings(&cases) {
+        true => Some(Loaded::load(&settings.bookings.path)?),
+        false => None,
+    };
+    let campaigns = Campaigns::start(settings).await?;
+    let before = (lints.findings, lints.problems);
+    let mut sizes: Option<(usize, usize)> = None;
+    for (name, case) in &cases.cases {
+        let composed = match snapshots::compose(&campaigns, bookings.as_ref(), &cases, name).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("tripmail: error: {e}");
+                lints.findings += 1;
+                lints.problems += 1;
+                continue;
+            }
+        };
+        let Some(campaign) = campaigns.settings().campaign(&case.campaign) else {
+            continue;
+        };
+        let size = composed.content.html.len();
+        sizes = Some(sizes.map_or((size, size), |(s, l)| (s.min(size), l.max(size))));
+        let what = format!(
+            "case {name} (campaign `{}`, booking {}{})",
+            case.campaign,
+            composed.record.booking_id,
+            case.lang
+                .as_deref()
+                .map(|l| format!(" shown in {l}"))
+                .unwrap_or_default()
+        );
+        lints.add(&what, size, lint_composed(campaign, &composed));
+    }
+    let kb = |n: usize| n as f64 / 1024.0;
+    let (smallest, largest) = sizes.unwrap_or((0, 0));
+    Ok(Some(format!(
+        "cases: {} of {} linted: HTML {:.1}–{:.1} KB; {} findings ({} to fix)",
+        cases.cases.len(),
+        paths.cases.display(),
+        kb(smallest),
+        kb(largest),
+        lints.findings - before.0,
+        lints.problems - before.1
+    )))
 }
 
 /// The lint of every render: each finding printed as it comes, the sizes kept for the summary.
@@ -89,22 +169,13 @@ struct Lints {
 }
 
 impl Lints {
-    fn add(&mut self, r: &Checked<'_>) {
-        let size = r.content.html.len();
+    /// The findings of the email `what` (its HTML `size` bytes).
+    fn add(&mut self, what: &str, size: usize, found: Vec<Finding>) {
         self.smallest = Some(self.smallest.map_or(size, |s| s.min(size)));
         self.largest = self.largest.max(size);
-        // Subjects are checked on the bookings too, above: said there once per campaign and locale.
-        for f in lint(r)
-            .into_iter()
-            .filter(|f| !matches!(f, Finding::LongSubject(_)))
-        {
+        for f in found {
             let kind = if f.is_problem() { "error" } else { "warning" };
-            eprintln!(
-                "tripmail: {kind}: campaign `{}`, {}, {} items: {f}",
-                r.campaign.name,
-                r.locale.as_str(),
-                r.items
-            );
+            eprintln!("tripmail: {kind}: {what}: {f}");
             self.findings += 1;
             self.problems += usize::from(f.is_problem());
         }

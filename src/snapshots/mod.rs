@@ -4,7 +4,10 @@
 //! one: [`Answer`]), written as a plain file a reviewer reads ([`snapshot`]), compared with the
 //! stored one, and accepted ([`store`]); [`generate`] writes a starting case list.
 
+use std::path::{Path, PathBuf};
+
 use crate::bookings::{Loaded, Locale};
+use crate::compose::Composed;
 use crate::run::Campaigns;
 
 mod cases;
@@ -57,14 +60,45 @@ pub enum SnapshotError {
     },
 }
 
-/// The snapshot of the case `name` of `cases`: its email composed by `campaigns`, the booking
-/// found in `bookings` (the bookings file, read once by the caller) when the case names it by id.
+/// Where a team keeps its case list and its snapshots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paths {
+    /// The case list: `snapshots.toml` beside the config unless named.
+    pub cases: PathBuf,
+    /// The snapshot folder: `snapshots/` beside the case list unless named.
+    pub dir: PathBuf,
+}
+
+impl Paths {
+    /// The paths for the config `config`, the case list and the folder being `cases` and `dir`
+    /// when given.
+    pub fn beside(config: &Path, cases: Option<&Path>, dir: Option<&Path>) -> Paths {
+        let parent = |p: &Path| p.parent().unwrap_or(Path::new("")).to_path_buf();
+        let cases = cases.map_or_else(|| parent(config).join("snapshots.toml"), Path::to_path_buf);
+        let dir = dir.map_or_else(|| parent(&cases).join("snapshots"), Path::to_path_buf);
+        Paths { cases, dir }
+    }
+}
+
+/// The snapshot of the case `name` of `cases` (see [`compose`]).
 pub async fn render(
     campaigns: &Campaigns,
     bookings: Option<&Loaded>,
     cases: &Cases,
     name: &str,
 ) -> Result<String, SnapshotError> {
+    let composed = compose(campaigns, bookings, cases, name).await?;
+    Ok(snapshot(name, &composed))
+}
+
+/// The email of the case `name` of `cases`, composed by `campaigns`, the booking found in
+/// `bookings` (the bookings file, read once by the caller) when the case names it by id.
+pub async fn compose(
+    campaigns: &Campaigns,
+    bookings: Option<&Loaded>,
+    cases: &Cases,
+    name: &str,
+) -> Result<Composed, SnapshotError> {
     let fail = |reason: String| SnapshotError::Case {
         file: cases.path.display().to_string(),
         case: name.to_string(),
@@ -120,7 +154,7 @@ pub async fn render(
         )
         .await
         .map_err(|e| fail(e.to_string()))?;
-    Ok(snapshot(name, &preview.composed))
+    Ok(preview.composed)
 }
 
 /// Whether some case names its booking by id (so the bookings file is needed).
