@@ -2,7 +2,7 @@
 //! 2026-12-10T09:00:00Z), the console served in this process on a loopback port, each page asked
 //! for over HTTP with a logged-in session, several times; the median and the slowest are printed,
 //! and how many times the bookings file was read (once: pages share one copy, read again only when
-//! the file changes).
+//! the file changes). Then the snapshot pages on the shipped demo (its bookings and 26 cases).
 //!
 //! `cargo bench --bench console` (`-- 10000` for another number of bookings). Figures: README,
 //! "The console". Not a test: nothing here asserts a time.
@@ -50,7 +50,8 @@ fn main() -> Result<(), Failure> {
         },
     )?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(bench(settings, &bookings, count))
+    runtime.block_on(bench(settings, &bookings, count))?;
+    runtime.block_on(snapshot_pages(root))
 }
 
 /// The console's clock: the synthetic day's morning.
@@ -70,6 +71,7 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         every: None,
         ledger: None,
         state: None,
+        snapshots: None,
     };
     let ready = console::prepare(c).await?;
     let stop = halt.clone();
@@ -79,18 +81,7 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(120))
         .build()?;
-    let login = http
-        .post(format!("{base}/login"))
-        .form(&[("token", TOKEN), ("who", "bench")])
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or("no session cookie")?
-        .to_string();
+    let cookie = log_in(&http, &base).await?;
     let (id, email) = first_booking(bookings)?;
     println!("console over {count} bookings, {ROUNDS} requests per page after a first one:");
     let pages = [
@@ -111,31 +102,8 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         ),
         ("runs", "/runs".to_string()),
     ];
-    let get = |path: String| {
-        let (http, cookie, base) = (&http, &cookie, &base);
-        async move {
-            let t = Instant::now();
-            let r = http
-                .get(format!("{base}{path}"))
-                .header("cookie", cookie)
-                .send()
-                .await?;
-            let status = r.status();
-            let body = r.text().await?;
-            if !status.is_success() {
-                return Err(format!("{path}: {status}: {body}").into());
-            }
-            Ok::<_, Failure>((t.elapsed(), body))
-        }
-    };
-    for (name, path) in pages {
-        let mut times = Vec::with_capacity(ROUNDS);
-        let (first, _) = get(path.clone()).await?;
-        for _ in 0..ROUNDS {
-            times.push(get(path.clone()).await?.0);
-        }
-        report(name, Some(first), &mut times);
-    }
+    let get = |path: String| fetch(&http, &cookie, &base, path);
+    measure(&http, &cookie, &base, &pages).await?;
     // The plan made again: each round pauses or resumes a campaign first, which changes the plan.
     let mut times = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
@@ -155,6 +123,108 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         times.push(get("/plan".to_string()).await?.0);
     }
     report("plan after a pause", None, &mut times);
+    halt.request();
+    server.await??;
+    Ok(())
+}
+
+/// Logs in on the console at `base`: the session cookie.
+async fn log_in(http: &reqwest::Client, base: &str) -> Result<String, Failure> {
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", TOKEN), ("who", "bench")])
+        .send()
+        .await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or("no session cookie")?
+        .to_string();
+    Ok(cookie)
+}
+
+/// `GET path`: how long it took and the page.
+async fn fetch(
+    http: &reqwest::Client,
+    cookie: &str,
+    base: &str,
+    path: String,
+) -> Result<(Duration, String), Failure> {
+    let t = Instant::now();
+    let r = http
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await?;
+    let status = r.status();
+    let body = r.text().await?;
+    if !status.is_success() {
+        return Err(format!("{path}: {status}: {body}").into());
+    }
+    Ok((t.elapsed(), body))
+}
+
+/// Each page once, then [`ROUNDS`] times: a line each.
+async fn measure(
+    http: &reqwest::Client,
+    cookie: &str,
+    base: &str,
+    pages: &[(&str, String)],
+) -> Result<(), Failure> {
+    for (name, path) in pages {
+        let mut times = Vec::with_capacity(ROUNDS);
+        let (first, _) = fetch(http, cookie, base, path.clone()).await?;
+        for _ in 0..ROUNDS {
+            times.push(fetch(http, cookie, base, path.clone()).await?.0);
+        }
+        report(name, Some(first), &mut times);
+    }
+    Ok(())
+}
+
+/// The snapshot pages on the shipped demo (its bookings, its 26 cases): every load makes every
+/// case from the templates on disk.
+async fn snapshot_pages(root: &std::path::Path) -> Result<(), Failure> {
+    let config = root.join("fixtures/campaign.toml");
+    let dir = tempfile::tempdir()?;
+    let settings = Settings::load(
+        &config,
+        &Overrides {
+            state_path: Some(dir.path().join("state.sqlite")),
+            ..Overrides::default()
+        },
+    )?;
+    let listener = console::bind("127.0.0.1:0".parse()?, false).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let halt = Halt::new();
+    let c = Console {
+        settings,
+        token: Secret::new(TOKEN),
+        clock: pinned,
+        remote: false,
+        every: None,
+        ledger: None,
+        state: None,
+        snapshots: Some(tripmail::snapshots::Paths::beside(&config, None, None)),
+    };
+    let ready = console::prepare(c).await?;
+    let stop = halt.clone();
+    let server = tokio::spawn(async move { console::serve(listener, ready, stop).await });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()?;
+    let cookie = log_in(&http, &base).await?;
+    println!("snapshot pages on the shipped demo ({ROUNDS} requests per page after a first one):");
+    let pages = [
+        ("gallery (26 cases)", "/snapshots".to_string()),
+        (
+            "one case's review",
+            "/snapshots/case/reminder-de-block".to_string(),
+        ),
+    ];
+    measure(&http, &cookie, &base, &pages).await?;
     halt.request();
     server.await??;
     Ok(())

@@ -146,8 +146,9 @@ fn safe_name(name: &str) -> String {
         .collect()
 }
 
-/// The changed lines of `old` → `new` (with 2 lines of context), escaped, `<del>` and `<ins>`.
-fn diff_html(old: &str, new: &str) -> String {
+/// The changed lines of `old` → `new` (with 2 lines of context), escaped, `<del>` and `<ins>`
+/// (also the console's review page).
+pub fn diff_html(old: &str, new: &str) -> String {
     let diff = TextDiff::from_lines(old, new);
     let mut out = String::new();
     for group in diff.grouped_ops(2) {

@@ -35,6 +35,13 @@ pub(crate) struct ServeArgs {
     /// The state database (the send ledger, pauses, run history), instead of `state.path`.
     #[arg(long, value_name = "PATH")]
     state: Option<PathBuf>,
+    /// The snapshot case list of the Snapshots pages; `snapshots.toml` beside the config when it
+    /// is there.
+    #[arg(long, value_name = "FILE")]
+    cases: Option<PathBuf>,
+    /// The snapshot folder; `snapshots/` beside the case list by default.
+    #[arg(long, value_name = "DIR")]
+    snapshot_dir: Option<PathBuf>,
 }
 
 /// How far `--now` moved the console's clock from the wall clock.
@@ -73,6 +80,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
     if args.allow_remote && token.expose().trim().chars().count() < 16 {
         anyhow::bail!("--allow-remote: the console's token (TRIPMAIL_CONSOLE__TOKEN) must be 16 characters or more when other machines can reach it; leave it unset and one of 256 random bits is made");
     }
+    let paths = crate::snapshots::Paths::beside(
+        &args.sources.config,
+        args.cases.as_deref(),
+        args.snapshot_dir.as_deref(),
+    );
+    let snapshots = match args.cases.is_some() || paths.cases.exists() {
+        true => Some(paths),
+        false => None,
+    };
     let listener = console::bind(args.listen, args.allow_remote).await?;
     let addr = listener.local_addr()?;
     let ready = console::prepare(Console {
@@ -83,6 +99,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         every: args.every,
         ledger,
         state,
+        snapshots,
     })
     .await?;
     outln!("tripmail console: http://{addr}/");

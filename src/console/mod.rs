@@ -3,7 +3,8 @@
 //! pause or resume a campaign.
 //!
 //! Split by page: `campaigns` (the list, pause and resume), `plan` (+ `chart`, the SVG),
-//! `lookup`, `preview` (+ its test send), `runs` (+ `live`, the in-process runner's progress);
+//! `lookup`, `preview` (+ its test send), `runs` (+ `live`, the in-process runner's progress),
+//! `snapshots` (the team's snapshot cases: a live gallery, a review, "approve");
 //! `auth` (token login, sessions, CSRF) and `pages` (the templates and the headers every page
 //! carries). This file holds the server: the address check, the routes, and the runner started
 //! beside it with `--every` (the library's [`Job`], not a copy).
@@ -32,6 +33,7 @@ mod pages;
 mod plan;
 mod preview;
 mod runs;
+mod snapshots;
 
 pub use auth::random_token;
 
@@ -58,6 +60,8 @@ pub struct Console {
     pub ledger: Option<Arc<dyn SendLedger>>,
     /// The state database, when already open (with the ledger); else opened at `settings.state.path`.
     pub state: Option<Arc<StateDb>>,
+    /// The snapshot case list and folder of the snapshot pages, when there is one.
+    pub snapshots: Option<crate::snapshots::Paths>,
 }
 
 /// Why the console cannot start.
@@ -103,6 +107,7 @@ pub(crate) struct App {
     state: Arc<StateDb>,
     bookings: Arc<BookingsCache>,
     plans: plan::PlanCache,
+    snapshots: Option<crate::snapshots::Paths>,
 }
 
 impl auth::HasAuth for App {
@@ -193,6 +198,7 @@ pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
         },
         bookings: Arc::new(BookingsCache::new(&console.settings.bookings.path)),
         plans: plan::PlanCache::default(),
+        snapshots: console.snapshots,
         settings: console.settings,
     })))
 }
@@ -268,6 +274,9 @@ fn routes(app: Arc<App>) -> Router {
         .route("/preview/send-test", post(preview::send_test))
         .route("/runs", get(runs::page))
         .route("/runs/{id}", get(runs::one))
+        .route("/snapshots", get(snapshots::gallery))
+        .route("/snapshots/case/{name}", get(snapshots::one))
+        .route("/snapshots/approve", post(snapshots::approve))
         .route("/static/console.css", get(pages::stylesheet))
         .route("/images/{*name}", get(preview::image))
         .fallback(pages::not_found)

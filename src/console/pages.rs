@@ -22,7 +22,7 @@ const POLICY: &str = "default-src 'none'; script-src 'none'; style-src 'self' 'u
 img-src 'self' data: https:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; \
 base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 10] = [
     (
         "base.html",
         include_str!("../../templates/console/base.html"),
@@ -52,6 +52,14 @@ const TEMPLATES: [(&str, &str); 8] = [
         include_str!("../../templates/console/runs.html"),
     ),
     ("run.html", include_str!("../../templates/console/run.html")),
+    (
+        "snapshots.html",
+        include_str!("../../templates/console/snapshots.html"),
+    ),
+    (
+        "snapshot.html",
+        include_str!("../../templates/console/snapshot.html"),
+    ),
 ];
 
 const STYLESHEET: &str = include_str!("../../templates/console/console.css");

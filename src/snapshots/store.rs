@@ -39,12 +39,8 @@ fn io(path: &Path, e: std::io::Error) -> SnapshotError {
 /// rendering is written beside it as `.snap.new`; when they are the same, a `.snap.new` left from
 /// before is removed (there is nothing to accept).
 pub fn compare(dir: &Path, case: &str, rendered: &str) -> Result<Outcome, SnapshotError> {
-    let (snap, new) = (snap_path(dir, case), new_path(dir, case));
-    let old = match std::fs::read_to_string(&snap) {
-        Ok(old) => Some(old),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(&snap, e)),
-    };
+    let new = new_path(dir, case);
+    let old = stored(dir, case)?;
     if old.as_deref() == Some(rendered) {
         match std::fs::remove_file(&new) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&new, e)),
@@ -57,6 +53,25 @@ pub fn compare(dir: &Path, case: &str, rendered: &str) -> Result<Outcome, Snapsh
         None => Outcome::New,
         Some(old) => Outcome::Changed(diff(case, &old, rendered)),
     })
+}
+
+/// `case`'s accepted snapshot in `dir`, if it has one.
+pub fn stored(dir: &Path, case: &str) -> Result<Option<String>, SnapshotError> {
+    let snap = snap_path(dir, case);
+    match std::fs::read_to_string(&snap) {
+        Ok(old) => Ok(Some(old)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&snap, e)),
+    }
+}
+
+/// Makes `rendered` `case`'s snapshot (the console's "approve"): written beside it, then moved over
+/// it, so that a reader never sees half a file.
+pub fn approve(dir: &Path, case: &str, rendered: &str) -> Result<(), SnapshotError> {
+    let new = new_path(dir, case);
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    std::fs::write(&new, rendered).map_err(|e| io(&new, e))?;
+    accept(dir, case)
 }
 
 /// The unified diff from `old` to `new`, three lines of context, headed with the case's files.

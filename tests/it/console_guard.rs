@@ -148,3 +148,75 @@ fn without_the_session_or_the_csrf_field_nothing_is_shown_or_changed() {
         );
     });
 }
+
+#[test]
+fn approving_a_snapshot_needs_the_session_and_the_csrf_field() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let templates = crate::util::templates_with(tmp.path(), "i18n/de.ftl", |t| {
+        t.replace("Ihre Buchung", "Ihre Reise")
+    });
+    let dir_line = format!("dir = {:?}", templates.display().to_string());
+    let config =
+        crate::template_snapshots::demo_copy(tmp.path(), &[("dir = \"templates\"", &dir_line)]);
+    let snap = tmp.path().join("snapshots/reminder-de-block.snap");
+    let stored = std::fs::read_to_string(&snap).expect("the stored snapshot");
+    let console = Console::start(&config, &[]);
+    let http = plain();
+    let approve = console.at("snapshots/approve");
+    crate::util::runtime().block_on(async {
+        let (_, cookie) = log_in(&http, &console, TOKEN).await;
+        let session = cookie
+            .expect("a session")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let page = http
+            .get(console.at("snapshots/case/reminder-de-block"))
+            .header(COOKIE, &session);
+        let html = page
+            .send()
+            .await
+            .expect("an answer")
+            .text()
+            .await
+            .expect("the review");
+        let csrf = csrf_of(&html);
+        let seen = html
+            .split("name=\"seen\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the approve form's seen field")
+            .to_string();
+        assert!(seen.starts_with("reminder-de-block:"), "{seen}");
+
+        let without_session = http
+            .post(&approve)
+            .form(&[("csrf", csrf.as_str()), ("seen", &seen)]);
+        let status = without_session.send().await.expect("an answer").status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "without the session");
+        let without_csrf = http
+            .post(&approve)
+            .header(COOKIE, &session)
+            .form(&[("seen", &seen)]);
+        let status = without_csrf.send().await.expect("an answer").status();
+        assert_eq!(status, StatusCode::FORBIDDEN, "without the csrf field");
+        assert_eq!(
+            std::fs::read_to_string(&snap).expect("snapshot"),
+            stored,
+            "unchanged"
+        );
+
+        let taken = http
+            .post(&approve)
+            .header(COOKIE, &session)
+            .form(&[("csrf", csrf.as_str()), ("seen", &seen)]);
+        let resp = taken.send().await.expect("an answer");
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let now = std::fs::read_to_string(&snap).expect("snapshot");
+        assert!(
+            now.contains("Ihre Reise") && !now.contains("Ihre Buchung"),
+            "{now}"
+        );
+    });
+}

@@ -12,7 +12,7 @@ use crate::browser::{Console, Demo, TOKEN};
 use crate::util::{runtime, tripmail_process, NOW};
 
 /// Every page of the console, with a booking and campaign that exist in the shipped demo.
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
     "",
     "plan",
     "lookup?q=WT-100001",
@@ -20,6 +20,7 @@ const PAGES: [&str; 7] = [
     "preview?booking=WT-100001&campaign=reminder",
     "preview?booking=WT-100001&campaign=confirmation&lang=de",
     "runs",
+    "snapshots",
 ];
 
 /// `serve` on `config` with `env` added to the test token.
@@ -120,6 +121,19 @@ fn no_secret_is_on_any_page_nor_in_the_consoles_output_in_any_encoding() {
         "max_connections = 4",
         "url = \"smtp://tripmail@127.0.0.1:9\"\nmax_connections = 4",
     )]);
+    // The snapshot pages show every case's email too.
+    let fixtures = crate::util::root().join("fixtures");
+    std::fs::copy(
+        fixtures.join("snapshots.toml"),
+        demo.dir.path().join("snapshots.toml"),
+    )
+    .expect("the case list copied");
+    let answers = demo.dir.path().join("answers");
+    std::fs::create_dir_all(&answers).expect("answers folder");
+    for entry in std::fs::read_dir(fixtures.join("answers")).expect("answers") {
+        let p = entry.expect("an answer").path();
+        std::fs::copy(&p, answers.join(p.file_name().expect("a name"))).expect("copied");
+    }
     let console = serve(
         &demo.config,
         &[("TRIPMAIL_SMTP__PASSWORD", password), ("RUST_LOG", "debug")],
@@ -128,9 +142,13 @@ fn no_secret_is_on_any_page_nor_in_the_consoles_output_in_any_encoding() {
     let mut seen = String::new();
     rt.block_on(async {
         let cookie = session(&http, &console, TOKEN).await;
-        for path in PAGES {
+        for path in PAGES.iter().chain(&["snapshots/case/reminder-de-block"]) {
             seen.push_str(&page(&http, &console, &cookie, path).await);
         }
+        assert!(
+            seen.contains("26 cases: 0 the same, 0 changed, 26 new"),
+            "the gallery was shown"
+        );
         // A test send that fails (nothing listens on port 9): its error is on the page too.
         let preview = page(&http, &console, &cookie, PAGES[4]).await;
         let csrf = preview

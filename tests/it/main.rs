@@ -44,6 +44,7 @@ mod schedule;
 mod skip;
 mod smtp;
 mod snapshots;
+mod snapshots_browser;
 mod sources;
 mod synth;
 mod template_snapshots;

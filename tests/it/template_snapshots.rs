@@ -9,7 +9,7 @@ use std::process::Output;
 use crate::util::{config_with, root, stderr, templates_with, tripmail, NOW};
 
 /// The German cases of the shipped case list.
-const GERMAN: [&str; 4] = [
+pub(crate) const GERMAN: [&str; 4] = [
     "confirmation-de-block",
     "confirmation-de-no-block",
     "reminder-de-block",
@@ -18,7 +18,7 @@ const GERMAN: [&str; 4] = [
 
 /// The shipped case list, its snapshots and pinned answers, copied into `dir`, beside a config
 /// like the shipped one with `replace` applied (so that `snapshots.toml` is found beside it).
-fn demo_copy(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn demo_copy(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
     let fixtures = root().join("fixtures");
     std::fs::copy(fixtures.join("snapshots.toml"), dir.join("snapshots.toml")).unwrap();
     for sub in ["snapshots", "answers"] {

@@ -178,6 +178,14 @@ impl Browser {
             .unwrap_or(900)
             .clamp(600, 6000);
         self.resize(WIDTH, height as u32);
+        // Two animation frames, so that what the taller window shows (frames included) is painted.
+        let painted = "const done = arguments[0]; \
+                       requestAnimationFrame(() => requestAnimationFrame(() => done(true)));";
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": painted, "args": []})),
+        );
         let png = self.cmd("GET", "/screenshot", None);
         self.resize(WIDTH, 900);
         let bytes = base64::engine::general_purpose::STANDARD
