@@ -213,6 +213,7 @@ async fn snapshot_pages(root: &std::path::Path) -> Result<(), Failure> {
     let stop = halt.clone();
     let server = tokio::spawn(async move { console::serve(listener, ready, stop).await });
     let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(120))
         .build()?;
     let cookie = log_in(&http, &base).await?;

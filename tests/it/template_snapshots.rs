@@ -303,3 +303,43 @@ fn review_asks_on_a_terminal_case_by_case() {
     assert!(snaps.join("reminder-it-block.snap.new").exists());
     assert!(!snaps.join("reminder-it-block.snap").exists());
 }
+
+#[test]
+fn every_shipped_case_is_mjml_the_official_validator_accepts() {
+    // The shipped cases pin every campaign × locale × block in our own suite too (the insta cases
+    // of `snapshots.rs` that pinned the same emails moved here); their MJML goes through `mjml -v`.
+    let rt = crate::util::runtime();
+    let mjml: Vec<(String, String)> = rt.block_on(async {
+        let config = root().join("fixtures/campaign.toml");
+        let settings = tripmail::config::Settings::load(&config, &Default::default()).unwrap();
+        let bookings = tripmail::bookings::Loaded::load(&settings.bookings.path).unwrap();
+        let cases =
+            tripmail::snapshots::Cases::load(&root().join("fixtures/snapshots.toml")).unwrap();
+        let campaigns = tripmail::run::Campaigns::start(settings).await.unwrap();
+        let mut out = Vec::new();
+        for name in cases.cases.keys() {
+            let composed = tripmail::snapshots::compose(&campaigns, Some(&bookings), &cases, name)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.push((name.clone(), composed.content.mjml));
+        }
+        out
+    });
+    assert_eq!(mjml.len(), 26);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(crate::snapshots::mjml_validator());
+    cmd.arg("-v");
+    for (name, text) in &mjml {
+        assert!(text.starts_with("<mjml"), "{name}: {text}");
+        let file = dir.path().join(format!("{name}.mjml"));
+        std::fs::write(&file, text).unwrap();
+        cmd.arg(file);
+    }
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "mjml -v refused:\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
