@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the HTML of every insta snapshot case (SNAPDIR/*.html.snap) as OUTDIR/<case>.html, for
-the inbox checks (.ci/inbox-checks.sh). An insta snapshot is a header between two `---` lines,
-then the value."""
+"""Writes the HTML of every insta snapshot case (SNAPDIR/*.html.snap) as OUTDIR/<case>.html, and of
+every case of the demo's case list (fixtures/snapshots/*.snap, after its `==== html ====` line) as
+OUTDIR/case-<case>.html, for the inbox checks (.ci/inbox-checks.sh). An insta snapshot is a header
+between two `---` lines, then the value."""
 import pathlib
 import sys
 
@@ -16,3 +17,12 @@ for snap in sorted(snapdir.glob("*.html.snap")):
         sys.exit(f"{snap}: not an insta snapshot (header not closed)")
     name = snap.name.removesuffix(".html.snap").removeprefix("it__snapshots__")
     (outdir / f"{name}.html").write_text(text[header_end + 5 :], encoding="utf-8")
+
+root = pathlib.Path(__file__).resolve().parent.parent
+for snap in sorted((root / "fixtures" / "snapshots").glob("*.snap")):
+    text = snap.read_text(encoding="utf-8")
+    marker = "\n==== html ====\n"
+    if marker not in text:
+        sys.exit(f"{snap}: no HTML part")
+    name = snap.name.removesuffix(".snap")
+    (outdir / f"case-{name}.html").write_text(text.split(marker, 1)[1], encoding="utf-8")

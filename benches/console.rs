@@ -71,7 +71,8 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
         every: None,
         ledger: None,
         state: None,
-        snapshots: None,
+        // No case list beside the synthetic bookings: the snapshot pages are measured below.
+        snapshots: tripmail::snapshots::Paths::beside(&bookings.with_extension("toml"), None, None),
     };
     let ready = console::prepare(c).await?;
     let stop = halt.clone();
@@ -207,7 +208,7 @@ async fn snapshot_pages(root: &std::path::Path) -> Result<(), Failure> {
         every: None,
         ledger: None,
         state: None,
-        snapshots: Some(tripmail::snapshots::Paths::beside(&config, None, None)),
+        snapshots: tripmail::snapshots::Paths::beside(&config, None, None),
     };
     let ready = console::prepare(c).await?;
     let stop = halt.clone();

@@ -35,8 +35,8 @@ pub(crate) struct ServeArgs {
     /// The state database (the send ledger, pauses, run history), instead of `state.path`.
     #[arg(long, value_name = "PATH")]
     state: Option<PathBuf>,
-    /// The snapshot case list of the Snapshots pages; `snapshots.toml` beside the config when it
-    /// is there.
+    /// The snapshot case list of the Snapshots pages; `snapshots.toml` beside the config by
+    /// default (looked for at each page, so a list written meanwhile is seen on reload).
     #[arg(long, value_name = "FILE")]
     cases: Option<PathBuf>,
     /// The snapshot folder; `snapshots/` beside the case list by default.
@@ -85,10 +85,12 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         args.cases.as_deref(),
         args.snapshot_dir.as_deref(),
     );
-    let snapshots = match args.cases.is_some() || paths.cases.exists() {
-        true => Some(paths),
-        false => None,
-    };
+    if args.cases.is_some() && !paths.cases.exists() {
+        anyhow::bail!(
+            "--cases {}: no such file (write one with `tripmail snapshots --generate --cases FILE`)",
+            paths.cases.display()
+        );
+    }
     let listener = console::bind(args.listen, args.allow_remote).await?;
     let addr = listener.local_addr()?;
     let ready = console::prepare(Console {
@@ -99,7 +101,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
         every: args.every,
         ledger,
         state,
-        snapshots,
+        snapshots: paths,
     })
     .await?;
     outln!("tripmail console: http://{addr}/");

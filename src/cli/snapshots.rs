@@ -13,8 +13,7 @@ use crate::bookings::Loaded;
 use crate::run::Campaigns;
 use crate::snapshot_review as review;
 use crate::snapshots::store::{Decision, Outcome};
-use crate::snapshots::HTML_PART;
-use crate::snapshots::{self, store, Cases};
+use crate::snapshots::{self, store, Cases, Maker};
 
 /// The flags of `tripmail snapshots`.
 #[derive(Debug, clap::Args)]
@@ -69,16 +68,12 @@ async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::R
         anyhow::bail!("--review asks on a terminal; elsewhere use --check, then --accept [CASE…]");
     }
     let mut asking = args.review;
-    let cases = Cases::load(cases_path)?;
     let settings = args.sources.load(None, None)?;
-    let bookings = match snapshots::needs_bookings(&cases) {
-        true => Some(Loaded::load(&settings.bookings.path)?),
-        false => None,
-    };
-    let campaigns = Campaigns::start(settings).await?;
+    let maker = Maker::start(settings, cases_path, None).await?;
+    let cases = &maker.cases;
     let (mut same, mut changed, mut failed) = (0, Vec::new(), 0);
-    for name in cases.cases.keys() {
-        let rendered = match snapshots::render(&campaigns, bookings.as_ref(), &cases, name).await {
+    for name in maker.names() {
+        let rendered = match maker.snapshot(name).await {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("tripmail: {e}");
@@ -142,7 +137,7 @@ async fn check(args: &SnapshotsArgs, cases_path: &Path, dir: &Path) -> anyhow::R
 fn picture(dir: &Path, changed: &[String]) -> anyhow::Result<()> {
     let html_of = |path: PathBuf| -> Option<String> {
         let text = std::fs::read_to_string(path).ok()?;
-        Some(text.split_once(HTML_PART)?.1.to_string())
+        Some(snapshots::html_of(&text).to_string())
     };
     let sides: Vec<(&String, Option<String>, String)> = changed
         .iter()

@@ -9,13 +9,11 @@ use std::path::PathBuf;
 use super::console::outln;
 use super::subjects::long_subjects;
 use super::Exit;
-use crate::bookings::Loaded;
 use crate::catalog::Catalog;
 use crate::config::{Overrides, Settings};
 use crate::lint::{lint, lint_composed, missing_translations, Finding, GMAIL_CLIP_BYTES};
 use crate::render::{Renderer, SUBJECT_MAX_CHARS};
-use crate::run::Campaigns;
-use crate::snapshots::{self, Cases};
+use crate::snapshots::{self, Maker};
 
 /// The flags of `tripmail validate`.
 #[derive(Debug, clap::Args)]
@@ -91,10 +89,12 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     );
     outln!("{}", dkim_line(&settings));
     outln!("{}", lints.summary());
-    if let Some(line) = lint_cases(&args, settings, &mut lints).await? {
-        outln!("{line}");
+    let cases = lint_cases(&args, settings).await?;
+    if let Some((c, file)) = &cases {
+        outln!("{}", c.cases_summary(file));
     }
-    Ok(if lints.problems > 0 {
+    let problems = lints.problems + cases.as_ref().map_or(0, |(c, _)| c.problems + c.unmade);
+    Ok(if problems > 0 {
         Exit::Problems
     } else {
         Exit::Clean
@@ -102,39 +102,30 @@ pub(crate) async fn validate(args: ValidateArgs) -> anyhow::Result<Exit> {
 }
 
 /// Lints the email of every case of the case list (`--cases`, or `snapshots.toml` beside the
-/// config when it is there) into `lints`; the line that says so, when there is a list.
+/// config when it is there); the line that says so, when there is a list. A case that cannot be
+/// made is an error.
 async fn lint_cases(
     args: &ValidateArgs,
     settings: Settings,
-    lints: &mut Lints,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<(Lints, std::path::PathBuf)>> {
     let paths = snapshots::Paths::beside(&args.config, args.cases.as_deref(), None);
     if args.cases.is_none() && !paths.cases.exists() {
         return Ok(None);
     }
-    let cases = Cases::load(&paths.cases)?;
-    let bookings = match snapshots::needs_bookings(&cases) {
-        true => Some(Loaded::load(&settings.bookings.path)?),
-        false => None,
-    };
-    let campaigns = Campaigns::start(settings).await?;
-    let before = (lints.findings, lints.problems);
-    let mut sizes: Option<(usize, usize)> = None;
-    for (name, case) in &cases.cases {
-        let composed = match snapshots::compose(&campaigns, bookings.as_ref(), &cases, name).await {
+    let maker = Maker::start(settings, &paths.cases, None).await?;
+    let mut lints = Lints::default();
+    for (name, case) in &maker.cases.cases {
+        let composed = match maker.compose(name).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("tripmail: error: {e}");
-                lints.findings += 1;
-                lints.problems += 1;
+                lints.unmade += 1;
                 continue;
             }
         };
-        let Some(campaign) = campaigns.settings().campaign(&case.campaign) else {
+        let Some(campaign) = maker.campaigns.settings().campaign(&case.campaign) else {
             continue;
         };
-        let size = composed.content.html.len();
-        sizes = Some(sizes.map_or((size, size), |(s, l)| (s.min(size), l.max(size))));
         let what = format!(
             "case {name} (campaign `{}`, booking {}{})",
             case.campaign,
@@ -144,19 +135,10 @@ async fn lint_cases(
                 .map(|l| format!(" shown in {l}"))
                 .unwrap_or_default()
         );
-        lints.add(&what, size, lint_composed(campaign, &composed));
+        let html = composed.content.html.len();
+        lints.add(&what, html, lint_composed(campaign, &composed));
     }
-    let kb = |n: usize| n as f64 / 1024.0;
-    let (smallest, largest) = sizes.unwrap_or((0, 0));
-    Ok(Some(format!(
-        "cases: {} of {} linted: HTML {:.1}–{:.1} KB; {} findings ({} to fix)",
-        cases.cases.len(),
-        paths.cases.display(),
-        kb(smallest),
-        kb(largest),
-        lints.findings - before.0,
-        lints.problems - before.1
-    )))
+    Ok(Some((lints, paths.cases)))
 }
 
 /// The lint of every render: each finding printed as it comes, the sizes kept for the summary.
@@ -166,11 +148,16 @@ struct Lints {
     largest: usize,
     findings: usize,
     problems: usize,
+    /// Snapshot cases that could not be made.
+    unmade: usize,
+    /// Emails linted.
+    count: usize,
 }
 
 impl Lints {
     /// The findings of the email `what` (its HTML `size` bytes).
     fn add(&mut self, what: &str, size: usize, found: Vec<Finding>) {
+        self.count += 1;
         self.smallest = Some(self.smallest.map_or(size, |s| s.min(size)));
         self.largest = self.largest.max(size);
         for f in found {
@@ -179,6 +166,30 @@ impl Lints {
             self.findings += 1;
             self.problems += usize::from(f.is_problem());
         }
+    }
+
+    /// The line of the snapshot cases: how many were linted, their sizes, the findings.
+    fn cases_summary(&self, file: &std::path::Path) -> String {
+        let linted = self.count;
+        let mut line = format!(
+            "cases: {linted} of {} in {} linted",
+            linted + self.unmade,
+            file.display()
+        );
+        if self.unmade > 0 {
+            line.push_str(&format!(" ({} could not be made: errors)", self.unmade));
+        }
+        if let Some(smallest) = self.smallest {
+            line.push_str(&format!(
+                ": HTML {:.1}–{:.1} KB",
+                smallest as f64 / 1024.0,
+                self.largest as f64 / 1024.0
+            ));
+        }
+        format!(
+            "{line}; {} findings ({} to fix)",
+            self.findings, self.problems
+        )
     }
 
     fn summary(&self) -> String {

@@ -60,8 +60,8 @@ pub struct Console {
     pub ledger: Option<Arc<dyn SendLedger>>,
     /// The state database, when already open (with the ledger); else opened at `settings.state.path`.
     pub state: Option<Arc<StateDb>>,
-    /// The snapshot case list and folder of the snapshot pages, when there is one.
-    pub snapshots: Option<crate::snapshots::Paths>,
+    /// Where the snapshot pages find the case list (looked for at each request) and the snapshots.
+    pub snapshots: crate::snapshots::Paths,
 }
 
 /// Why the console cannot start.
@@ -107,7 +107,9 @@ pub(crate) struct App {
     state: Arc<StateDb>,
     bookings: Arc<BookingsCache>,
     plans: plan::PlanCache,
-    snapshots: Option<crate::snapshots::Paths>,
+    snapshots: crate::snapshots::Paths,
+    /// Held while an approval writes snapshot files: one at a time.
+    approving: tokio::sync::Mutex<()>,
 }
 
 impl auth::HasAuth for App {
@@ -199,6 +201,7 @@ pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
         bookings: Arc::new(BookingsCache::new(&console.settings.bookings.path)),
         plans: plan::PlanCache::default(),
         snapshots: console.snapshots,
+        approving: tokio::sync::Mutex::new(()),
         settings: console.settings,
     })))
 }

@@ -18,9 +18,9 @@ use tera::Context;
 use super::auth::Authed;
 use super::App;
 use crate::deliver::files::localize;
-use crate::run::{Campaigns, PreviewAt};
+use crate::run::{FatalError, PreviewAt};
 use crate::snapshot_review::diff_html;
-use crate::snapshots::{self, store, CaseBooking, Cases, Paths, HTML_PART};
+use crate::snapshots::{self, html_of, store, CaseBooking, Maker, MakerError, Paths};
 
 /// One case as made now.
 #[derive(Serialize)]
@@ -37,6 +37,9 @@ struct Made {
     html: String,
     /// Why it could not be made.
     error: Option<String>,
+    /// Why its block is missing, when the engine failed (the case then shows no block: a
+    /// difference that is the engine's, not the templates').
+    engine_error: Option<String>,
     /// The snapshot it makes, and its SHA-256 (what "approve" approves).
     #[serde(skip)]
     snapshot: String,
@@ -66,43 +69,34 @@ fn located(error: &str) -> Option<String> {
 }
 
 /// The cases of `paths` (all, or the one named `only`), each made from the templates on disk now
-/// and compared with its stored snapshot.
-async fn make_all(app: &App, paths: &Paths, only: Option<&str>) -> Result<Vec<Made>, Unmade> {
-    let cases = Cases::load(&paths.cases).map_err(|e| Unmade {
-        title: "The case list cannot be read",
-        error: e.to_string(),
-    })?;
-    let bookings = match snapshots::needs_bookings(&cases) {
-        true => Some(super::loaded(app).await.map_err(|error| Unmade {
-            title: "The bookings file cannot be read",
-            error,
-        })?),
-        false => None,
-    };
+/// and compared with its stored snapshot; `None` when there is no case list.
+async fn make_all(
+    app: &App,
+    paths: &Paths,
+    only: Option<&str>,
+) -> Result<Option<Vec<Made>>, Unmade> {
+    if !paths.cases.exists() {
+        return Ok(None);
+    }
+    // The console's copy of the bookings when it can be read (else the maker reads and says why).
+    let bookings = super::loaded(app).await.ok();
     // Started again on every request: the templates, translations and catalog as they are now.
-    let campaigns = Campaigns::start(app.settings.clone())
+    let maker = Maker::start(app.settings.clone(), &paths.cases, bookings)
         .await
         .map_err(|e| Unmade {
-            title: "The templates do not compile",
+            title: match &e {
+                MakerError::Cases(_) => "The case list cannot be read",
+                MakerError::Start(FatalError::Render(_)) => "The templates do not compile",
+                MakerError::Start(_) => "The campaigns cannot start",
+            },
             error: crate::runner::with_causes(&e).trim().to_string(),
         })?;
     let mut made = Vec::new();
-    for (name, case) in &cases.cases {
+    for (name, case) in &maker.cases.cases {
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        made.push(
-            make_one(
-                app,
-                &campaigns,
-                bookings.as_deref(),
-                &cases,
-                paths,
-                name,
-                case,
-            )
-            .await,
-        );
+        made.push(make_one(app, &maker, paths, name, case).await);
     }
     let rank = |s: &str| {
         ["failed", "changed", "new", "same"]
@@ -114,14 +108,12 @@ async fn make_all(app: &App, paths: &Paths, only: Option<&str>) -> Result<Vec<Ma
             .cmp(&rank(b.status))
             .then(a.name.cmp(&b.name))
     });
-    Ok(made)
+    Ok(Some(made))
 }
 
 async fn make_one(
     app: &App,
-    campaigns: &Campaigns,
-    bookings: Option<&crate::bookings::Loaded>,
-    cases: &Cases,
+    maker: &Maker,
     paths: &Paths,
     name: &str,
     case: &snapshots::Case,
@@ -142,11 +134,12 @@ async fn make_one(
         subject: String::new(),
         html: String::new(),
         error: None,
+        engine_error: None,
         snapshot: String::new(),
         sha: String::new(),
         stored: None,
     };
-    let composed = match snapshots::compose(campaigns, bookings, cases, name).await {
+    let composed = match maker.compose(name).await {
         Ok(c) => c,
         Err(e) => {
             made.error = Some(e.to_string());
@@ -168,6 +161,7 @@ async fn make_one(
         Some(_) => "changed",
     };
     made.subject = composed.email.subject.clone();
+    made.engine_error = composed.record.engine_error.clone();
     made.html = for_console(app, &composed.email.html);
     made
 }
@@ -187,12 +181,7 @@ fn sha(text: &str) -> String {
         .collect()
 }
 
-/// The HTML part of a snapshot file.
-fn html_part(snapshot: &str) -> &str {
-    snapshot.split_once(HTML_PART).map_or("", |(_, html)| html)
-}
-
-/// What the gallery's redirect after approving says.
+/// What the redirect after approving says.
 #[derive(Deserialize, Default)]
 pub struct Approved {
     #[serde(default)]
@@ -208,36 +197,37 @@ pub async fn gallery(
     Query(done): Query<Approved>,
 ) -> Response {
     let mut ctx = context(&app);
-    if let Some(paths) = app.snapshots.clone() {
-        match make_all(&app, &paths, None).await {
-            Ok(made) => {
-                let count = |s: &str| made.iter().filter(|m| m.status == s).count();
-                let waiting: Vec<String> = made
-                    .iter()
-                    .filter(|m| m.status == "changed" || m.status == "new")
-                    .map(|m| format!("{}:{}", m.name, m.sha))
-                    .collect();
-                ctx.insert(
-                    "summary",
-                    &format!(
-                        "{} cases: {} the same, {} changed, {} new, {} could not be made",
-                        made.len(),
-                        count("same"),
-                        count("changed"),
-                        count("new"),
-                        count("failed")
-                    ),
-                );
-                ctx.insert("waiting", &waiting.len());
-                ctx.insert("seen", &waiting.join(" "));
-                ctx.insert("cases", &made);
-            }
-            Err(u) => unmade(&mut ctx, u),
+    match make_all(&app, &app.snapshots, None).await {
+        Ok(Some(made)) => {
+            let count = |s: &str| made.iter().filter(|m| m.status == s).count();
+            let waiting: Vec<String> = made
+                .iter()
+                .filter(|m| m.status == "changed" || m.status == "new")
+                .map(|m| format!("{}:{}", m.name, m.sha))
+                .collect();
+            ctx.insert(
+                "summary",
+                &format!(
+                    "{} cases: {} the same, {} changed, {} new, {} could not be made",
+                    made.len(),
+                    count("same"),
+                    count("changed"),
+                    count("new"),
+                    count("failed")
+                ),
+            );
+            ctx.insert("waiting", &waiting.len());
+            ctx.insert("seen", &waiting.join(" "));
+            ctx.insert("cases", &made);
+            ctx.insert("has_cases", &true);
+        }
+        Ok(None) => ctx.insert("has_cases", &false),
+        Err(u) => {
+            ctx.insert("has_cases", &true);
+            unmade(&mut ctx, u);
         }
     }
-    if done.approved > 0 || done.stale > 0 {
-        ctx.insert("approved_note", &approved_note(&done));
-    }
+    note(&mut ctx, &done, false);
     app.pages.render("snapshots.html", ctx, Some(&session))
 }
 
@@ -248,47 +238,44 @@ pub async fn one(
     Path(name): Path<String>,
     Query(done): Query<Approved>,
 ) -> Response {
-    let Some(paths) = app.snapshots.clone() else {
-        return super::pages::not_found().await;
-    };
     let mut ctx = context(&app);
     ctx.insert("name", &name);
-    ctx.insert(
-        "snap_file",
-        &store::snap_path(&paths.dir, &name).display().to_string(),
-    );
-    match make_all(&app, &paths, Some(&name)).await {
-        Ok(made) => {
+    let snap = store::snap_path(&app.snapshots.dir, &name);
+    ctx.insert("snap_file", &snap.display().to_string());
+    match make_all(&app, &app.snapshots, Some(&name)).await {
+        Ok(Some(made)) => {
             let Some(m) = made.into_iter().next() else {
                 return super::pages::not_found().await;
             };
             if let Some(old) = &m.stored {
-                ctx.insert("old_html", &for_console(&app, html_part(old)));
+                ctx.insert("old_html", &for_console(&app, html_of(old)));
                 ctx.insert("diff", &diff_html(old, &m.snapshot));
             }
-            ctx.insert("new_html", &for_console(&app, html_part(&m.snapshot)));
+            ctx.insert("new_html", &for_console(&app, html_of(&m.snapshot)));
             ctx.insert("case", &m);
         }
+        Ok(None) => return super::pages::not_found().await,
         Err(u) => unmade(&mut ctx, u),
     }
-    if done.approved > 0 || done.stale > 0 {
-        ctx.insert("approved_note", &approved_note(&done));
-    }
+    note(&mut ctx, &done, true);
     app.pages.render("snapshot.html", ctx, Some(&session))
 }
 
 /// The form of "approve": the cases and the SHA-256 of the snapshot the reviewer saw of each
-/// (`NAME:SHA`, space-separated).
+/// (`NAME:SHA`, space-separated), and the page to go back to (`case` or the gallery).
 #[derive(Deserialize)]
 pub struct Approve {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
     seen: String,
+    #[serde(default)]
+    back: String,
 }
 
 /// `POST /snapshots/approve`: each case seen whose email is still the one seen becomes its
-/// snapshot; one that changed since (a template edited meanwhile) is left and counted.
+/// snapshot; one that changed since (a template edited meanwhile), or that is not a case, is left
+/// and counted. Approvals go one at a time.
 pub async fn approve(
     State(app): State<Arc<App>>,
     session: Authed,
@@ -297,36 +284,35 @@ pub async fn approve(
     if let Err(r) = session.check(&form.csrf) {
         return r.into_response();
     }
-    let Some(paths) = app.snapshots.clone() else {
-        return super::pages::not_found().await;
-    };
-    let seen: Vec<(&str, &str)> = form
-        .seen
-        .split_whitespace()
-        .filter_map(|s| s.split_once(':'))
-        .collect();
-    let made = match make_all(&app, &paths, None).await {
-        Ok(made) => made,
+    let _one_at_a_time = app.approving.lock().await;
+    let made = match make_all(&app, &app.snapshots, None).await {
+        Ok(Some(made)) => made,
+        Ok(None) => return super::pages::not_found().await,
         Err(u) => return super::pages::failure(&format!("{}: {}", u.title, u.error)),
     };
     let mut done = Approved::default();
-    for (name, sha) in &seen {
-        match made.iter().find(|m| m.name == *name && m.error.is_none()) {
-            Some(m) if m.sha == *sha => {
-                if let Err(e) = store::approve(&paths.dir, name, &m.snapshot) {
-                    return super::pages::failure(&e.to_string());
-                }
-                tracing::info!("snapshot {name} approved by {}", session.who);
-                done.approved += 1;
-            }
-            _ => done.stale += 1,
+    let mut single = None;
+    for entry in form.seen.split_whitespace() {
+        let found = entry.split_once(':').and_then(|(name, sha)| {
+            single = Some(name.to_string());
+            made.iter()
+                .find(|m| m.name == name && m.error.is_none() && m.sha == sha)
+        });
+        let Some(m) = found else {
+            done.stale += 1;
+            continue;
+        };
+        if let Err(e) = store::approve(&app.snapshots.dir, &m.name, &m.snapshot) {
+            return super::pages::failure(&e.to_string());
         }
+        tracing::info!("snapshot {} approved by {}", m.name, session.who);
+        done.approved += 1;
     }
     let query = format!("approved={}&stale={}", done.approved, done.stale);
-    match seen.as_slice() {
-        [(name, _)] => Redirect::to(&format!(
+    match (form.back.as_str(), single) {
+        ("case", Some(name)) => Redirect::to(&format!(
             "/snapshots/case/{}?{query}",
-            crate::config::url_safe(name)
+            crate::config::url_safe(&name)
         )),
         _ => Redirect::to(&format!("/snapshots?{query}")),
     }
@@ -337,10 +323,9 @@ fn context(app: &App) -> Context {
     let mut ctx = Context::new();
     ctx.insert("page", "snapshots");
     ctx.insert("now", &super::campaigns::instant(app.now()));
-    if let Some(paths) = &app.snapshots {
-        ctx.insert("cases_file", &paths.cases.display().to_string());
-        ctx.insert("dir", &paths.dir.display().to_string());
-    }
+    let paths = &app.snapshots;
+    ctx.insert("cases_file", &paths.cases.display().to_string());
+    ctx.insert("dir", &paths.dir.display().to_string());
     ctx.insert(
         "templates",
         &app.settings.templates.dir.display().to_string(),
@@ -354,18 +339,28 @@ fn unmade(ctx: &mut Context, u: Unmade) {
     ctx.insert("error", &u.error);
 }
 
-fn approved_note(done: &Approved) -> String {
-    let mut note = match done.approved {
-        1 => "Approved: the snapshot is now this email.".to_string(),
-        n => format!("Approved {n} snapshots."),
+/// What an approval did, in words, when the page comes from one (`on_case`: a case's page).
+fn note(ctx: &mut Context, done: &Approved, on_case: bool) {
+    let note = match (done.approved, done.stale) {
+        (0, 0) => return,
+        (1, 0) if on_case => "Approved: the snapshot is now this email.".to_string(),
+        (1, 0) => "Approved 1 snapshot.".to_string(),
+        (n, 0) => format!("Approved {n} snapshots."),
+        (0, s) => format!(
+            "Nothing approved: {s} changed since you looked (a template was edited meanwhile) \
+             and were left as they were: look again."
+        ),
+        (n, s) => format!(
+            "Approved {n}; {s} changed since you looked (a template was edited meanwhile) and \
+             were left as they were: look again."
+        ),
     };
-    if done.stale > 0 {
-        note.push_str(&format!(
-            " {} changed since you looked (a template was edited meanwhile) and were left as they were: look again.",
-            done.stale
-        ));
-    }
-    note
+    let key = if done.stale > 0 {
+        "stale_note"
+    } else {
+        "approved_note"
+    };
+    ctx.insert(key, &note);
 }
 
 #[cfg(test)]

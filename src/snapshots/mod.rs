@@ -12,14 +12,16 @@ use crate::run::Campaigns;
 
 mod cases;
 mod generate;
+mod maker;
 mod pinned;
 pub mod store;
 mod text;
 
 pub use cases::{Case, CaseBooking, Cases};
 pub use generate::{generate, Generated};
+pub use maker::{Maker, MakerError};
 pub use pinned::Answer;
-pub use text::{normalise_html, snapshot, HTML_PART};
+pub use text::{html_of, normalise_html, snapshot, HTML_PART};
 
 /// Why a case, or the case list, cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -78,17 +80,6 @@ impl Paths {
         let dir = dir.map_or_else(|| parent(&cases).join("snapshots"), Path::to_path_buf);
         Paths { cases, dir }
     }
-}
-
-/// The snapshot of the case `name` of `cases` (see [`compose`]).
-pub async fn render(
-    campaigns: &Campaigns,
-    bookings: Option<&Loaded>,
-    cases: &Cases,
-    name: &str,
-) -> Result<String, SnapshotError> {
-    let composed = compose(campaigns, bookings, cases, name).await?;
-    Ok(snapshot(name, &composed))
 }
 
 /// The email of the case `name` of `cases`, composed by `campaigns`, the booking found in

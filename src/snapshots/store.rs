@@ -65,13 +65,21 @@ pub fn stored(dir: &Path, case: &str) -> Result<Option<String>, SnapshotError> {
     }
 }
 
-/// Makes `rendered` `case`'s snapshot (the console's "approve"): written beside it, then moved over
-/// it, so that a reader never sees half a file.
+/// Makes `rendered` `case`'s snapshot (the console's "approve"): written to a file of its own
+/// beside it, then moved over it, so that a reader never sees half a file and two approvals at
+/// once, or a `--check` writing its `.snap.new` meanwhile, never mix; a `.snap.new` left waiting is
+/// removed (it was this rendering or an older one).
 pub fn approve(dir: &Path, case: &str, rendered: &str) -> Result<(), SnapshotError> {
-    let new = new_path(dir, case);
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-    std::fs::write(&new, rendered).map_err(|e| io(&new, e))?;
-    accept(dir, case)
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| io(dir, e))?;
+    std::io::Write::write_all(&mut file, rendered.as_bytes()).map_err(|e| io(file.path(), e))?;
+    let snap = snap_path(dir, case);
+    file.persist(&snap).map_err(|e| io(&snap, e.error))?;
+    let new = new_path(dir, case);
+    match std::fs::remove_file(&new) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&new, e)),
+        _ => Ok(()),
+    }
 }
 
 /// The unified diff from `old` to `new`, three lines of context, headed with the case's files.

@@ -8,6 +8,11 @@ use std::fmt::Write as _;
 
 use crate::compose::Composed;
 
+/// The HTML part of a snapshot file (empty when it has none).
+pub fn html_of(snapshot: &str) -> &str {
+    snapshot.split_once(HTML_PART).map_or("", |(_, html)| html)
+}
+
 /// The snapshot of one case's email: the same email gives the same text on any machine and day.
 pub fn snapshot(name: &str, composed: &Composed) -> String {
     let email = &composed.email;

@@ -9,7 +9,7 @@ use reqwest::{Client, StatusCode};
 use crate::browser::{Console, Demo, TOKEN};
 
 /// A client that keeps no cookies and follows no redirects.
-fn plain() -> Client {
+pub(crate) fn plain() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -17,7 +17,11 @@ fn plain() -> Client {
 }
 
 /// Logs in with `token`: the response's status and its `tripmail_session` cookie, whole.
-async fn log_in(http: &Client, console: &Console, token: &str) -> (StatusCode, Option<String>) {
+pub(crate) async fn log_in(
+    http: &Client,
+    console: &Console,
+    token: &str,
+) -> (StatusCode, Option<String>) {
     let form = [("who", "guard test"), ("token", token)];
     let resp = http
         .post(console.at("login"))
@@ -36,7 +40,7 @@ async fn log_in(http: &Client, console: &Console, token: &str) -> (StatusCode, O
 }
 
 /// The value of the first hidden `csrf` field of `html`.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     html.split("<input")
         .skip(1)
         .map(|t| t.split('>').next().unwrap_or(""))

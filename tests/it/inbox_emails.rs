@@ -97,7 +97,8 @@ Subject: canary\r\nDate: Thu, 10 Dec 2026 09:00:00 +0000\r\nMessage-ID: <canary@
 XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
 
 /// The HTML of every insta snapshot case (`tests/it/snapshots/*.html.snap`: a header between two
-/// `---` lines, then the value), written into `out` as `<case>.html`.
+/// `---` lines, then the value) and of every case of the demo's case list, written into `out` as
+/// `<case>.html`.
 fn snapshot_cases(out: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(out).unwrap();
     let mut files = Vec::new();
@@ -119,7 +120,20 @@ fn snapshot_cases(out: &Path) -> Vec<PathBuf> {
         std::fs::write(&file, body).unwrap();
         files.push(file);
     }
-    assert!(files.len() >= 20, "{} snapshot cases", files.len());
+    // The demo's own case list (`fixtures/snapshots/*.snap`, HTML after its `==== html ====` line).
+    for snap in sorted_entries(&root().join("fixtures/snapshots")) {
+        let name = snap.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(case) = name.strip_suffix(".snap") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&snap).unwrap();
+        let html = tripmail::snapshots::html_of(&text);
+        assert!(!html.is_empty(), "{name}: no HTML part");
+        let file = out.join(format!("case-{case}.html"));
+        std::fs::write(&file, html).unwrap();
+        files.push(file);
+    }
+    assert!(files.len() >= 40, "{} snapshot cases", files.len());
     files
 }
 

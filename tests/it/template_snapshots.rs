@@ -17,7 +17,8 @@ pub(crate) const GERMAN: [&str; 4] = [
 ];
 
 /// The shipped case list, its snapshots and pinned answers, copied into `dir`, beside a config
-/// like the shipped one with `replace` applied (so that `snapshots.toml` is found beside it).
+/// like the shipped one with `replace` applied (so that `snapshots.toml` is found beside it), its
+/// state database in `dir`.
 pub(crate) fn demo_copy(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
     let fixtures = root().join("fixtures");
     std::fs::copy(fixtures.join("snapshots.toml"), dir.join("snapshots.toml")).unwrap();
@@ -31,7 +32,11 @@ pub(crate) fn demo_copy(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
             }
         }
     }
-    config_with(dir, replace)
+    // The state database in the folder too (a console started on it opens one).
+    let state = dir.join("state/tripmail.sqlite").display().to_string();
+    let mut pairs = vec![("state/tripmail.sqlite", state.as_str())];
+    pairs.extend_from_slice(replace);
+    config_with(dir, &pairs)
 }
 
 fn snapshots(config: &Path, args: &[&str]) -> Output {

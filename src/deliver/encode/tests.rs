@@ -183,7 +183,8 @@ fn plain_prefixes_and_counts() {
     assert_eq!(counts(text.as_bytes()), (2000, 1000));
 }
 
-/// The rendered emails of the snapshot tests (every locale, both campaigns): what is shipped.
+/// The rendered emails of the snapshot tests (every locale, both campaigns; the insta cases and
+/// the demo's case list): what is shipped.
 pub(super) fn shipped() -> Vec<(String, String)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots");
     let mut found = Vec::new();
@@ -200,9 +201,30 @@ pub(super) fn shipped() -> Vec<(String, String)> {
             found.push((name, content.to_string()));
         }
     }
+    // The demo's own case list: each case's text and HTML parts (the HTML one tag per line).
+    let cases = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/snapshots");
+    for entry in std::fs::read_dir(&cases).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if let Some(case) = name.strip_suffix(".snap") {
+            let snap = std::fs::read_to_string(&path).unwrap();
+            let (head, html) = snap.split_once(crate::snapshots::HTML_PART).unwrap();
+            let (headers, text) = head.split_once("\n==== text ====\n").unwrap();
+            // As the insta cases: the subject line first.
+            let subject = headers
+                .lines()
+                .find(|l| l.starts_with("Subject: "))
+                .unwrap();
+            found.push((
+                format!("case-{case}.text.snap"),
+                format!("{subject}\n\n{text}"),
+            ));
+            found.push((format!("case-{case}.html.snap"), html.to_string()));
+        }
+    }
     found.sort();
     assert!(
-        found.len() >= 40,
+        found.len() >= 80,
         "{} snapshots in {}",
         found.len(),
         dir.display()
