@@ -34,6 +34,7 @@ mod layout;
 mod ledger_faults;
 mod odd_values;
 mod pause;
+mod pg;
 mod pictures;
 mod plan;
 mod robust;
