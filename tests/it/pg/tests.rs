@@ -1,6 +1,7 @@
 //! The harness itself: isolation, password authentication, the faults, and nothing left behind.
 
 use super::Cluster;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -117,17 +118,41 @@ fn pg_cluster_is_stopped_and_removed_when_its_test_panics() {
 }
 
 #[test]
-fn pg_watchdog_stops_the_cluster_when_the_test_process_dies_without_drop() {
+fn pg_watchdog_stops_the_cluster_when_the_test_process_is_killed() {
+    // This test binary again, running only the helper below, killed with SIGKILL (no Drop runs).
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "pg::tests::pg_helper_cluster_then_wait"])
+        .args(["--ignored", "--nocapture", "--test-threads=1"])
+        .env(HELPER_VAR, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .find_map(|l| Some(l.unwrap().split_once("CLUSTER ")?.1.to_string()))
+        .expect("the helper started a cluster");
+    let (dir, port) = line.rsplit_once(' ').unwrap();
+    let (dir, port) = (Path::new(dir), port.parse().unwrap());
+    assert!(listening(port) && dir.exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_gone(dir, port);
+}
+
+const HELPER_VAR: &str = "TRIPMAIL_PG_HELPER";
+
+/// Run by the test above in a child process: starts a cluster, says where, and waits to be killed.
+#[test]
+#[ignore = "helper of pg_watchdog_stops_the_cluster_when_the_test_process_is_killed"]
+fn pg_helper_cluster_then_wait() {
+    if std::env::var_os(HELPER_VAR).is_none() {
+        return;
+    }
     let pg = Cluster::start();
-    let (dir, port) = (pg.private().dir.clone(), pg.port());
-    pg.database();
-    // What a SIGKILL of the test process does to the watchdog: its pipe closes without "done".
-    let (mut child, stdin) = pg.private().watchdog.lock().unwrap().take().unwrap();
-    drop(stdin);
-    let status = super::tools::wait_for(&mut child, Duration::from_secs(30));
-    assert!(status.is_some_and(|s| s.success()), "{status:?}");
-    assert_gone(&dir, port);
-    drop(pg); // nothing left to do, and no panic
+    println!("\nCLUSTER {} {}", pg.private().dir.display(), pg.port());
+    std::io::stdout().flush().unwrap();
+    std::thread::sleep(Duration::from_secs(60));
 }
 
 #[test]
