@@ -65,6 +65,20 @@ impl Cluster {
         let sock = dir.join("sock");
         std::fs::create_dir(&sock).expect("socket dir");
         t.hand_over(&sock);
+        // The watchdog comes first: no window where a kill would leave a server or the folder.
+        let mut stop = t.server_cmd(&t.pg_ctl);
+        stop.arg("stop").arg("-D").arg(dir.join("data"));
+        stop.args(["-m", "immediate", "-w", "-t", "15"]);
+        let mut cluster = Cluster {
+            admin: String::new(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            shared: false,
+            private: Some(Private {
+                watchdog: Mutex::new(Some(watchdog(&dir, &stop))),
+                dir: dir.clone(),
+            }),
+        };
         let password = format!("pw{:016x}", fastrand::u64(..));
         let pwfile = dir.join("pwfile");
         std::fs::write(&pwfile, &password).expect("password file");
@@ -80,29 +94,7 @@ impl Cluster {
             Duration::from_secs(60),
         );
         let _ = std::fs::remove_file(&pwfile);
-        if let Err(e) = init {
-            let _ = std::fs::remove_dir_all(&dir);
-            panic!("initdb failed: {e}");
-        }
-        // The watchdog is there before the server is: no window where a kill leaves it running.
-        let mut stop = t.server_cmd(&t.pg_ctl);
-        stop.arg("stop").arg("-D").arg(dir.join("data")).args([
-            "-m",
-            "immediate",
-            "-w",
-            "-t",
-            "15",
-        ]);
-        let mut cluster = Cluster {
-            admin: String::new(),
-            host: "127.0.0.1".into(),
-            port: 0,
-            shared: false,
-            private: Some(Private {
-                watchdog: Mutex::new(Some(watchdog(&dir, &stop))),
-                dir,
-            }),
-        };
+        init.unwrap_or_else(|e| panic!("initdb failed: {e}"));
         for attempt in 1..=5 {
             cluster.port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())
