@@ -35,6 +35,7 @@ mod layout;
 mod ledger_faults;
 mod odd_values;
 mod pause;
+mod pg;
 mod pictures;
 mod plan;
 mod robust;

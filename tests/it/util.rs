@@ -38,12 +38,15 @@ const SETUP_HINT: &str = "
 tripmail tests: the tools `.ci/setup` installs are missing, so the tests that need them fail below,
 one line each (the MJML validator checks every snapshot email; MailDev receives the SMTP sends;
 dkimpy, icalendar and extruct read what we sign and attach; doiuse-email, html-validate and SpamAssassin
-check every shipped email; Chromium, driven through ChromeDriver, goes through the console's pages):
+check every shipped email; Chromium, driven through ChromeDriver, goes through the console's pages;
+PostgreSQL holds the PostgreSQL ledger's tests):
     .ci/setup               # once: npm ci into .ci/node_modules (needs node and npm; python3 too),
                             # a Python venv in .ci/venv (pip install -r .ci/requirements.txt), and
-                            # SpamAssassin, chromium and chromium-driver from apt when missing
+                            # SpamAssassin, chromium, chromium-driver and postgresql from apt when
+                            # missing
     cargo test --locked     # again; `.ci/run` does both
-Or point MJML_BIN, MAILDEV_BIN, HTML_VALIDATE_BIN, PYTHON_BIN and CHROMEDRIVER_BIN at installed copies.
+Or point MJML_BIN, MAILDEV_BIN, HTML_VALIDATE_BIN, PYTHON_BIN and CHROMEDRIVER_BIN at installed copies,
+and PG_BIN at PostgreSQL's bin folder.
 
 ";
 
