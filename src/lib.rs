@@ -37,6 +37,7 @@ pub mod schedule;
 pub mod snapshot_review;
 pub mod snapshots;
 pub mod state;
+pub mod store;
 pub mod synth;
 pub mod unsubscribe;
 pub mod why;

@@ -25,9 +25,9 @@ use crate::state::{RunKind, StateStore};
 mod halt;
 mod history;
 
+pub use crate::store::open_for_sending;
 pub(crate) use halt::next_signal;
 pub use halt::{watch_signals, Halt, SignalSeen};
-pub use history::open_for_sending;
 
 /// Emails a run has in flight unless told otherwise (`run --parallel`).
 pub const DEFAULT_PARALLEL: usize = 64;

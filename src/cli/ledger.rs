@@ -3,15 +3,15 @@
 //! hand (`--resend`, `--close`).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::ValueEnum;
 
 use super::console::{self, outln};
 use super::Exit;
-use crate::config::{Overrides, Settings};
-use crate::ledger::{Entry, Ledger, SendLedger, SendState};
-use crate::state::{AuditEntry, Pause, StateDb};
+use crate::config::{Overrides, Settings, StateSettings};
+use crate::ledger::{Entry, Ledger, SendState};
+use crate::state::{AuditEntry, Pause};
 
 /// The flags of `tripmail ledger`.
 #[derive(Debug, clap::Args)]
@@ -70,21 +70,29 @@ enum ListFormat {
 
 /// Lists the ledger's rows, or settles the emails in doubt named by `--resend` and `--close`.
 pub(crate) fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
-    let path = match (args.state, args.config) {
-        (Some(p), _) => p,
-        (None, Some(c)) => Settings::load(&c, &Overrides::default())?.state.path,
+    let state = match (args.state, args.config) {
+        (Some(path), _) => StateSettings {
+            path,
+            ..StateSettings::default()
+        },
+        (None, Some(c)) => Settings::load(&c, &Overrides::default())?.state,
         (None, None) => anyhow::bail!("give --config FILE or --state PATH"),
     };
     if !args.resend.is_empty() || !args.close.is_empty() {
-        return settle_in_doubt(&path, &args.resend, &args.close);
+        return settle_in_doubt(&state, &args.resend, &args.close);
     }
-    let ledger = Ledger::open_read(&path)?;
+    let ledger = match crate::store::open_read(&state)? {
+        Some(ledger) => ledger,
+        // Says that nothing was sent with this file yet.
+        None => std::sync::Arc::new(Ledger::open_read(&state.path)?),
+    };
+    let path = ledger.path().to_path_buf();
     let entries: Vec<Entry> = ledger
         .entries(args.campaign.as_deref())?
         .into_iter()
         .filter(|e| args.only.is_none_or(|only| only.keeps(e.state)))
         .collect();
-    let (paused, audit) = state_of(&path, args.campaign.as_deref())?;
+    let (paused, audit) = state_of(&state, args.campaign.as_deref())?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         ListFormat::Json => {
@@ -119,8 +127,11 @@ struct Listed {
 }
 
 /// The campaigns paused and the last [`AUDIT_LISTED`] audit entries (one campaign's, if given).
-fn state_of(path: &Path, campaign: Option<&str>) -> anyhow::Result<(Vec<Pause>, Vec<AuditEntry>)> {
-    let Some(db) = StateDb::open_if_exists(path)? else {
+fn state_of(
+    state: &StateSettings,
+    campaign: Option<&str>,
+) -> anyhow::Result<(Vec<Pause>, Vec<AuditEntry>)> {
+    let Some(db) = crate::store::open_state_if_exists(state)? else {
         return Ok((Vec::new(), Vec::new()));
     };
     let keep = |c: &str| campaign.is_none_or(|only| only == c);
@@ -133,12 +144,17 @@ fn state_of(path: &Path, campaign: Option<&str>) -> anyhow::Result<(Vec<Pause>, 
 
 /// `tripmail ledger --resend/--close`: settles emails in doubt by hand (the ledger is opened for
 /// writing, so not while a run holds it).
-fn settle_in_doubt(path: &Path, resend: &[String], close: &[String]) -> anyhow::Result<Exit> {
+fn settle_in_doubt(
+    state: &StateSettings,
+    resend: &[String],
+    close: &[String],
+) -> anyhow::Result<Exit> {
     // Settling is for a ledger that exists: a mistyped path must not create one.
-    if !path.is_file() {
-        anyhow::bail!("{}: no ledger there", path.display());
+    if state.url.is_none() && !state.path.is_file() {
+        anyhow::bail!("{}: no ledger there", state.path.display());
     }
-    let ledger = Ledger::open(path)?;
+    let ledger = crate::store::open_to_settle(state)?;
+    let path = ledger.path().to_path_buf();
     let now = super::clock();
     let mut outcome = Exit::Clean;
     let asked = resend

@@ -7,7 +7,6 @@ use super::console::outln;
 use super::Exit;
 use crate::config::{Overrides, Settings};
 use crate::run::FatalError;
-use crate::state::StateDb;
 
 /// The flags of `tripmail pause` and `tripmail resume`.
 #[derive(Debug, clap::Args)]
@@ -36,8 +35,8 @@ pub(crate) fn pause(args: PauseArgs, paused: bool) -> anyhow::Result<Exit> {
         return Err(FatalError::UnknownCampaign(args.campaign).into());
     }
     let who = who(args.by.as_deref())?;
-    let path = &settings.state.path;
-    let db = StateDb::open(path)?;
+    let db = crate::store::open_state(&settings.state)?;
+    let path = db.path().to_path_buf();
     let name = &args.campaign;
     if db.set_paused(name, paused, &who, super::clock())? {
         let (done, then) = match paused {

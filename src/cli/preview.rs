@@ -72,7 +72,7 @@ pub(crate) async fn preview(args: PreviewArgs) -> anyhow::Result<Exit> {
     let dkim = settings.dkim_signer();
     let images = settings.review.images();
     // Shown all the same (that is what a preview is for), said to be paused.
-    let paused = crate::state::StateDb::open_if_exists(&settings.state.path)?
+    let paused = crate::store::open_state_if_exists(&settings.state)?
         .map(|db| db.is_paused(&args.campaign))
         .transpose()?
         .flatten();

@@ -2,7 +2,6 @@
 //! up (`--every`); the runner itself is the library's ([`crate::runner`]).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use lettre::message::Mailbox;
 
@@ -14,7 +13,6 @@ use crate::runner::{
     open_for_sending, signs_with_demo_secret, watch_signals, Halt, Job, SignalSeen,
     DEFAULT_PARALLEL,
 };
-use crate::state::StateStore;
 
 /// The most emails a run has in flight (`--parallel`): more gains nothing (the SMTP pool and the
 /// rendering threads are far smaller) and costs memory.
@@ -128,8 +126,8 @@ fn job(args: &RunArgs, settings: Settings, sends: bool) -> anyhow::Result<Job> {
     // ledger (and its lock) for its whole life.
     let (ledger, state) = match sends && args.redirect_to.is_none() {
         true => {
-            let (ledger, state) = open_for_sending(&settings.state.path, super::clock())?;
-            (Some(ledger), Some(state as Arc<dyn StateStore>))
+            let (ledger, state) = open_for_sending(&settings.state, super::clock())?;
+            (Some(ledger), Some(state))
         }
         false => (None, None),
     };

@@ -63,7 +63,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<Exit> {
             anyhow::bail!("--every sends what is due at each tick: give --smtp URL or set smtp.url")
         }
         Some(_) => {
-            let (ledger, state) = open_for_sending(&settings.state.path, shifted_clock())?;
+            let (ledger, state) = open_for_sending(&settings.state, shifted_clock())?;
             (Some(ledger), Some(state))
         }
         None => (None, None),

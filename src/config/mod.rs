@@ -96,12 +96,23 @@ pub struct ConsoleSettings {
 pub struct StateSettings {
     /// The send ledger, a SQLite file (created with its folder when missing).
     pub path: PathBuf,
+    /// A PostgreSQL ledger instead (`postgres://USER@HOST:PORT/DB`), shared by several runners.
+    /// A secret: the URL may hold the password.
+    pub url: Option<Secret>,
+    /// The PostgreSQL password (`TRIPMAIL_STATE__PASSWORD`), instead of the URL's.
+    pub password: Option<Secret>,
+    /// How long a runner's claim on an email holds without being renewed (PostgreSQL): a runner that
+    /// dies stops renewing, and its emails go to the others this long after.
+    pub lease_seconds: u64,
 }
 
 impl Default for StateSettings {
     fn default() -> Self {
         StateSettings {
             path: PathBuf::from("state/tripmail.sqlite"),
+            url: None,
+            password: None,
+            lease_seconds: 60,
         }
     }
 }

@@ -19,10 +19,10 @@ use chrono::{DateTime, Utc};
 
 use crate::bookings::BookingsCache;
 use crate::config::{Secret, Settings};
-use crate::ledger::{Entry, Ledger, SendLedger};
+use crate::ledger::{Entry, SendLedger};
 use crate::run::{Campaigns, FatalError};
 use crate::runner::{Halt, Job};
-use crate::state::StateDb;
+use crate::state::StateStore;
 
 mod auth;
 mod campaigns;
@@ -59,7 +59,7 @@ pub struct Console {
     /// The runner's ledger (held, with its lock, for the process's life); `None` without `--every`.
     pub ledger: Option<Arc<dyn SendLedger>>,
     /// The state database, when already open (with the ledger); else opened at `settings.state.path`.
-    pub state: Option<Arc<StateDb>>,
+    pub state: Option<Arc<dyn StateStore>>,
     /// Where the snapshot pages find the case list (looked for at each request) and the snapshots.
     pub snapshots: crate::snapshots::Paths,
 }
@@ -104,7 +104,7 @@ pub(crate) struct App {
     every: Option<Duration>,
     ledger: Option<Arc<dyn SendLedger>>,
     live: live::Live,
-    state: Arc<StateDb>,
+    state: Arc<dyn StateStore>,
     bookings: Arc<BookingsCache>,
     plans: plan::PlanCache,
     snapshots: crate::snapshots::Paths,
@@ -142,8 +142,12 @@ impl App {
         let read = |l: &dyn SendLedger| l.booking_entries(booking_id).map_err(|e| e.to_string());
         match &self.ledger {
             Some(l) => read(l.as_ref()),
-            None if !self.settings.state.path.exists() => Ok(Vec::new()),
-            None => read(&Ledger::open_read(&self.settings.state.path).map_err(|e| e.to_string())?),
+            None => {
+                match crate::store::open_read(&self.settings.state).map_err(|e| e.to_string())? {
+                    Some(l) => read(l.as_ref()),
+                    None => Ok(Vec::new()),
+                }
+            }
         }
     }
 }
@@ -196,7 +200,7 @@ pub async fn prepare(console: Console) -> Result<Ready, ConsoleError> {
         live: live::Live::default(),
         state: match console.state {
             Some(state) => state,
-            None => Arc::new(StateDb::open(&console.settings.state.path)?),
+            None => crate::store::open_state(&console.settings.state)?,
         },
         bookings: Arc::new(BookingsCache::new(&console.settings.bookings.path)),
         plans: plan::PlanCache::default(),

@@ -18,9 +18,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// The SQLite ledger, under the name the run and the command line use.
+pub use postgres::PgLedger;
 pub use sqlite::SqliteLedger as Ledger;
 
 /// A ledger that cannot be used.
@@ -59,6 +61,15 @@ pub enum LedgerError {
         sql: String,
         /// Why the list could not be written.
         io: String,
+    },
+    /// The PostgreSQL ledger cannot be reached, or a statement failed (the address is shown
+    /// without its password).
+    #[error("ledger {store} (state.url): {reason}")]
+    Postgres {
+        /// The database, as `postgres://USER@HOST:PORT/DB`.
+        store: String,
+        /// Why.
+        reason: String,
     },
     /// A read or write failed.
     #[error("ledger {path}: {source}")]
@@ -248,6 +259,13 @@ pub trait SendLedger: Send + Sync {
 
     /// Whether this run claimed (campaign, booking), as opposed to a dead run.
     fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool;
+
+    /// Whether (campaign, booking) is claimed by another runner that is alive (its lease running):
+    /// that runner sends it. Never for a store one runner holds at a time (SQLite): a claim it did
+    /// not make was left by a run that died.
+    fn claim_is_live(&self, _campaign: &str, _booking_id: &str) -> Result<bool, LedgerError> {
+        Ok(false)
+    }
 
     /// Starts a new run on this store (a runner's next tick).
     fn begin_run(&self);

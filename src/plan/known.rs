@@ -2,8 +2,8 @@
 //! campaigns paused, and when each booking's confirmations go or went (for the reminders held
 //! back after them).
 
+use crate::config::StateSettings;
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
@@ -11,7 +11,7 @@ use super::PlanOptions;
 use crate::bookings::Booking;
 use crate::config::{CampaignSettings, Settings, Trigger};
 use crate::due::{due_span, next_send_on_ticks, Venue};
-use crate::ledger::{Ledger, SendLedger, SendState};
+use crate::ledger::SendState;
 use crate::run::FatalError;
 use crate::state::Pause;
 
@@ -22,14 +22,14 @@ pub(super) type SentAt = HashMap<(String, String), Option<DateTime<Utc>>>;
 /// The bookings the ledger at `path` holds as sent or failed, per campaign, and when the sent ones
 /// went; none when it does not exist yet.
 pub(super) fn done_in_ledger(
-    path: &Path,
+    state: &StateSettings,
 ) -> Result<(HashMap<String, HashSet<String>>, SentAt), FatalError> {
     let mut done: HashMap<String, HashSet<String>> = HashMap::new();
     let mut sent = SentAt::new();
-    if !path.exists() {
+    let Some(ledger) = crate::store::open_read(state)? else {
         return Ok((done, sent));
-    }
-    for e in Ledger::open_read(path)?.entries(None)? {
+    };
+    for e in ledger.entries(None)? {
         if matches!(e.state, SendState::Sent | SendState::Failed) {
             let at = DateTime::parse_from_rfc3339(&e.run_at).ok();
             let at = at.filter(|_| e.state == SendState::Sent);
@@ -43,10 +43,13 @@ pub(super) fn done_in_ledger(
 
 /// The campaigns among `campaigns` paused in the state file at `path` (not created when missing).
 pub(super) fn paused_among(
-    path: &Path,
+    state: &StateSettings,
     campaigns: &[&CampaignSettings],
 ) -> Result<Vec<Pause>, FatalError> {
-    let mut paused = crate::state::pauses_at(path)?;
+    let mut paused = match crate::store::open_state_if_exists(state)? {
+        Some(store) => store.pauses()?,
+        None => Vec::new(),
+    };
     paused.retain(|p| campaigns.iter().any(|c| c.name == p.campaign));
     Ok(paused)
 }

@@ -153,8 +153,8 @@ pub fn plan_of<B: Borrow<Booking>>(
         Some(path) => Some(Catalog::load(path)?),
         None => None,
     };
-    let (done, sent_at) = done_in_ledger(&settings.state.path)?;
-    let paused = paused_among(&settings.state.path, &campaigns)?;
+    let (done, sent_at) = done_in_ledger(&settings.state)?;
+    let paused = paused_among(&settings.state, &campaigns)?;
     let no_ledger = !settings.state.path.exists();
     let mut tally = Tally {
         opts,

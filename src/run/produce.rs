@@ -115,6 +115,12 @@ impl Campaigns {
                     Some(Produced::AlreadyDone(done))
                 }
                 Some(SendState::Claimed) if mine => Some(Produced::AlreadyDone(SendState::Claimed)),
+                // Another runner sharing the ledger is sending it.
+                Some(SendState::Claimed)
+                    if on_ledger(ledger, one.key, |l, c, b| l.claim_is_live(c, b)).await? =>
+                {
+                    Some(Produced::AlreadyDone(SendState::Claimed))
+                }
                 Some(SendState::Claimed)
                     if campaign.in_doubt(&self.settings.smtp) == InDoubt::Hold =>
                 {

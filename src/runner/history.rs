@@ -1,15 +1,14 @@
 //! What a [`Job`] keeps in the state database: each tick's row in the run history, and the
-//! pauses it goes by; and [`open_for_sending`], the ledger and the state a sending front end holds.
+//! pauses it goes by.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::{Job, TickError};
-use crate::ledger::{Ledger, LedgerError, SendLedger};
+use crate::ledger::LedgerError;
 use crate::report::Report;
-use crate::state::{outcome_of, PauseWatch, RunKind, RunOutcome, StateDb, StateStore};
+use crate::state::{outcome_of, PauseWatch, RunKind, RunOutcome};
 
 impl Job {
     /// The history's row of a run beginning, if the job keeps a history (a failure to write it
@@ -26,12 +25,11 @@ impl Job {
     }
 
     /// The campaigns paused as a tick starts, watched as it goes: from the state, or from
-    /// `state.path` when that file exists (read only).
+    /// `[state]` when it exists (read only).
     pub(super) fn pauses(&self) -> Result<PauseWatch, LedgerError> {
         let store = match &self.state {
             Some(state) => Some(Arc::clone(state)),
-            None => StateDb::open_if_exists(&self.settings.state.path)?
-                .map(|db| Arc::new(db) as Arc<dyn StateStore>),
+            None => crate::store::open_state_if_exists(&self.settings.state)?,
         };
         match store {
             Some(store) => PauseWatch::watching(store),
@@ -52,21 +50,4 @@ impl Job {
             tracing::warn!("the run's history: {e}");
         }
     }
-}
-
-/// Opens the ledger at `path` for sending (taking the runner lock: [`LedgerError::Busy`] when
-/// another runner holds it) and the state beside it, in the same file; the runs a dead process left
-/// `running` are marked `stopped` at `at` (no other runner can be running: the lock is ours). What a
-/// front end sets as [`Job::ledger`] and [`Job::state`].
-pub fn open_for_sending(
-    path: &Path,
-    at: DateTime<Utc>,
-) -> Result<(Arc<dyn SendLedger>, Arc<StateDb>), LedgerError> {
-    let ledger = Arc::new(Ledger::open(path)?);
-    let state = Arc::new(StateDb::open(path)?);
-    let ended = state.end_abandoned_runs(at)?;
-    if ended > 0 {
-        tracing::warn!("{ended} runs left running by a process that ended are marked stopped");
-    }
-    Ok((ledger, state))
 }

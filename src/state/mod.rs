@@ -25,6 +25,7 @@ mod sqlite;
 mod tests;
 mod watch;
 
+pub(crate) use runs::emails_of;
 pub use runs::{RunCounts, RunOutcome, MAX_RUN_EMAILS};
 pub use schema::SCHEMA_VERSION;
 pub use sqlite::StateDb;
@@ -245,6 +246,8 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), LedgerError>;
     /// The last `limit` runs, newest first, without their emails.
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>, LedgerError>;
+    /// One run's emails counted per campaign and outcome (`sent`, `failed`, …), by campaign.
+    fn run_outcomes(&self, id: i64) -> Result<Vec<(String, String, u64)>, LedgerError>;
     /// One run with its emails.
     fn run(&self, id: i64) -> Result<Option<(RunRow, Vec<RunEmail>)>, LedgerError>;
     /// Marks every run still `running` as `stopped` ("the process ended mid-run"), at `at`: for a

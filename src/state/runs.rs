@@ -15,7 +15,7 @@ use crate::report::{FailedEmail, Report};
 pub const MAX_RUN_EMAILS: usize = 10_000;
 
 /// What a run did, in numbers (as its report counts them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunCounts {
     /// Emails due.
     pub due: u64,
@@ -267,7 +267,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
 
 /// The emails of `report` a run's history lists: those failed, deferred, in doubt and held in
 /// doubt, then those produced (sent, or written); the first [`MAX_RUN_EMAILS`].
-fn emails_of(report: &Report) -> Vec<RunEmail> {
+pub(crate) fn emails_of(report: &Report) -> Vec<RunEmail> {
     let produced = match report.smtp.is_some() && report.redirected_to.is_none() {
         true => "sent",
         false => "written",

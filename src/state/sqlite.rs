@@ -280,6 +280,9 @@ impl StateStore for StateDb {
     fn run(&self, id: i64) -> Result<Option<(RunRow, Vec<RunEmail>)>, LedgerError> {
         StateDb::run(self, id)
     }
+    fn run_outcomes(&self, id: i64) -> Result<Vec<(String, String, u64)>, LedgerError> {
+        StateDb::run_outcomes(self, id)
+    }
     fn end_abandoned_runs(&self, at: DateTime<Utc>) -> Result<usize, LedgerError> {
         StateDb::end_abandoned_runs(self, at)
     }

@@ -237,8 +237,14 @@ fn a_state_opened_first_is_a_whole_ledger_and_a_newer_schema_is_refused() {
 fn the_state_is_written_beside_a_runner_holding_the_ledger() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.sqlite");
-    let (ledger, state) =
-        crate::runner::open_for_sending(&path, t("2026-12-10T09:00:00Z")).unwrap();
+    let (ledger, state) = crate::runner::open_for_sending(
+        &crate::config::StateSettings {
+            path: path.clone(),
+            ..Default::default()
+        },
+        t("2026-12-10T09:00:00Z"),
+    )
+    .unwrap();
     let other = StateDb::open(&path).unwrap();
     let watch = PauseWatch::watching(Arc::clone(&state) as Arc<dyn StateStore>).unwrap();
     assert!(watch.get("reminder").is_none());

@@ -36,6 +36,7 @@ mod ledger_faults;
 mod odd_values;
 mod pause;
 mod pg;
+mod pg_ledger;
 mod pictures;
 mod plan;
 mod robust;

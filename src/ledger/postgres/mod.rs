@@ -1,0 +1,320 @@
+//! The PostgreSQL ledger (`state.url`): one database shared by several runners, on one machine or
+//! many. Each email is claimed by one runner for a lease (`state.lease_seconds`, judged by the
+//! database's clock, so a runner whose clock is off cannot hold a claim twice); a runner renews the
+//! leases of what it holds while it lives, and once a dead runner's lease is over another runner
+//! takes its emails, as emails in doubt.
+//!
+//! Split by concern: `schema` (versioned migrations, refused when the database is newer than the
+//! binary), `sends` (claim, finish, release and the reads). This file holds the connection: a pool
+//! (deadpool-postgres over tokio-postgres) on a runtime of its own, on its own thread, so that the
+//! synchronous [`SendLedger`](crate::ledger::SendLedger) calls can be made from any thread; every
+//! call waits a bounded time, and a database that went away is waited for (bounded, logged).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+
+use super::LedgerError;
+use crate::config::StateSettings;
+
+mod schema;
+mod sends;
+mod state;
+
+pub use schema::SCHEMA_VERSION;
+
+/// The longest one call waits for an answer.
+const CALL_WITHIN: Duration = Duration::from_secs(30);
+
+/// How long a call waits for a database that went away (restarted, failed over) before it fails.
+pub const WAIT_FOR_DATABASE: Duration = Duration::from_secs(120);
+
+/// Connections per runner: the SMTP connections' claims and records, and the lease renewal.
+const POOL_SIZE: usize = 16;
+
+/// The PostgreSQL ledger, open for one runner.
+pub struct PgLedger {
+    pool: Pool,
+    /// The runtime's handle; the runtime runs on its own thread until the ledger is dropped.
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// `postgres://USER@HOST:PORT/DB`: for messages (never the password).
+    store: String,
+    store_path: PathBuf,
+    /// This runner: host, process and a random part.
+    runner: String,
+    lease: Duration,
+    broken: AtomicBool,
+    mine: Mutex<HashSet<(String, String)>>,
+}
+
+/// An error of one call, before it is put in words.
+#[derive(Debug)]
+pub(crate) enum PgFail {
+    /// The database cannot be reached now (down, restarting): worth waiting for.
+    Unreachable(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl From<tokio_postgres::Error> for PgFail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let words = crate::runner::with_causes(&e);
+        // No SQLSTATE: the connection failed or closed. 57P01-57P03: the server is shutting down
+        // or starting; 08xxx: connection exceptions.
+        let code = e.code().map(|c| c.code().to_string());
+        match code.as_deref() {
+            None => PgFail::Unreachable(words),
+            Some(c) if c.starts_with("08") || c.starts_with("57P") => PgFail::Unreachable(words),
+            Some(_) => PgFail::Other(words),
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgFail {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => PgFail::from(e),
+            other => PgFail::Unreachable(crate::runner::with_causes(&other)),
+        }
+    }
+}
+
+impl PgLedger {
+    /// Connects to `state.url` (the password from `state.password` when given), creates or
+    /// migrates the schema, and starts renewing this runner's leases. Fails clearly when the
+    /// database cannot be reached or is newer than this binary.
+    pub fn open(settings: &StateSettings) -> Result<PgLedger, LedgerError> {
+        let url = settings.url.as_ref().ok_or_else(|| LedgerError::Postgres {
+            store: "(none)".into(),
+            reason: "state.url is not set".into(),
+        })?;
+        let mut config: tokio_postgres::Config =
+            url.expose()
+                .parse()
+                .map_err(|e: tokio_postgres::Error| LedgerError::Postgres {
+                    store: "(state.url)".into(),
+                    reason: format!(
+                        "not a PostgreSQL URL (postgres://USER@HOST:PORT/DB): {}",
+                        // The parser's message names the part, never the password.
+                        e
+                    ),
+                })?;
+        if let Some(p) = &settings.password {
+            config.password(p.expose());
+        }
+        config.connect_timeout(Duration::from_secs(10));
+        config.application_name("tripmail");
+        let store = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let (handle, stop) = runtime().map_err(|reason| LedgerError::Postgres {
+            store: store.clone(),
+            reason,
+        })?;
+        let pool = {
+            let _entered = handle.enter();
+            Pool::builder(manager)
+                .max_size(POOL_SIZE)
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(Duration::from_secs(20)))
+                .create_timeout(Some(Duration::from_secs(10)))
+                .recycle_timeout(Some(Duration::from_secs(5)))
+                .build()
+                .map_err(|e| LedgerError::Postgres {
+                    store: store.clone(),
+                    reason: e.to_string(),
+                })?
+        };
+        let ledger = PgLedger {
+            pool,
+            handle,
+            stop: Some(stop),
+            store_path: PathBuf::from(&store),
+            store,
+            runner: runner_id(),
+            lease: Duration::from_secs(settings.lease_seconds.max(5)),
+            broken: AtomicBool::new(false),
+            mine: Mutex::new(HashSet::new()),
+        };
+        // At start, a database that cannot be reached is an error at once (exit 2), not a wait.
+        ledger.once(schema::migrate)?;
+        ledger.renew_leases();
+        Ok(ledger)
+    }
+
+    /// This runner's name in the ledger's rows.
+    pub fn runner(&self) -> &str {
+        &self.runner
+    }
+
+    /// Runs `work` with a connection of the pool, once: an error is returned as it is.
+    fn once<T: Send + 'static, F, Fut>(&self, work: F) -> Result<T, LedgerError>
+    where
+        F: FnOnce(Pool) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, PgFail>> + Send + 'static,
+    {
+        self.call(work(self.pool.clone()))
+            .map_err(|f| self.error(f))
+    }
+
+    /// Runs `make()`'s work, waiting (at most [`WAIT_FOR_DATABASE`], said in the log) while the
+    /// database cannot be reached; `make` is called again for each try.
+    fn with_wait<T: Send + 'static, F, Fut>(&self, make: F) -> Result<T, LedgerError>
+    where
+        F: Fn(Pool) -> Fut,
+        Fut: Future<Output = Result<T, PgFail>> + Send + 'static,
+    {
+        let started = Instant::now();
+        let mut said = false;
+        loop {
+            match self.call(make(self.pool.clone())) {
+                Ok(v) => {
+                    if said {
+                        tracing::warn!("ledger {}: reachable again", self.store);
+                    }
+                    return Ok(v);
+                }
+                Err(PgFail::Unreachable(why)) if started.elapsed() < WAIT_FOR_DATABASE => {
+                    if !said {
+                        tracing::warn!(
+                            "ledger {}: cannot be reached ({why}); waiting up to {} s",
+                            self.store,
+                            WAIT_FOR_DATABASE.as_secs()
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(f) => return Err(self.error(f)),
+            }
+        }
+    }
+
+    /// Runs `fut` on the ledger's runtime and waits at most [`CALL_WITHIN`] for it.
+    fn call<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, PgFail>> + Send + 'static,
+    ) -> Result<T, PgFail> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        match rx.recv_timeout(CALL_WITHIN) {
+            Ok(r) => r,
+            Err(_) => Err(PgFail::Unreachable(format!(
+                "no answer in {} s",
+                CALL_WITHIN.as_secs()
+            ))),
+        }
+    }
+
+    fn error(&self, f: PgFail) -> LedgerError {
+        let (PgFail::Unreachable(reason) | PgFail::Other(reason)) = f;
+        LedgerError::Postgres {
+            store: self.store.clone(),
+            reason,
+        }
+    }
+
+    /// Every third of a lease, this runner's claims are renewed for a lease from the database's
+    /// clock, while the ledger is open.
+    fn renew_leases(&self) {
+        let (pool, runner, lease) = (self.pool.clone(), self.runner.clone(), self.lease);
+        let store = self.store.clone();
+        self.handle.spawn(async move {
+            let mut tick = tokio::time::interval(lease / 3);
+            loop {
+                tick.tick().await;
+                if let Err(e) = sends::renew(&pool, &runner, lease).await {
+                    let (PgFail::Unreachable(why) | PgFail::Other(why)) = e;
+                    tracing::warn!("ledger {store}: cannot renew this runner's leases: {why}");
+                }
+            }
+        });
+    }
+
+    fn mine(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+        self.mine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path(&self) -> &Path {
+        &self.store_path
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for PgLedger {
+    fn drop(&mut self) {
+        // The runtime's thread ends and drops the runtime there (never in an async context).
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A runtime on a thread of its own, until the sender is used or dropped.
+fn runtime() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tripmail-ledger")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the ledger's runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("tripmail-ledger".into())
+        .spawn(move || {
+            rt.block_on(async {
+                let _ = rx.await;
+            });
+            rt.shutdown_timeout(Duration::from_secs(1));
+        })
+        .map_err(|e| format!("cannot start the ledger's thread: {e}"))?;
+    Ok((handle, tx))
+}
+
+/// `postgres://USER@HOST:PORT/DB`, without the password.
+fn describe(c: &tokio_postgres::Config) -> String {
+    let host = c
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = c.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        c.get_user().unwrap_or(""),
+        c.get_dbname().unwrap_or("")
+    )
+}
+
+/// This runner's name: host, process id and 32 random bits (two runners never share one).
+fn runner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let random = crate::console::random_token()
+        .map(|t| t.chars().take(6).collect::<String>())
+        .unwrap_or_default();
+    format!("{host}:{}:{random}", std::process::id())
+}

@@ -1,0 +1,322 @@
+//! The state in PostgreSQL, beside the sends: pauses and their audit list, and the run history, so
+//! that a pause made anywhere (a console, `tripmail pause`) holds for every runner at once, and
+//! every runner's ticks are in one history.
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+
+use super::{PgFail, PgLedger};
+use crate::ledger::LedgerError;
+use crate::state::{
+    emails_of, AuditAction, AuditEntry, Pause, RunCounts, RunEmail, RunKind, RunOutcome, RunRow,
+    RunStatus, StateStore, MAX_RUN_EMAILS,
+};
+
+/// How long a run may stay `running` in the history before another runner marks it stopped: no
+/// tick lasts this long, so its process ended mid-run.
+const ABANDONED_AFTER_HOURS: f64 = 6.0;
+
+impl PgLedger {
+    fn pauses_where(&self, campaign: Option<&str>) -> Result<Vec<Pause>, LedgerError> {
+        let campaign = campaign.map(str::to_string);
+        self.with_wait(|pool| {
+            let campaign = campaign.clone();
+            async move {
+                let rows = pool
+                    .get()
+                    .await?
+                    .query(
+                        "SELECT campaign, by_whom, at FROM tripmail_pauses \
+                         WHERE $1::text IS NULL OR campaign = $1 ORDER BY campaign",
+                        &[&campaign],
+                    )
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(Pause {
+                            campaign: r.try_get(0)?,
+                            by: r.try_get(1)?,
+                            at: r.try_get(2)?,
+                        })
+                    })
+                    .collect()
+            }
+        })
+    }
+}
+
+fn run_row(r: &tokio_postgres::Row) -> Result<RunRow, PgFail> {
+    let kind: String = r.try_get(1)?;
+    let status: String = r.try_get(5)?;
+    let counts: Option<String> = r.try_get(7)?;
+    Ok(RunRow {
+        id: r.try_get(0)?,
+        kind: RunKind::parse(&kind).unwrap_or(RunKind::Tick),
+        run_at: r.try_get(2)?,
+        started_at: r.try_get(3)?,
+        finished_at: r.try_get(4)?,
+        status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+        error: r.try_get(6)?,
+        counts: counts
+            .and_then(|c| serde_json::from_str(&c).ok())
+            .unwrap_or_default(),
+    })
+}
+
+const RUN_COLUMNS: &str = "id, kind, run_at, started_at, finished_at, status, error, counts";
+
+async fn finish_run(
+    pool: Pool,
+    id: i64,
+    finished_at: DateTime<Utc>,
+    status: &'static str,
+    error: Option<String>,
+    counts: String,
+    emails: Vec<RunEmail>,
+) -> Result<(), PgFail> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute(
+        "UPDATE tripmail_runs SET finished_at = $2, status = $3, error = $4, counts = $5 \
+         WHERE id = $1",
+        &[&id, &finished_at, &status, &error, &counts],
+    )
+    .await?;
+    tx.execute("DELETE FROM tripmail_run_emails WHERE run_id = $1", &[&id])
+        .await?;
+    let insert = tx
+        .prepare(
+            "INSERT INTO tripmail_run_emails (run_id, seq, campaign, booking_id, recipient, \
+             outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await?;
+    for (seq, e) in emails.iter().take(MAX_RUN_EMAILS).enumerate() {
+        let seq = seq as i32;
+        tx.execute(
+            &insert,
+            &[
+                &id,
+                &seq,
+                &e.campaign,
+                &e.booking_id,
+                &e.recipient,
+                &e.outcome,
+                &e.detail,
+            ],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+impl StateStore for PgLedger {
+    fn pauses(&self) -> Result<Vec<Pause>, LedgerError> {
+        self.pauses_where(None)
+    }
+
+    fn is_paused(&self, campaign: &str) -> Result<Option<Pause>, LedgerError> {
+        Ok(self.pauses_where(Some(campaign))?.into_iter().next())
+    }
+
+    fn set_paused(
+        &self,
+        campaign: &str,
+        paused: bool,
+        who: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let (c, w) = (campaign.to_string(), who.to_string());
+        self.with_wait(|pool| {
+            let (c, w) = (c.clone(), w.clone());
+            async move {
+                let mut client = pool.get().await?;
+                let tx = client.transaction().await?;
+                let changed = match paused {
+                    true => {
+                        tx.execute(
+                            "INSERT INTO tripmail_pauses (campaign, by_whom, at) \
+                             VALUES ($1, $2, $3) ON CONFLICT (campaign) DO NOTHING",
+                            &[&c, &w, &at],
+                        )
+                        .await?
+                    }
+                    false => {
+                        tx.execute("DELETE FROM tripmail_pauses WHERE campaign = $1", &[&c])
+                            .await?
+                    }
+                };
+                if changed > 0 {
+                    let action = match paused {
+                        true => AuditAction::Pause,
+                        false => AuditAction::Resume,
+                    };
+                    tx.execute(
+                        "INSERT INTO tripmail_audit (at, who, action, campaign) \
+                         VALUES ($1, $2, $3, $4)",
+                        &[&at, &w, &action.as_str(), &c],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(changed > 0)
+            }
+        })
+    }
+
+    fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, LedgerError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_wait(|pool| async move {
+            let rows = pool
+                .get()
+                .await?
+                .query(
+                    "SELECT at, who, action, campaign FROM tripmail_audit \
+                     ORDER BY id DESC LIMIT $1",
+                    &[&limit],
+                )
+                .await?;
+            let mut out = Vec::new();
+            for r in &rows {
+                let action: String = r.try_get(2)?;
+                if let Some(action) = AuditAction::parse(&action) {
+                    out.push(AuditEntry {
+                        at: r.try_get(0)?,
+                        who: r.try_get(1)?,
+                        action,
+                        campaign: r.try_get(3)?,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn run_started(
+        &self,
+        kind: RunKind,
+        run_at: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<i64, LedgerError> {
+        let runner = self.runner.clone();
+        self.with_wait(|pool| {
+            let runner = runner.clone();
+            async move {
+                let row = pool
+                    .get()
+                    .await?
+                    .query_one(
+                        "INSERT INTO tripmail_runs (kind, run_at, started_at, status, runner) \
+                         VALUES ($1, $2, $3, 'running', $4) RETURNING id",
+                        &[&kind.as_str(), &run_at, &started_at, &runner],
+                    )
+                    .await?;
+                Ok(row.try_get(0)?)
+            }
+        })
+    }
+
+    fn run_finished(
+        &self,
+        id: i64,
+        finished_at: DateTime<Utc>,
+        outcome: &RunOutcome<'_>,
+    ) -> Result<(), LedgerError> {
+        let counts = outcome.report.map(RunCounts::of).unwrap_or_default();
+        let counts = serde_json::to_string(&counts).unwrap_or_default();
+        let emails = outcome.report.map(emails_of).unwrap_or_default();
+        let (status, error) = (outcome.status.as_str(), outcome.error.clone());
+        self.with_wait(|pool| {
+            finish_run(
+                pool,
+                id,
+                finished_at,
+                status,
+                error.clone(),
+                counts.clone(),
+                emails.clone(),
+            )
+        })
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRow>, LedgerError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_wait(|pool| async move {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs ORDER BY id DESC LIMIT $1");
+            let rows = pool.get().await?.query(&sql, &[&limit]).await?;
+            rows.iter().map(run_row).collect()
+        })
+    }
+
+    fn run(&self, id: i64) -> Result<Option<(RunRow, Vec<RunEmail>)>, LedgerError> {
+        self.with_wait(|pool| async move {
+            let client = pool.get().await?;
+            let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs WHERE id = $1");
+            let Some(row) = client.query_opt(&sql, &[&id]).await? else {
+                return Ok(None);
+            };
+            let emails = client
+                .query(
+                    "SELECT campaign, booking_id, recipient, outcome, detail \
+                     FROM tripmail_run_emails WHERE run_id = $1 ORDER BY seq",
+                    &[&id],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    Ok(RunEmail {
+                        campaign: r.try_get(0)?,
+                        booking_id: r.try_get(1)?,
+                        recipient: r.try_get(2)?,
+                        outcome: r.try_get(3)?,
+                        detail: r.try_get(4)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, PgFail>>()?;
+            Ok(Some((run_row(&row)?, emails)))
+        })
+    }
+
+    fn run_outcomes(&self, id: i64) -> Result<Vec<(String, String, u64)>, LedgerError> {
+        self.with_wait(|pool| async move {
+            let rows = pool
+                .get()
+                .await?
+                .query(
+                    "SELECT campaign, outcome, count(*) FROM tripmail_run_emails \
+                     WHERE run_id = $1 GROUP BY campaign, outcome ORDER BY campaign, outcome",
+                    &[&id],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    let n: i64 = r.try_get(2)?;
+                    Ok((r.try_get(0)?, r.try_get(1)?, n.max(0) as u64))
+                })
+                .collect()
+        })
+    }
+
+    fn end_abandoned_runs(&self, at: DateTime<Utc>) -> Result<usize, LedgerError> {
+        // Other runners may be running now: only a run older than any tick is marked.
+        self.with_wait(|pool| async move {
+            let n = pool
+                .get()
+                .await?
+                .execute(
+                    "UPDATE tripmail_runs SET status = 'stopped', finished_at = $1, \
+                     error = 'the process ended mid-run' WHERE status = 'running' \
+                     AND started_at < now() - make_interval(hours => $2::float8::int)",
+                    &[&at, &ABANDONED_AFTER_HOURS],
+                )
+                .await?;
+            Ok(n as usize)
+        })
+    }
+
+    fn path(&self) -> &Path {
+        PgLedger::path(self)
+    }
+}
