@@ -18,10 +18,7 @@ pub type Held = (Arc<dyn SendLedger>, Arc<dyn StateStore>);
 /// ([`LedgerError::Busy`] when another runner holds it), and runs a dead process left `running`
 /// are marked `stopped` at `at`. PostgreSQL: one connection pool serves both; other runners may
 /// be running, so only runs older than any tick are marked.
-pub fn open_for_sending(
-    state: &StateSettings,
-    at: DateTime<Utc>,
-) -> Result<Held, LedgerError> {
+pub fn open_for_sending(state: &StateSettings, at: DateTime<Utc>) -> Result<Held, LedgerError> {
     let (ledger, store): Held = match state.url {
         Some(_) => {
             let pg = Arc::new(PgLedger::open(state)?);

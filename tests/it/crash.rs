@@ -36,7 +36,7 @@ pub struct Tally {
     pub kills: usize,
 }
 
-fn synth_bookings(dir: &Path) -> PathBuf {
+pub(crate) fn synth_bookings(dir: &Path) -> PathBuf {
     let path = dir.join("bookings.csv");
     let o = tripmail()
         .args([
@@ -60,7 +60,7 @@ fn synth_bookings(dir: &Path) -> PathBuf {
 }
 
 /// How many copies of each Message-ID the server holds.
-fn copies(server: &FaultServer) -> HashMap<String, usize> {
+pub(crate) fn copies(server: &FaultServer) -> HashMap<String, usize> {
     let mut copies: HashMap<String, usize> = HashMap::new();
     for m in server.accepted() {
         if let Some(id) = message_id(&m.data) {

@@ -37,6 +37,7 @@ mod odd_values;
 mod pause;
 mod pg;
 mod pg_ledger;
+mod pg_runners;
 mod pictures;
 mod plan;
 mod robust;

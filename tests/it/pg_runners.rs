@@ -1,0 +1,251 @@
+//! Several runners on one PostgreSQL ledger, as processes, against a real SMTP server on
+//! 127.0.0.1: three start together on the same bookings export; one is killed with SIGKILL while
+//! it holds claims; the other two finish, then (as the next cron tick would) run again once its
+//! lease is over and take its emails over. Counted at the server by Message-ID: every email
+//! delivered once (with `in_doubt = "hold"`, the dead runner's emails in doubt are held instead).
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::crash::{copies, synth_bookings};
+use crate::pg::Cluster;
+use crate::sandbox::{FaultServer, Faults};
+use crate::util::{config_with, tripmail, tripmail_process, NOW};
+
+/// The lease of the test: a dead runner's emails go to the others this long after.
+const LEASE_SECONDS: u64 = 5;
+
+struct Campaign {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    bookings: PathBuf,
+    url: String,
+    emails: usize,
+}
+
+fn campaign(cluster: &Cluster, in_doubt: &str) -> Campaign {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bookings = synth_bookings(dir.path());
+    let url = cluster.database();
+    let state = format!(
+        "path = \"state/tripmail.sqlite\"\nurl = \"{url}\"\nlease_seconds = {LEASE_SECONDS}"
+    );
+    let smtp = format!("max_connections = 2\nin_doubt = \"{in_doubt}\"");
+    let config = config_with(
+        dir.path(),
+        &[
+            ("path = \"state/tripmail.sqlite\"", state.as_str()),
+            ("max_connections = 4", smtp.as_str()),
+        ],
+    );
+    let dry = tripmail()
+        .args(["run", "--dry-run", "--now", NOW, "--config"])
+        .arg(&config)
+        .arg("--bookings")
+        .arg(&bookings)
+        .arg("--report")
+        .arg(dir.path().join("dry.json"))
+        .output()
+        .expect("dry run");
+    assert!(dry.status.code().is_some_and(|c| c <= 1));
+    let report = std::fs::read_to_string(dir.path().join("dry.json")).expect("dry report");
+    let report: serde_json::Value = serde_json::from_str(&report).expect("json");
+    let emails = report["rendered"].as_u64().expect("rendered") as usize;
+    assert!(emails >= 1500, "only {emails} emails");
+    Campaign {
+        dir,
+        config,
+        bookings,
+        url,
+        emails,
+    }
+}
+
+fn runner(c: &Campaign, server: &FaultServer, name: &str) -> Child {
+    tripmail_process()
+        .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
+        .arg(&c.config)
+        .arg("--bookings")
+        .arg(&c.bookings)
+        .arg("--report")
+        .arg(c.dir.path().join(format!("{name}.json")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tripmail starts")
+}
+
+fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("a runner did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Rows the runner of process `pid` holds claimed now.
+fn claimed_by(cluster: &Cluster, url: &str, pid: u32) -> usize {
+    let sql = format!(
+        "SELECT count(*) FROM tripmail_sends WHERE state = 'claimed' AND runner LIKE '%:{pid}:%'"
+    );
+    cluster.psql(url, &sql).trim().parse().unwrap_or(0)
+}
+
+/// Three runners, the first killed while it holds claims; the other two finish, and run again
+/// after its lease. The number of rows the dead runner held.
+fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServer) -> usize {
+    let mut runners: Vec<Child> = ["a", "b", "c"]
+        .iter()
+        .map(|n| runner(c, server, n))
+        .collect();
+    let victim = runners[0].id();
+    let started = Instant::now();
+    // Killed in the middle: once the server has a few hundred messages and while it holds claims.
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the runners never got going"
+        );
+        if server.accepted().len() >= 300 && claimed_by(cluster, &c.url, victim) > 0 {
+            let _ = runners[0].kill();
+            let _ = runners[0].wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let held = claimed_by(cluster, &c.url, victim);
+    assert!(held > 0, "the killed runner held claims");
+    for r in &mut runners[1..] {
+        let code = wait(r, Duration::from_secs(180));
+        assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
+    }
+    // The next tick of the two that live, once the dead runner's lease is over.
+    std::thread::sleep(Duration::from_secs(LEASE_SECONDS + 1));
+    let mut again: Vec<Child> = ["b2", "c2"].iter().map(|n| runner(c, server, n)).collect();
+    for r in &mut again {
+        let code = wait(r, Duration::from_secs(180));
+        assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
+    }
+    held
+}
+
+fn ledger_rows(c: &Campaign) -> Vec<serde_json::Value> {
+    let o = tripmail()
+        .args(["ledger", "--format", "json", "--config"])
+        .arg(&c.config)
+        .output()
+        .expect("tripmail ledger");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    listed["sends"].as_array().cloned().unwrap_or_default()
+}
+
+fn slow_server() -> FaultServer {
+    // 20 ms per message: a campaign of a few seconds, a runner always in the middle of one.
+    FaultServer::start(Faults {
+        slow_data: Some(Duration::from_millis(20)),
+        ..Faults::default()
+    })
+}
+
+#[test]
+fn pg_three_runners_one_killed_every_email_once_the_dead_runners_sent_by_the_others() {
+    let cluster = Cluster::shared();
+    let c = campaign(&cluster, "resend");
+    let server = slow_server();
+    let held = three_runners_one_killed(&cluster, &c, &server);
+    let copies = copies(&server);
+    let extra: usize = copies.values().map(|n| n - 1).sum();
+    assert_eq!(copies.len(), c.emails, "every email delivered");
+    // Only an email the server took just as the runner died can be there twice (in doubt, sent
+    // again by the `resend` policy): at most what it held.
+    assert!(
+        extra <= held,
+        "{extra} duplicates, {held} held by the dead runner"
+    );
+    let rows = ledger_rows(&c);
+    let taken: Vec<&serde_json::Value> = rows.iter().filter(|r| r["takeovers"] == 1).collect();
+    assert_eq!(taken.len(), held, "the dead runner's claims taken over");
+    assert!(
+        taken.iter().all(|r| r["state"] == "sent"),
+        "and sent by the others"
+    );
+    assert!(rows.iter().all(|r| r["state"] == "sent"));
+    assert_eq!(rows.len(), c.emails);
+}
+
+#[test]
+fn pg_three_runners_one_killed_with_hold_nothing_twice_the_doubtful_listed() {
+    let cluster = Cluster::shared();
+    let c = campaign(&cluster, "hold");
+    let server = slow_server();
+    let held = three_runners_one_killed(&cluster, &c, &server);
+    let copies = copies(&server);
+    assert!(copies.values().all(|n| *n == 1), "no email twice");
+    let rows = ledger_rows(&c);
+    let in_doubt = rows.iter().filter(|r| r["state"] == "claimed").count();
+    assert_eq!(in_doubt, held, "the dead runner's claims are held in doubt");
+    let delivered = copies.len();
+    // Each held email may or may not have reached the server before the kill.
+    assert!(
+        delivered + in_doubt >= c.emails && delivered <= c.emails,
+        "{delivered} delivered + {in_doubt} in doubt of {}",
+        c.emails
+    );
+}
+
+#[test]
+fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_doubled() {
+    // A cluster of its own: it is stopped and started again.
+    let cluster = Cluster::start();
+    let c = campaign(&cluster, "resend");
+    let server = slow_server();
+    let log = c.dir.path().join("runner.log");
+    let mut child = tripmail_process()
+        .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
+        .arg(&c.config)
+        .arg("--bookings")
+        .arg(&c.bookings)
+        .env("RUST_LOG", "tripmail=warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("tripmail starts");
+    let started = Instant::now();
+    while server.accepted().len() < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the runner never got going"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Down for three seconds in the middle of the campaign, then back on the same port and data.
+    cluster.stop();
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.start_again();
+    let code = wait(&mut child, Duration::from_secs(240));
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("cannot be reached") && said.contains("reachable again"),
+        "{said}"
+    );
+    let copies = copies(&server);
+    assert_eq!(copies.len(), c.emails, "nothing lost");
+    assert!(copies.values().all(|n| *n == 1), "nothing twice");
+    let rows = ledger_rows(&c);
+    assert_eq!(rows.len(), c.emails);
+    assert!(rows.iter().all(|r| r["state"] == "sent"));
+}
