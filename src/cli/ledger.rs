@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use super::console::{self, outln};
 use super::Exit;
 use crate::config::{Overrides, Settings, StateSettings};
-use crate::ledger::{Entry, Ledger, SendState};
+use crate::ledger::{Entry, Ledger, SendLedger, SendState};
 use crate::state::{AuditEntry, Pause};
 
 /// The flags of `tripmail ledger`.
@@ -39,6 +39,11 @@ pub(crate) struct LedgerArgs {
     /// mailbox.
     #[arg(long, value_name = "CAMPAIGN/BOOKING_ID", conflicts_with = "only")]
     close: Vec<String>,
+    /// Copy this SQLite ledger (sends, pauses, audit) into the PostgreSQL database at this URL
+    /// (the password from `TRIPMAIL_STATE__PASSWORD` or the URL), so that runners on PostgreSQL
+    /// send nothing already sent. Takes the runner lock: not while a run holds the ledger.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["only", "resend", "close", "campaign"])]
+    copy_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,6 +85,9 @@ pub(crate) fn ledger(args: LedgerArgs) -> anyhow::Result<Exit> {
     };
     if !args.resend.is_empty() || !args.close.is_empty() {
         return settle_in_doubt(&state, &args.resend, &args.close);
+    }
+    if let Some(url) = &args.copy_to {
+        return copy_to(&state, url);
     }
     let ledger = match crate::store::open_read(&state)? {
         Some(ledger) => ledger,
@@ -191,4 +199,45 @@ fn settle_in_doubt(
         }
     }
     Ok(outcome)
+}
+
+/// `tripmail ledger --copy-to URL`: the SQLite ledger of `state` into PostgreSQL at `url`.
+fn copy_to(state: &StateSettings, url: &str) -> anyhow::Result<Exit> {
+    if state.url.is_some() {
+        anyhow::bail!("--copy-to copies a SQLite ledger (state.path); this config's ledger is already PostgreSQL (state.url)");
+    }
+    if !state.path.is_file() {
+        anyhow::bail!("{}: no ledger there to copy", state.path.display());
+    }
+    // The runner lock: no run adds to it while it is copied (and sends listed by a run that could
+    // not record them are recorded first).
+    let from = Ledger::open(&state.path)?;
+    let sends = from.entries(None)?;
+    let (pauses, audit) = state_of(state, None)?;
+    let to = crate::ledger::PgLedger::open(&StateSettings {
+        url: Some(crate::config::Secret::new(url)),
+        password: std::env::var("TRIPMAIL_STATE__PASSWORD")
+            .ok()
+            .map(crate::config::Secret::new),
+        ..state.clone()
+    })?;
+    let in_doubt = sends
+        .iter()
+        .filter(|e| e.state == SendState::Claimed)
+        .count();
+    let copied = to.copy_in(sends, pauses, audit)?;
+    outln!(
+        "copied {} sends ({} were there already), {} pauses, {} audit entries from {} to {}",
+        copied.sends,
+        copied.already,
+        copied.pauses,
+        copied.audit,
+        state.path.display(),
+        to.path().display()
+    );
+    if in_doubt > 0 {
+        outln!("{in_doubt} of them are in doubt (claimed by a run that died): settle them with `tripmail ledger --resend/--close` on the new ledger, or let the in-doubt policy decide");
+    }
+    outln!("set state.url to it (and the password in TRIPMAIL_STATE__PASSWORD) for the runners");
+    Ok(Exit::Clean)
 }

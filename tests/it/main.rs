@@ -36,6 +36,7 @@ mod ledger_faults;
 mod odd_values;
 mod pause;
 mod pg;
+mod pg_copy;
 mod pg_ledger;
 mod pg_runners;
 mod pictures;

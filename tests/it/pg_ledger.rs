@@ -156,3 +156,33 @@ fn pg_a_database_newer_than_the_binary_is_refused_and_an_unreachable_one_named_w
     );
     assert!(!words.contains(secret), "{words}");
 }
+
+#[test]
+fn pg_a_run_whose_database_cannot_be_reached_at_start_exits_2_naming_it_without_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = crate::sandbox::free_port();
+    let url = format!("postgres://tm:pw-K2-not-shown@127.0.0.1:{closed}/tm");
+    let state = format!("path = \"state/tripmail.sqlite\"\nurl = \"{url}\"");
+    let cfg = crate::util::config_with(dir.path(), &[("path = \"state/tripmail.sqlite\"", &state)]);
+    let o = crate::util::tripmail()
+        .args([
+            "run",
+            "--now",
+            crate::util::NOW,
+            "--smtp",
+            "smtp://127.0.0.1:9",
+            "--config",
+        ])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "ledger postgres://tm@127.0.0.1:{closed}/tm (state.url): "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("pw-K2-not-shown"), "{err}");
+}

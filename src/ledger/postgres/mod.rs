@@ -22,10 +22,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use super::LedgerError;
 use crate::config::StateSettings;
 
+mod copy;
 mod schema;
 mod sends;
 mod state;
 
+pub use copy::Copied;
 pub use schema::SCHEMA_VERSION;
 
 /// The longest one call waits for an answer.
@@ -248,7 +250,8 @@ impl PgLedger {
         self.mine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn path(&self) -> &Path {
+    /// The database, as `postgres://USER@HOST:PORT/DB` (for messages).
+    pub fn path(&self) -> &Path {
         &self.store_path
     }
 
