@@ -2,7 +2,7 @@
 //! (`initdb`, `pg_ctl`; `.ci/setup` installs them), one fresh database and login role per test, and
 //! the faults a ledger must live through (restart, server down then up again).
 //!
-//! - [`Cluster::shared`]: the server `.ci/run` started (`TRIPMAIL_TEST_POSTGRES_URL`, a superuser
+//! - [`Cluster::shared`]: the server `.ci/run` started (`TEST_POSTGRES_URL`, a superuser
 //!   URL), or, when unset, a private cluster for this test. Restarting or stopping it is refused.
 //! - [`Cluster::start`]: a private cluster, for the tests that restart or stop the server.
 //!
@@ -27,7 +27,8 @@ use std::time::Duration;
 use tools::{run, tools, wait_for, watchdog};
 
 /// The superuser URL of the server `.ci/run` started for the whole test run.
-pub const SHARED_URL_VAR: &str = "TRIPMAIL_TEST_POSTGRES_URL";
+// Not TRIPMAIL_…: tripmail reads every TRIPMAIL_ variable as a setting (and refuses unknown ones).
+pub const SHARED_URL_VAR: &str = "TEST_POSTGRES_URL";
 
 /// How long `pg_ctl` may take to start, stop or restart the server, and `psql` to answer.
 const PG_CTL_WAIT: Duration = Duration::from_secs(30);
@@ -116,7 +117,7 @@ impl Cluster {
         cluster
     }
 
-    /// The server of `TRIPMAIL_TEST_POSTGRES_URL` (set by `.ci/run`), else a private cluster for
+    /// The server of `TEST_POSTGRES_URL` (set by `.ci/run`), else a private cluster for
     /// this test ([`Cluster::start`]). Either way [`Cluster::restart`] and [`Cluster::stop`] are
     /// refused: a test that needs them starts its own.
     pub fn shared() -> Cluster {
