@@ -39,6 +39,7 @@ mod pg;
 mod pg_copy;
 mod pg_ledger;
 mod pg_runners;
+mod pg_state;
 mod pictures;
 mod plan;
 mod robust;
