@@ -211,9 +211,23 @@ fn copy_to(state: &StateSettings, url: &str) -> anyhow::Result<Exit> {
     }
     // The runner lock: no run adds to it while it is copied (and sends listed by a run that could
     // not record them are recorded first).
+    let userinfo = url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['/', '?']).next());
+    if userinfo
+        .is_some_and(|a| a.contains('@') && a.split('@').next().is_some_and(|u| u.contains(':')))
+    {
+        anyhow::bail!("--copy-to: give the password in TRIPMAIL_STATE__PASSWORD, not in the URL (a command line is seen by every user of the machine)");
+    }
     let from = Ledger::open(&state.path)?;
     let sends = from.entries(None)?;
-    let (pauses, audit) = state_of(state, None)?;
+    let (pauses, _) = state_of(state, None)?;
+    // The whole audit list, not the last entries `tripmail ledger` shows.
+    let audit = match crate::store::open_state_if_exists(state)? {
+        Some(db) => db.audit(usize::MAX)?,
+        None => Vec::new(),
+    };
     let to = crate::ledger::PgLedger::open(&StateSettings {
         url: Some(crate::config::Secret::new(url)),
         password: std::env::var("TRIPMAIL_STATE__PASSWORD")
@@ -227,9 +241,10 @@ fn copy_to(state: &StateSettings, url: &str) -> anyhow::Result<Exit> {
         .count();
     let copied = to.copy_in(sends, pauses, audit)?;
     outln!(
-        "copied {} sends ({} were there already), {} pauses, {} audit entries from {} to {}",
+        "copied {} sends ({} were there already, {} of them brought up to date), {} pauses, {} audit entries from {} to {}",
         copied.sends,
-        copied.already,
+        copied.already + copied.settled,
+        copied.settled,
         copied.pauses,
         copied.audit,
         state.path.display(),

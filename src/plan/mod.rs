@@ -155,7 +155,7 @@ pub fn plan_of<B: Borrow<Booking>>(
     };
     let (done, sent_at) = done_in_ledger(&settings.state)?;
     let paused = paused_among(&settings.state, &campaigns)?;
-    let no_ledger = !settings.state.path.exists();
+    let no_ledger = settings.state.url.is_none() && !settings.state.path.exists();
     let mut tally = Tally {
         opts,
         plan: Plan::empty(opts, &campaigns).pausing(paused.clone()),

@@ -107,21 +107,30 @@ fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServe
         .collect();
     let victim = runners[0].id();
     let started = Instant::now();
-    // Killed in the middle: once the server has a few hundred messages and while it holds claims.
-    loop {
+    // Killed in the middle: once the server has a few hundred messages, frozen first (SIGSTOP)
+    // so that the claims it holds are counted as they are when it dies.
+    let signal = |sig: &str| {
+        let _ = std::process::Command::new("kill")
+            .args([sig, &victim.to_string()])
+            .status();
+    };
+    let held = loop {
         assert!(
             started.elapsed() < Duration::from_secs(120),
             "the runners never got going"
         );
-        if server.accepted().len() >= 300 && claimed_by(cluster, &c.url, victim) > 0 {
-            let _ = runners[0].kill();
-            let _ = runners[0].wait();
-            break;
+        if server.accepted().len() >= 300 {
+            signal("-STOP");
+            let held = claimed_by(cluster, &c.url, victim);
+            if held > 0 {
+                let _ = runners[0].kill();
+                let _ = runners[0].wait();
+                break held;
+            }
+            signal("-CONT");
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-    let held = claimed_by(cluster, &c.url, victim);
-    assert!(held > 0, "the killed runner held claims");
+    };
     for r in &mut runners[1..] {
         let code = wait(r, Duration::from_secs(180));
         assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");

@@ -15,6 +15,9 @@ use crate::state::{AuditEntry, Pause};
 pub struct Copied {
     /// Sends written.
     pub sends: u64,
+    /// Sends the database had as claimed or deferred that the SQLite ledger has as sent or failed:
+    /// brought up to date (so that they are not sent again).
+    pub settled: u64,
     /// Sends the database had already (left as they were).
     pub already: u64,
     /// Pauses written.
@@ -37,12 +40,18 @@ async fn copy_all(
 ) -> Result<Copied, PgFail> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // A row already there is left, unless it is not known done there and is here (sent, failed):
+    // then the SQLite ledger's word wins. `xmax = 0`: the row was inserted, not updated.
     let insert = tx
         .prepare(
-            "INSERT INTO tripmail_sends (campaign, booking_id, message_id, recipient, state, \
+            "INSERT INTO tripmail_sends AS s (campaign, booking_id, message_id, recipient, state, \
              attempts, reply, created_at, updated_at, run_at, takeovers) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10) \
-             ON CONFLICT (campaign, booking_id) DO NOTHING",
+             ON CONFLICT (campaign, booking_id) DO UPDATE SET state = EXCLUDED.state, \
+             reply = EXCLUDED.reply, attempts = EXCLUDED.attempts, \
+             updated_at = EXCLUDED.updated_at, runner = NULL, lease_until = NULL, token = NULL \
+             WHERE s.state IN ('claimed', 'deferred') AND EXCLUDED.state IN ('sent', 'failed') \
+             RETURNING (xmax = 0)",
         )
         .await?;
     let mut copied = Copied::default();
@@ -50,8 +59,8 @@ async fn copy_all(
         let (updated, run_at) = (instant(&e.updated_at)?, instant(&e.run_at)?);
         let attempts = i32::try_from(e.attempts).unwrap_or(i32::MAX);
         let takeovers = i32::try_from(e.takeovers).unwrap_or(i32::MAX);
-        let n = tx
-            .execute(
+        let row = tx
+            .query_opt(
                 &insert,
                 &[
                     &e.campaign,
@@ -67,9 +76,10 @@ async fn copy_all(
                 ],
             )
             .await?;
-        match n {
-            0 => copied.already += 1,
-            _ => copied.sends += 1,
+        match row.map(|r| r.try_get::<_, bool>(0)).transpose()? {
+            None => copied.already += 1,
+            Some(true) => copied.sends += 1,
+            Some(false) => copied.settled += 1,
         }
     }
     for p in &pauses {
@@ -96,6 +106,9 @@ async fn copy_all(
     Ok(copied)
 }
 
+/// The longest a copy may take (one transaction, a round trip per row).
+const COPY_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 impl PgLedger {
     /// Copies `sends`, `pauses` and `audit` (newest first, as [`crate::state::StateStore::audit`]
     /// gives them) in one transaction: all or nothing.
@@ -105,6 +118,8 @@ impl PgLedger {
         pauses: Vec<Pause>,
         audit: Vec<AuditEntry>,
     ) -> Result<Copied, LedgerError> {
-        self.once(move |pool| copy_all(pool, sends, pauses, audit))
+        let pool = self.pool.clone();
+        self.call_for(copy_all(pool, sends, pauses, audit), COPY_WITHIN)
+            .map_err(|f| self.error(f))
     }
 }

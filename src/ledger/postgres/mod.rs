@@ -53,6 +53,14 @@ pub struct PgLedger {
     lease: Duration,
     broken: AtomicBool,
     mine: Mutex<HashSet<(String, String)>>,
+    /// Sends the server accepted whose `sent` the database did not take: recorded first at the
+    /// next run (until then nothing is claimed).
+    unrecorded: Mutex<Vec<sends::Unrecorded>>,
+    /// Sends recorded from `unrecorded`, for the run's report.
+    recovered: Mutex<Vec<super::UnrecordedSend>>,
+    /// When the database was last found reachable again after an outage: for a lease after it,
+    /// no claim of another runner is taken over (that runner may not have renewed it yet).
+    back_at: Mutex<Option<Instant>>,
 }
 
 /// An error of one call, before it is put in words.
@@ -67,13 +75,22 @@ pub(crate) enum PgFail {
 impl From<tokio_postgres::Error> for PgFail {
     fn from(e: tokio_postgres::Error) -> Self {
         let words = crate::runner::with_causes(&e);
-        // No SQLSTATE: the connection failed or closed. 57P01-57P03: the server is shutting down
-        // or starting; 08xxx: connection exceptions.
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        // The connection closed or failed; 08xxx: connection exceptions; 57P01-57P03: the server
+        // is shutting down or starting; 53300: too many connections; 40001/40P01: serialisation
+        // failure, deadlock; 25006: read-only (a standby during a failover). All pass.
         let code = e.code().map(|c| c.code().to_string());
-        match code.as_deref() {
-            None => PgFail::Unreachable(words),
-            Some(c) if c.starts_with("08") || c.starts_with("57P") => PgFail::Unreachable(words),
-            Some(_) => PgFail::Other(words),
+        let passing = match code.as_deref() {
+            None => e.is_closed() || io,
+            Some(c) => {
+                c.starts_with("08")
+                    || c.starts_with("57P")
+                    || ["53300", "40001", "40P01", "25006"].contains(&c)
+            }
+        };
+        match passing {
+            true => PgFail::Unreachable(words),
+            false => PgFail::Other(words),
         }
     }
 }
@@ -96,21 +113,16 @@ impl PgLedger {
             store: "(none)".into(),
             reason: "state.url is not set".into(),
         })?;
-        let mut config: tokio_postgres::Config =
-            url.expose()
-                .parse()
-                .map_err(|e: tokio_postgres::Error| LedgerError::Postgres {
-                    store: "(state.url)".into(),
-                    reason: format!(
-                        "not a PostgreSQL URL (postgres://USER@HOST:PORT/DB): {}",
-                        // The parser's message names the part, never the password.
-                        e
-                    ),
-                })?;
+        let mut config = parse_url(url.expose())?;
         if let Some(p) = &settings.password {
             config.password(p.expose());
         }
         config.connect_timeout(Duration::from_secs(10));
+        // A connection that went silent (a host lost, a partition) is found dead and dropped, and
+        // no statement or lock wait outlives a call.
+        config.keepalives(true);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.options("-c statement_timeout=20000 -c lock_timeout=10000");
         config.application_name("tripmail");
         let store = describe(&config);
         let manager = Manager::from_config(
@@ -148,6 +160,9 @@ impl PgLedger {
             lease: Duration::from_secs(settings.lease_seconds.max(5)),
             broken: AtomicBool::new(false),
             mine: Mutex::new(HashSet::new()),
+            unrecorded: Mutex::new(Vec::new()),
+            recovered: Mutex::new(Vec::new()),
+            back_at: Mutex::new(None),
         };
         // At start, a database that cannot be reached is an error at once (exit 2), not a wait.
         ledger.once(schema::migrate)?;
@@ -184,6 +199,8 @@ impl PgLedger {
                 Ok(v) => {
                     if said {
                         tracing::warn!("ledger {}: reachable again", self.store);
+                        *self.back_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Instant::now());
                     }
                     return Ok(v);
                 }
@@ -208,15 +225,32 @@ impl PgLedger {
         &self,
         fut: impl Future<Output = Result<T, PgFail>> + Send + 'static,
     ) -> Result<T, PgFail> {
+        self.call_for(fut, CALL_WITHIN)
+    }
+
+    /// Runs `fut` on the ledger's runtime and waits at most `within` for it (then it is dropped).
+    fn call_for<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = Result<T, PgFail>> + Send + 'static,
+        within: Duration,
+    ) -> Result<T, PgFail> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        // The work is dropped (its connection given back) when its time is up, not left running.
         self.handle.spawn(async move {
-            let _ = tx.send(fut.await);
+            let done = match tokio::time::timeout(within, fut).await {
+                Ok(r) => r,
+                Err(_) => Err(PgFail::Unreachable(format!(
+                    "no answer in {} s",
+                    within.as_secs()
+                ))),
+            };
+            let _ = tx.send(done);
         });
-        match rx.recv_timeout(CALL_WITHIN) {
+        match rx.recv_timeout(within + Duration::from_secs(5)) {
             Ok(r) => r,
             Err(_) => Err(PgFail::Unreachable(format!(
                 "no answer in {} s",
-                CALL_WITHIN.as_secs()
+                within.as_secs()
             ))),
         }
     }
@@ -244,6 +278,18 @@ impl PgLedger {
                 }
             }
         });
+    }
+
+    /// Whether the database came back from an outage less than a lease ago.
+    fn just_back(&self) -> bool {
+        self.back_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < self.lease)
+    }
+
+    fn recovered(&self) -> std::sync::MutexGuard<'_, Vec<super::UnrecordedSend>> {
+        self.recovered.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn mine(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
@@ -289,6 +335,27 @@ fn runtime() -> Result<(tokio::runtime::Handle, tokio::sync::oneshot::Sender<()>
         })
         .map_err(|e| format!("cannot start the ledger's thread: {e}"))?;
     Ok((handle, tx))
+}
+
+/// `state.url` read, refused (without echoing it: it may hold the password) when it is not a
+/// `postgres://` URL or its password holds an `@` that is not percent-encoded.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, LedgerError> {
+    let refuse = |reason: &str| LedgerError::Postgres {
+        store: "(state.url)".into(),
+        reason: reason.to_string(),
+    };
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or_else(|| refuse("not a PostgreSQL URL: postgres://USER@HOST:PORT/DB"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.matches('@').count() > 1 {
+        return Err(refuse(
+            "the password holds an '@': percent-encode it (%40), or give it in TRIPMAIL_STATE__PASSWORD",
+        ));
+    }
+    url.parse()
+        .map_err(|_| refuse("not a PostgreSQL URL: postgres://USER@HOST:PORT/DB[?OPTIONS]"))
 }
 
 /// `postgres://USER@HOST:PORT/DB`, without the password.

@@ -22,6 +22,7 @@ CREATE TABLE tripmail_sends (
     takeovers   integer NOT NULL DEFAULT 0,
     runner      text,
     lease_until timestamptz,
+    token       text,
     PRIMARY KEY (campaign, booking_id)
 );
 CREATE INDEX tripmail_sends_booking ON tripmail_sends (booking_id);

@@ -1,7 +1,10 @@
 //! The sends in PostgreSQL: a claim is one transaction on the email's row (`FOR UPDATE`), judged by
 //! the database's clock: a row claimed by a runner whose lease is running is that runner's (not
 //! sent here); a row whose lease ran out was left by a runner that died, and is taken over as an
-//! email in doubt.
+//! email in doubt. Each claim carries a token of its own, so that a claim whose answer was lost
+//! (the database restarted) is recognised when it is tried again. A runner records and gives back
+//! only its own claims; an email left in doubt is let go (no runner, lease or token) for whoever
+//! comes next.
 
 use std::time::Duration;
 
@@ -13,17 +16,61 @@ use crate::ledger::{
     Claim, Entry, LedgerError, Recorded, SendLedger, SendState, StateAt, UnrecordedSend,
 };
 
-/// Renews the leases of every row `runner` holds.
+/// A send the server accepted whose `sent` the database did not take, kept for the next run.
+#[derive(Debug, Clone)]
+pub(crate) struct Unrecorded {
+    send: UnrecordedSend,
+    at: DateTime<Utc>,
+}
+
+/// Renews the leases of every row `runner` holds (not the emails it let go in doubt).
 pub(super) async fn renew(pool: &Pool, runner: &str, lease: Duration) -> Result<u64, PgFail> {
     let client = pool.get().await?;
     let secs = lease.as_secs_f64();
     Ok(client
         .execute(
             "UPDATE tripmail_sends SET lease_until = now() + make_interval(secs => $2) \
-             WHERE runner = $1 AND state = 'claimed'",
+             WHERE runner = $1 AND state = 'claimed' AND lease_until IS NOT NULL",
             &[&runner, &secs],
         )
         .await?)
+}
+
+/// Records how this runner's claim ended; a `sent` is recorded whoever holds the row now (it was
+/// sent), anything else only over this runner's own claim. An email left in doubt (`claimed`) is
+/// let go: no runner, lease or token. The rows written.
+async fn record(
+    pool: Pool,
+    (campaign, booking): (String, String),
+    state: SendState,
+    (reply, tries, at): (String, i32, DateTime<Utc>),
+    me: String,
+) -> Result<u64, PgFail> {
+    let client = pool.get().await?;
+    Ok(client
+        .execute(
+            "UPDATE tripmail_sends SET state = $3, reply = $4, attempts = attempts + $5, \
+             updated_at = $6, lease_until = NULL, runner = NULL, token = NULL \
+             WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' \
+             AND (runner = $7 OR $3 = 'sent')",
+            &[
+                &campaign,
+                &booking,
+                &state.as_str(),
+                &reply,
+                &tries,
+                &at,
+                &me,
+            ],
+        )
+        .await?)
+}
+
+/// A claim's own token: 96 random bits.
+fn claim_token() -> String {
+    crate::console::random_token()
+        .map(|t| t.chars().take(16).collect())
+        .unwrap_or_else(|| format!("{:?}", std::time::Instant::now()))
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -37,16 +84,24 @@ async fn claim_row(
     message_id: String,
     recipient: String,
     times: (DateTime<Utc>, DateTime<Utc>),
-    who: (String, f64, bool),
+    who: Who,
 ) -> Result<Claim, PgFail> {
-    let ((campaign, booking), (run_at, at), (runner, lease, ours)) = (key, times, who);
+    let ((campaign, booking), (run_at, at)) = (key, times);
+    let Who {
+        runner,
+        lease,
+        ours,
+        token,
+        grace,
+    } = who;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let inserted = tx
         .execute(
             "INSERT INTO tripmail_sends (campaign, booking_id, message_id, recipient, state, \
-             created_at, updated_at, run_at, runner, lease_until) \
-             VALUES ($1, $2, $3, $4, 'claimed', $5, $5, $6, $7, now() + make_interval(secs => $8)) \
+             created_at, updated_at, run_at, runner, lease_until, token) \
+             VALUES ($1, $2, $3, $4, 'claimed', $5, $5, $6, $7, \
+             now() + make_interval(secs => $8), $9) \
              ON CONFLICT (campaign, booking_id) DO NOTHING",
             &[
                 &campaign,
@@ -57,6 +112,7 @@ async fn claim_row(
                 &run_at,
                 &runner,
                 &lease,
+                &token,
             ],
         )
         .await?;
@@ -66,29 +122,32 @@ async fn claim_row(
     }
     let row = tx
         .query_one(
-            "SELECT state, runner, coalesce(lease_until > now(), false) FROM tripmail_sends \
+            "SELECT state, token, coalesce(lease_until > now(), false) FROM tripmail_sends \
              WHERE campaign = $1 AND booking_id = $2 FOR UPDATE",
             &[&campaign, &booking],
         )
         .await?;
     let state: String = row.try_get(0)?;
-    let holder: Option<String> = row.try_get(1)?;
+    let held_with: Option<String> = row.try_get(1)?;
     let live: bool = row.try_get(2)?;
     let claim = match SendState::parse(&state) {
         Some(done @ (SendState::Sent | SendState::Failed)) => Claim::Done(done),
         // This run's own claim: the booking twice in the input.
         Some(SendState::Claimed) if ours => Claim::Done(SendState::Claimed),
-        // A claim of this runner this run does not know of: a try whose answer was lost (the
-        // database restarted); nothing was sent under it.
-        Some(SendState::Claimed) if holder.as_deref() == Some(runner.as_str()) => Claim::New,
-        // Another runner's, its lease running: that runner sends it.
-        Some(SendState::Claimed) if live => Claim::Done(SendState::Claimed),
+        // This very claim, tried again: its first try's answer was lost (the database restarted);
+        // nothing was sent under it.
+        Some(SendState::Claimed) if held_with.as_deref() == Some(token.as_str()) => Claim::New,
+        // Another claim, its lease running: its runner sends it. Just after an outage, a lease
+        // that ran out meanwhile is left alone too: its runner may not have renewed it yet.
+        Some(SendState::Claimed) if live || (grace && held_with.is_some()) => {
+            Claim::Done(SendState::Claimed)
+        }
         previous => {
             let takeover = i32::from(previous == Some(SendState::Claimed));
             tx.execute(
                 "UPDATE tripmail_sends SET state = 'claimed', message_id = $3, recipient = $4, \
                  updated_at = $5, run_at = $6, takeovers = takeovers + $7, runner = $8, \
-                 lease_until = now() + make_interval(secs => $9) \
+                 lease_until = now() + make_interval(secs => $9), token = $10 \
                  WHERE campaign = $1 AND booking_id = $2",
                 &[
                     &campaign,
@@ -100,6 +159,7 @@ async fn claim_row(
                     &takeover,
                     &runner,
                     &lease,
+                    &token,
                 ],
             )
             .await?;
@@ -113,6 +173,17 @@ async fn claim_row(
     Ok(claim)
 }
 
+/// Who claims: the runner, its lease, whether this run claimed the email already, the claim's own
+/// token, and whether the database came back from an outage less than a lease ago.
+#[derive(Clone)]
+struct Who {
+    runner: String,
+    lease: f64,
+    ours: bool,
+    token: String,
+    grace: bool,
+}
+
 impl SendLedger for PgLedger {
     fn claim(
         &self,
@@ -124,17 +195,20 @@ impl SendLedger for PgLedger {
         at: DateTime<Utc>,
     ) -> Result<Claim, LedgerError> {
         let key = (campaign.to_string(), booking_id.to_string());
-        let mut mine = self.mine();
         if self.is_broken() {
             return Err(LedgerError::Stopped {
                 path: self.store_path.clone(),
             });
         }
-        let who = (
-            self.runner.clone(),
-            self.lease.as_secs_f64(),
-            mine.contains(&key),
-        );
+        // The set is not held across the database's answer: the row's lock orders two claims of
+        // one email, and the second finds the first's.
+        let who = Who {
+            runner: self.runner.clone(),
+            lease: self.lease.as_secs_f64(),
+            ours: self.mine().contains(&key),
+            token: claim_token(),
+            grace: self.just_back(),
+        };
         let (m, r) = (message_id.to_string(), recipient.to_string());
         let claim = self.with_wait(|pool| {
             claim_row(
@@ -154,7 +228,7 @@ impl SendLedger for PgLedger {
             }
         };
         if !matches!(claim, Claim::Done(_)) {
-            mine.insert(key);
+            self.mine().insert(key);
         }
         Ok(claim)
     }
@@ -168,49 +242,80 @@ impl SendLedger for PgLedger {
         attempts: u32,
         at: DateTime<Utc>,
     ) -> Result<Recorded, LedgerError> {
-        let (c, b, r) = (
-            campaign.to_string(),
-            booking_id.to_string(),
-            reply.to_string(),
-        );
-        let tries = attempts as i32;
-        self.with_wait(|pool| {
-            let (c, b, r) = (c.clone(), b.clone(), r.clone());
-            async move {
-                let client = pool.get().await?;
-                client
-                    .execute(
-                        "UPDATE tripmail_sends SET state = $3, reply = $4, attempts = attempts + $5, \
-                         updated_at = $6, lease_until = NULL \
-                         WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed'",
-                        &[&c, &b, &state.as_str(), &r, &tries, &at],
-                    )
-                    .await?;
-                Ok(())
+        let (c, b) = (campaign.to_string(), booking_id.to_string());
+        let (r, tries, me) = (reply.to_string(), attempts as i32, self.runner.clone());
+        let written = self.with_wait(|pool| {
+            let (c, b, r, me) = (c.clone(), b.clone(), r.clone(), me.clone());
+            async move { record(pool, (c, b), state, (r, tries, at), me).await }
+        });
+        match written {
+            Ok(0) => {
+                tracing::warn!(
+                    "ledger {}: {campaign} / {booking_id}: another runner took its claim over (this one lost the database longer than its lease); its {state} is not recorded over it",
+                    self.store
+                );
+                Ok(Recorded::InLedger)
             }
-        })
-        .map(|()| Recorded::InLedger)
-        .inspect_err(|_| self.broken.store(true, std::sync::atomic::Ordering::SeqCst))
+            Ok(_) => Ok(Recorded::InLedger),
+            Err(e) if state == SendState::Sent => {
+                // Kept, and recorded first at the next run; nothing more is claimed until then.
+                self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                let send = UnrecordedSend {
+                    campaign: c,
+                    booking_id: b,
+                    message_id: String::new(),
+                    recipient: String::new(),
+                    reply: r,
+                    attempts,
+                    at: stamp(at),
+                };
+                self.unrecorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Unrecorded {
+                        send: send.clone(),
+                        at,
+                    });
+                Ok(Recorded::Listed {
+                    send,
+                    list: self.store_path.join("(kept in memory until the next run)"),
+                    error: Box::new(e),
+                })
+            }
+            Err(e) => {
+                self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+                Err(e)
+            }
+        }
     }
 
     fn release(&self, campaign: &str, booking_id: &str, claimed: Claim) -> Result<(), LedgerError> {
         let sql = match claimed {
             Claim::New => {
                 "DELETE FROM tripmail_sends WHERE campaign = $1 AND booking_id = $2 \
-                 AND state = 'claimed'"
+                 AND state = 'claimed' AND runner = $3"
             }
             Claim::Retry => {
-                "UPDATE tripmail_sends SET state = 'deferred', lease_until = NULL \
-                 WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed'"
+                "UPDATE tripmail_sends SET state = 'deferred', lease_until = NULL, runner = NULL, \
+                 token = NULL WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' \
+                 AND runner = $3"
             }
-            // Still in doubt: its lease is let run out (another runner, or the next run, sees it).
-            Claim::InDoubt | Claim::Done(_) => return Ok(()),
+            // Still in doubt: let go, for whoever comes next.
+            Claim::InDoubt => {
+                "UPDATE tripmail_sends SET lease_until = NULL, runner = NULL, token = NULL \
+                 WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' AND runner = $3"
+            }
+            Claim::Done(_) => return Ok(()),
         };
-        let (c, b) = (campaign.to_string(), booking_id.to_string());
+        let (c, b, me) = (
+            campaign.to_string(),
+            booking_id.to_string(),
+            self.runner.clone(),
+        );
         self.with_wait(|pool| {
-            let (c, b) = (c.clone(), b.clone());
+            let (c, b, me) = (c.clone(), b.clone(), me.clone());
             async move {
-                pool.get().await?.execute(sql, &[&c, &b]).await?;
+                pool.get().await?.execute(sql, &[&c, &b, &me]).await?;
                 Ok(())
             }
         })
@@ -267,7 +372,7 @@ impl SendLedger for PgLedger {
                     .await?
                     .execute(
                         "UPDATE tripmail_sends SET state = $3, reply = $4, updated_at = $5, \
-                         lease_until = NULL \
+                         lease_until = NULL, runner = NULL, token = NULL \
                          WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' \
                          AND coalesce(lease_until <= now(), true)",
                         &[&c, &b, &to.as_str(), &r, &at],
@@ -317,8 +422,41 @@ impl SendLedger for PgLedger {
 
     fn begin_run(&self) {
         self.mine().clear();
-        self.broken
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if !self.is_broken() {
+            return;
+        }
+        // The sends the database did not take are recorded first; until they are, nothing is
+        // claimed (their rows are this runner's, and would be sent again).
+        let waiting =
+            std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut left = Vec::new();
+        for u in waiting {
+            let (c, b, r) = (
+                u.send.campaign.clone(),
+                u.send.booking_id.clone(),
+                u.send.reply.clone(),
+            );
+            let (tries, at, me) = (u.send.attempts as i32, u.at, self.runner.clone());
+            let done = self.once(move |pool| async move {
+                record(pool, (c, b), SendState::Sent, (r, tries, at), me).await
+            });
+            match done {
+                Ok(_) => self.recovered().push(u.send),
+                Err(e) => {
+                    tracing::warn!("{e}; nothing is sent until it is");
+                    left.push(u);
+                }
+            }
+        }
+        let clear = left.is_empty();
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(left);
+        if clear {
+            self.broken
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+        }
     }
 
     fn is_broken(&self) -> bool {
@@ -326,7 +464,7 @@ impl SendLedger for PgLedger {
     }
 
     fn take_recovered(&self) -> Vec<UnrecordedSend> {
-        Vec::new()
+        std::mem::take(&mut *self.recovered())
     }
 
     fn list_path(&self) -> std::path::PathBuf {

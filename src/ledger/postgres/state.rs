@@ -21,7 +21,8 @@ const ABANDONED_AFTER_HOURS: f64 = 6.0;
 impl PgLedger {
     fn pauses_where(&self, campaign: Option<&str>) -> Result<Vec<Pause>, LedgerError> {
         let campaign = campaign.map(str::to_string);
-        self.with_wait(|pool| {
+        // Read by a run on its async threads ([`crate::state::PauseWatch`]): never waited for.
+        self.once(move |pool| {
             let campaign = campaign.clone();
             async move {
                 let rows = pool
@@ -201,7 +202,8 @@ impl StateStore for PgLedger {
         started_at: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         let runner = self.runner.clone();
-        self.with_wait(|pool| {
+        // Once: an INSERT tried again after a lost answer would make two rows.
+        self.once(move |pool| {
             let runner = runner.clone();
             async move {
                 let row = pool
