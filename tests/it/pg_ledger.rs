@@ -186,3 +186,39 @@ fn pg_a_run_whose_database_cannot_be_reached_at_start_exits_2_naming_it_without_
     );
     assert!(!err.contains("pw-K2-not-shown"), "{err}");
 }
+
+#[test]
+fn pg_an_email_left_in_doubt_is_let_go_and_a_runner_records_only_its_own_claims() {
+    let cluster = Cluster::shared();
+    let url = cluster.database();
+    let a = PgLedger::open(&settings(&url, 60)).unwrap();
+    let b = PgLedger::open(&settings(&url, 60)).unwrap();
+    let now = t("2026-12-10T09:00:00Z");
+    // a's server answer was lost: a leaves the email in doubt, and b (alive beside it) may take
+    // it over at once, as in doubt, without waiting for a lease.
+    assert_eq!(
+        a.claim("c", "D", "c.D@x", "d@x", now, now).unwrap(),
+        Claim::New
+    );
+    a.finish("c", "D", SendState::Claimed, "no answer", 1, now)
+        .unwrap();
+    assert!(!b.claim_is_live("c", "D").unwrap());
+    assert_eq!(
+        b.claim("c", "D", "c.D@x", "d@x", now, now).unwrap(),
+        Claim::InDoubt
+    );
+    // a, wrongly believing it still holds it, can neither give it back nor defer it over b's claim.
+    a.release("c", "D", Claim::New).unwrap();
+    assert_eq!(a.state("c", "D").unwrap(), Some(SendState::Claimed));
+    a.finish("c", "D", SendState::Deferred, "451", 1, now)
+        .unwrap();
+    assert_eq!(
+        a.state("c", "D").unwrap(),
+        Some(SendState::Claimed),
+        "still b's"
+    );
+    // A sent is recorded whoever holds the row: it was sent.
+    b.finish("c", "D", SendState::Sent, "250 ok", 1, now)
+        .unwrap();
+    assert_eq!(a.state("c", "D").unwrap(), Some(SendState::Sent));
+}
