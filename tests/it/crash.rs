@@ -106,7 +106,7 @@ fn start(cfg: &Path, bookings: &Path, server: &FaultServer, ledger: &Path, out: 
 }
 
 /// Waits for `child`, at most `limit`; kills it past that.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
+pub(crate) fn wait_bounded(child: &mut Child, limit: Duration) -> Option<i32> {
     let started = Instant::now();
     loop {
         if let Ok(Some(status)) = child.try_wait() {

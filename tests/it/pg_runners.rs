@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::crash::{copies, synth_bookings};
+use crate::crash::{copies, synth_bookings, wait_bounded};
 use crate::pg::Cluster;
 use crate::sandbox::{FaultServer, Faults};
 use crate::util::{config_with, tripmail, tripmail_process, NOW};
@@ -76,20 +76,6 @@ fn runner(c: &Campaign, server: &FaultServer, name: &str) -> Child {
         .expect("tripmail starts")
 }
 
-fn wait(child: &mut Child, limit: Duration) -> Option<i32> {
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("a runner did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Rows the runner of process `pid` holds claimed now.
 fn claimed_by(cluster: &Cluster, url: &str, pid: u32) -> usize {
     let sql = format!(
@@ -132,14 +118,14 @@ fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServe
         std::thread::sleep(Duration::from_millis(5));
     };
     for r in &mut runners[1..] {
-        let code = wait(r, Duration::from_secs(180));
+        let code = wait_bounded(r, Duration::from_secs(180));
         assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
     }
     // The next tick of the two that live, once the dead runner's lease is over.
     std::thread::sleep(Duration::from_secs(LEASE_SECONDS + 1));
     let mut again: Vec<Child> = ["b2", "c2"].iter().map(|n| runner(c, server, n)).collect();
     for r in &mut again {
-        let code = wait(r, Duration::from_secs(180));
+        let code = wait_bounded(r, Duration::from_secs(180));
         assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
     }
     held
@@ -244,7 +230,7 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
     cluster.stop();
     std::thread::sleep(Duration::from_secs(3));
     cluster.start_again();
-    let code = wait(&mut child, Duration::from_secs(240));
+    let code = wait_bounded(&mut child, Duration::from_secs(240));
     let said = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(code, Some(0), "{said}");
     assert!(
