@@ -76,6 +76,18 @@ fn runner(c: &Campaign, server: &FaultServer, name: &str) -> Child {
         .expect("tripmail starts")
 }
 
+/// Runner processes, killed when the test ends whatever happens (a failed assertion too).
+struct Runners(Vec<Child>);
+
+impl Drop for Runners {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Rows the runner of process `pid` holds claimed now.
 fn claimed_by(cluster: &Cluster, url: &str, pid: u32) -> usize {
     let sql = format!(
@@ -87,11 +99,13 @@ fn claimed_by(cluster: &Cluster, url: &str, pid: u32) -> usize {
 /// Three runners, the first killed while it holds claims; the other two finish, and run again
 /// after its lease. The number of rows the dead runner held.
 fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServer) -> usize {
-    let mut runners: Vec<Child> = ["a", "b", "c"]
-        .iter()
-        .map(|n| runner(c, server, n))
-        .collect();
-    let victim = runners[0].id();
+    let mut runners = Runners(
+        ["a", "b", "c"]
+            .iter()
+            .map(|n| runner(c, server, n))
+            .collect(),
+    );
+    let victim = runners.0[0].id();
     let started = Instant::now();
     // Killed in the middle: once the server has a few hundred messages, frozen first (SIGSTOP)
     // so that the claims it holds are counted as they are when it dies.
@@ -110,22 +124,22 @@ fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServe
             signal("-STOP");
             let held = claimed_by(cluster, &c.url, victim);
             if held > 0 {
-                let _ = runners[0].kill();
-                let _ = runners[0].wait();
+                let _ = runners.0[0].kill();
+                let _ = runners.0[0].wait();
                 break held;
             }
             signal("-CONT");
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    for r in &mut runners[1..] {
+    for r in &mut runners.0[1..] {
         let code = wait_bounded(r, Duration::from_secs(180));
         assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
     }
     // The next tick of the two that live, once the dead runner's lease is over.
     std::thread::sleep(Duration::from_secs(LEASE_SECONDS + 1));
-    let mut again: Vec<Child> = ["b2", "c2"].iter().map(|n| runner(c, server, n)).collect();
-    for r in &mut again {
+    let mut again = Runners(["b2", "c2"].iter().map(|n| runner(c, server, n)).collect());
+    for r in &mut again.0 {
         let code = wait_bounded(r, Duration::from_secs(180));
         assert!(code.is_some_and(|c| c <= 1), "a runner failed: {code:?}");
     }
@@ -209,7 +223,7 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
     let c = campaign(&cluster, "resend");
     let server = slow_server();
     let log = c.dir.path().join("runner.log");
-    let mut child = tripmail_process()
+    let child = tripmail_process()
         .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
         .arg(&c.config)
         .arg("--bookings")
@@ -219,6 +233,7 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()
         .expect("tripmail starts");
+    let mut child = Runners(vec![child]);
     let started = Instant::now();
     while server.accepted().len() < 300 {
         assert!(
@@ -231,7 +246,7 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
     cluster.stop();
     std::thread::sleep(Duration::from_secs(3));
     cluster.start_again();
-    let code = wait_bounded(&mut child, Duration::from_secs(240));
+    let code = wait_bounded(&mut child.0[0], Duration::from_secs(240));
     let said = std::fs::read_to_string(&log).unwrap_or_default();
     assert_eq!(code, Some(0), "{said}");
     assert!(
