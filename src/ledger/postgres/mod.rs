@@ -5,7 +5,9 @@
 //! takes its emails, as emails in doubt.
 //!
 //! Split by concern: `schema` (versioned migrations, refused when the database is newer than the
-//! binary), `sends` (claim, finish, release and the reads). This file holds the connection: a pool
+//! binary), `rows` (the statements on one email's row: claim, record, renew), `sends` (the
+//! ledger trait over them, and the reads), `state` (pauses, audit, run history), `copy`
+//! (`ledger --copy-to`). This file holds the connection: a pool
 //! (deadpool-postgres over tokio-postgres) on a runtime of its own, on its own thread, so that the
 //! synchronous [`SendLedger`](crate::ledger::SendLedger) calls can be made from any thread; every
 //! call waits a bounded time, and a database that went away is waited for (bounded, logged).
@@ -23,6 +25,7 @@ use super::LedgerError;
 use crate::config::StateSettings;
 
 mod copy;
+mod rows;
 mod schema;
 mod sends;
 mod state;
@@ -55,7 +58,7 @@ pub struct PgLedger {
     mine: Mutex<HashSet<(String, String)>>,
     /// Sends the server accepted whose `sent` the database did not take: recorded first at the
     /// next run (until then nothing is claimed).
-    unrecorded: Mutex<Vec<sends::Unrecorded>>,
+    unrecorded: Mutex<Vec<rows::Unrecorded>>,
     /// Sends recorded from `unrecorded`, for the run's report.
     recovered: Mutex<Vec<super::UnrecordedSend>>,
     /// When the database was last found reachable again after an outage: for a lease after it,
@@ -272,7 +275,7 @@ impl PgLedger {
             let mut tick = tokio::time::interval(lease / 3);
             loop {
                 tick.tick().await;
-                if let Err(e) = sends::renew(&pool, &runner, lease).await {
+                if let Err(e) = rows::renew(&pool, &runner, lease).await {
                     let (PgFail::Unreachable(why) | PgFail::Other(why)) = e;
                     tracing::warn!("ledger {store}: cannot renew this runner's leases: {why}");
                 }
