@@ -260,3 +260,38 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
     assert_eq!(rows.len(), c.emails);
     assert!(rows.iter().all(|r| r["state"] == "sent"));
 }
+
+#[test]
+fn pg_a_runner_whose_database_is_gone_for_good_stops_when_asked_within_its_waits() {
+    let cluster = Cluster::start();
+    let c = campaign(&cluster, "resend");
+    let server = slow_server();
+    let child = tripmail_process()
+        .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
+        .arg(&c.config)
+        .arg("--bookings")
+        .arg(&c.bookings)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tripmail starts");
+    let mut child = Runners(vec![child]);
+    let started = Instant::now();
+    while server.accepted().len() < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the runner never got going"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Gone for good, then the runner is asked to stop: it ends once its calls' waits are over
+    // (each at most 2 minutes), not never.
+    cluster.stop();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.0[0].id().to_string()])
+        .status();
+    let code = wait_bounded(&mut child.0[0], Duration::from_secs(400));
+    assert!(code.is_some(), "it exited");
+    let sent = copies(&server);
+    assert!(sent.values().all(|n| *n == 1), "nothing twice");
+}

@@ -64,6 +64,9 @@ pub struct PgLedger {
     /// When the database was last found reachable again after an outage: for a lease after it,
     /// no claim of another runner is taken over (that runner may not have renewed it yet).
     back_at: Mutex<Option<Instant>>,
+    /// Since when the database cannot be reached, in the outage going on: every call's wait ends
+    /// [`WAIT_FOR_DATABASE`] after it.
+    down_since: Mutex<Option<Instant>>,
 }
 
 /// An error of one call, before it is put in words.
@@ -166,6 +169,7 @@ impl PgLedger {
             unrecorded: Mutex::new(Vec::new()),
             recovered: Mutex::new(Vec::new()),
             back_at: Mutex::new(None),
+            down_since: Mutex::new(None),
         };
         // At start, a database that cannot be reached is an error at once (exit 2), not a wait.
         ledger.once(schema::migrate)?;
@@ -188,33 +192,41 @@ impl PgLedger {
             .map_err(|f| self.error(f))
     }
 
-    /// Runs `make()`'s work, waiting (at most [`WAIT_FOR_DATABASE`], said in the log) while the
-    /// database cannot be reached; `make` is called again for each try.
+    /// Runs `make()`'s work, waiting while the database cannot be reached, until
+    /// [`WAIT_FOR_DATABASE`] after the outage began (said once in the log); `make` is called again
+    /// for each try.
     fn with_wait<T: Send + 'static, F, Fut>(&self, make: F) -> Result<T, LedgerError>
     where
         F: Fn(Pool) -> Fut,
         Fut: Future<Output = Result<T, PgFail>> + Send + 'static,
     {
-        let started = Instant::now();
-        let mut said = false;
         loop {
             match self.call(make(self.pool.clone())) {
                 Ok(v) => {
-                    if said {
+                    let mut down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+                    if down.take().is_some() {
                         tracing::warn!("ledger {}: reachable again", self.store);
                         *self.back_at.lock().unwrap_or_else(|p| p.into_inner()) =
                             Some(Instant::now());
                     }
                     return Ok(v);
                 }
-                Err(PgFail::Unreachable(why)) if started.elapsed() < WAIT_FOR_DATABASE => {
-                    if !said {
-                        tracing::warn!(
-                            "ledger {}: cannot be reached ({why}); waiting up to {} s",
-                            self.store,
-                            WAIT_FOR_DATABASE.as_secs()
-                        );
-                        said = true;
+                Err(PgFail::Unreachable(why)) => {
+                    // One outage, one wait, shared by every call: once it is over, calls fail
+                    // at once (and the run stops) until the database answers again.
+                    let since = {
+                        let mut down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
+                        if down.is_none() {
+                            tracing::warn!(
+                                "ledger {}: cannot be reached ({why}); waiting up to {} s",
+                                self.store,
+                                WAIT_FOR_DATABASE.as_secs()
+                            );
+                        }
+                        *down.get_or_insert_with(Instant::now)
+                    };
+                    if since.elapsed() >= WAIT_FOR_DATABASE {
+                        return Err(self.error(PgFail::Unreachable(why)));
                     }
                     std::thread::sleep(Duration::from_millis(500));
                 }
