@@ -63,17 +63,8 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
     let listener = console::bind("127.0.0.1:0".parse()?, false).await?;
     let addr = listener.local_addr()?;
     let halt = Halt::new();
-    let c = Console {
-        settings,
-        token: Secret::new(TOKEN),
-        clock: pinned,
-        remote: false,
-        every: None,
-        ledger: None,
-        state: None,
-        // No case list beside the synthetic bookings: the snapshot pages are measured below.
-        snapshots: tripmail::snapshots::Paths::beside(&bookings.with_extension("toml"), None, None),
-    };
+    // No case list beside the synthetic bookings: the snapshot pages are measured below.
+    let c = console_of(settings, &bookings.with_extension("toml"));
     let ready = console::prepare(c).await?;
     let stop = halt.clone();
     let server = tokio::spawn(async move { console::serve(listener, ready, stop).await });
@@ -127,6 +118,21 @@ async fn bench(settings: Settings, bookings: &std::path::Path, count: u64) -> Re
     halt.request();
     server.await??;
     Ok(())
+}
+
+/// The console of the bench: `settings`, the bench's token and clock, no runner; its case list
+/// beside `config`.
+fn console_of(settings: Settings, config: &std::path::Path) -> Console {
+    Console {
+        settings,
+        token: Secret::new(TOKEN),
+        clock: pinned,
+        remote: false,
+        every: None,
+        ledger: None,
+        state: None,
+        snapshots: tripmail::snapshots::Paths::beside(config, None, None),
+    }
 }
 
 /// Logs in on the console at `base`: the session cookie.
@@ -200,16 +206,7 @@ async fn snapshot_pages(root: &std::path::Path) -> Result<(), Failure> {
     let listener = console::bind("127.0.0.1:0".parse()?, false).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let halt = Halt::new();
-    let c = Console {
-        settings,
-        token: Secret::new(TOKEN),
-        clock: pinned,
-        remote: false,
-        every: None,
-        ledger: None,
-        state: None,
-        snapshots: tripmail::snapshots::Paths::beside(&config, None, None),
-    };
+    let c = console_of(settings, &config);
     let ready = console::prepare(c).await?;
     let stop = halt.clone();
     let server = tokio::spawn(async move { console::serve(listener, ready, stop).await });

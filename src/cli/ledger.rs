@@ -209,24 +209,17 @@ fn copy_to(state: &StateSettings, url: &str) -> anyhow::Result<Exit> {
     if !state.path.is_file() {
         anyhow::bail!("{}: no ledger there to copy", state.path.display());
     }
-    // The runner lock: no run adds to it while it is copied (and sends listed by a run that could
-    // not record them are recorded first).
-    let userinfo = url
-        .split("://")
-        .nth(1)
-        .and_then(|rest| rest.split(['/', '?']).next());
-    if userinfo
-        .is_some_and(|a| a.contains('@') && a.split('@').next().is_some_and(|u| u.contains(':')))
-    {
+    if crate::ledger::postgres::holds_password(url) {
         anyhow::bail!("--copy-to: give the password in TRIPMAIL_STATE__PASSWORD, not in the URL (a command line is seen by every user of the machine)");
     }
+    // The runner lock: no run adds to it while it is copied (and sends listed by a run that could
+    // not record them are recorded first).
     let from = Ledger::open(&state.path)?;
     let sends = from.entries(None)?;
-    let (pauses, _) = state_of(state, None)?;
-    // The whole audit list, not the last entries `tripmail ledger` shows.
-    let audit = match crate::store::open_state_if_exists(state)? {
-        Some(db) => db.audit(usize::MAX)?,
-        None => Vec::new(),
+    // The pauses and the whole audit list (not the last entries `tripmail ledger` shows).
+    let (pauses, audit) = match crate::store::open_state_if_exists(state)? {
+        Some(db) => (db.pauses()?, db.audit(usize::MAX)?),
+        None => (Vec::new(), Vec::new()),
     };
     let to = crate::ledger::PgLedger::open(&StateSettings {
         url: Some(crate::config::Secret::new(url)),

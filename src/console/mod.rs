@@ -136,6 +136,16 @@ impl App {
         Ok(engine.1.clone())
     }
 
+    /// `html` (an email) with the demo's pictures served by the console (`[review] images_dir`).
+    fn for_console(&self, html: &str) -> String {
+        match self.settings.review.images() {
+            Some(images) => {
+                crate::deliver::files::localize(html, &images, |name| format!("/images/{name}")).0
+            }
+            None => html.to_string(),
+        }
+    }
+
     /// One booking's rows of the send ledger: the runner's ledger when it runs here, else the state
     /// file read as it is (nothing when nothing was ever sent with it).
     fn ledger_entries(&self, booking_id: &str) -> Result<Vec<Entry>, String> {

@@ -16,7 +16,6 @@ use tera::Context;
 use super::auth::Authed;
 use super::App;
 use crate::bookings::{Booking, Locale};
-use crate::deliver::files::localize;
 use crate::run::{Preview, PreviewAt};
 use crate::schedule::due::When;
 
@@ -183,10 +182,7 @@ async fn show(
 /// The email's parts, as the page shows them.
 fn fill(app: &App, ctx: &mut Context, preview: &Preview) {
     let c = &preview.composed;
-    let html = match app.settings.review.images() {
-        Some(images) => localize(&c.content.html, &images, |name| format!("/images/{name}")).0,
-        None => c.content.html.clone(),
-    };
+    let html = app.for_console(&c.content.html);
     ctx.insert("subject", &c.content.subject);
     ctx.insert("preheader", &c.content.preheader);
     ctx.insert("html", &html);

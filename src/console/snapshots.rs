@@ -17,10 +17,9 @@ use tera::Context;
 
 use super::auth::Authed;
 use super::App;
-use crate::deliver::files::localize;
 use crate::run::{FatalError, PreviewAt};
 use crate::snapshot_review::diff_html;
-use crate::snapshots::{self, html_of, store, CaseBooking, Maker, MakerError, Paths};
+use crate::snapshots::{self, html_of, store, CaseBooking, Maker, MakerError};
 
 /// One case as made now.
 #[derive(Serialize)]
@@ -68,13 +67,13 @@ fn located(error: &str) -> Option<String> {
     Some(format!("{file}, line {line}, column {column}"))
 }
 
-/// The cases of `paths` (all, or the one named `only`), each made from the templates on disk now
+/// The console's cases that `only` keeps, each made from the templates on disk now
 /// and compared with its stored snapshot; `None` when there is no case list.
 async fn make_all(
     app: &App,
-    paths: &Paths,
-    only: Option<&str>,
+    only: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Option<Vec<Made>>, Unmade> {
+    let paths = &app.snapshots;
     if !paths.cases.exists() {
         return Ok(None);
     }
@@ -93,10 +92,10 @@ async fn make_all(
         })?;
     let mut made = Vec::new();
     for (name, case) in &maker.cases.cases {
-        if only.is_some_and(|o| o != name) {
+        if !only(name) {
             continue;
         }
-        made.push(make_one(app, &maker, paths, name, case).await);
+        made.push(make_one(app, &maker, name, case).await);
     }
     let rank = |s: &str| {
         ["failed", "changed", "new", "same"]
@@ -111,13 +110,7 @@ async fn make_all(
     Ok(Some(made))
 }
 
-async fn make_one(
-    app: &App,
-    maker: &Maker,
-    paths: &Paths,
-    name: &str,
-    case: &snapshots::Case,
-) -> Made {
+async fn make_one(app: &App, maker: &Maker, name: &str, case: &snapshots::Case) -> Made {
     let mut made = Made {
         name: name.to_string(),
         campaign: case.campaign.clone(),
@@ -146,7 +139,7 @@ async fn make_one(
             return made;
         }
     };
-    made.stored = match store::stored(&paths.dir, name) {
+    made.stored = match store::stored(&app.snapshots.dir, name) {
         Ok(s) => s,
         Err(e) => {
             made.error = Some(e.to_string());
@@ -162,16 +155,8 @@ async fn make_one(
     };
     made.subject = composed.email.subject.clone();
     made.engine_error = composed.record.engine_error.clone();
-    made.html = for_console(app, &composed.email.html);
+    made.html = app.for_console(&composed.email.html);
     made
-}
-
-/// `html` with the demo's pictures served by the console.
-fn for_console(app: &App, html: &str) -> String {
-    match app.settings.review.images() {
-        Some(images) => localize(html, &images, |name| format!("/images/{name}")).0,
-        None => html.to_string(),
-    }
 }
 
 fn sha(text: &str) -> String {
@@ -197,7 +182,7 @@ pub async fn gallery(
     Query(done): Query<Approved>,
 ) -> Response {
     let mut ctx = context(&app);
-    match make_all(&app, &app.snapshots, None).await {
+    match make_all(&app, &|_| true).await {
         Ok(Some(made)) => {
             let count = |s: &str| made.iter().filter(|m| m.status == s).count();
             let waiting: Vec<String> = made
@@ -242,16 +227,16 @@ pub async fn one(
     ctx.insert("name", &name);
     let snap = store::snap_path(&app.snapshots.dir, &name);
     ctx.insert("snap_file", &snap.display().to_string());
-    match make_all(&app, &app.snapshots, Some(&name)).await {
+    match make_all(&app, &|n| n == name).await {
         Ok(Some(made)) => {
             let Some(m) = made.into_iter().next() else {
                 return super::pages::not_found().await;
             };
             if let Some(old) = &m.stored {
-                ctx.insert("old_html", &for_console(&app, html_of(old)));
+                ctx.insert("old_html", &app.for_console(html_of(old)));
                 ctx.insert("diff", &diff_html(old, &m.snapshot));
             }
-            ctx.insert("new_html", &for_console(&app, html_of(&m.snapshot)));
+            ctx.insert("new_html", &app.for_console(html_of(&m.snapshot)));
             ctx.insert("case", &m);
         }
         Ok(None) => return super::pages::not_found().await,
@@ -285,19 +270,22 @@ pub async fn approve(
         return r.into_response();
     }
     let _one_at_a_time = app.approving.lock().await;
-    let made = match make_all(&app, &app.snapshots, None).await {
+    let seen: Vec<(&str, &str)> = form
+        .seen
+        .split_whitespace()
+        .map(|e| e.split_once(':').unwrap_or((e, "")))
+        .collect();
+    // Only the cases seen are made again.
+    let made = match make_all(&app, &|n| seen.iter().any(|(name, _)| *name == n)).await {
         Ok(Some(made)) => made,
         Ok(None) => return super::pages::not_found().await,
         Err(u) => return super::pages::failure(&format!("{}: {}", u.title, u.error)),
     };
     let mut done = Approved::default();
-    let mut single = None;
-    for entry in form.seen.split_whitespace() {
-        let found = entry.split_once(':').and_then(|(name, sha)| {
-            single = Some(name.to_string());
-            made.iter()
-                .find(|m| m.name == name && m.error.is_none() && m.sha == sha)
-        });
+    for (name, sha) in &seen {
+        let found = made
+            .iter()
+            .find(|m| m.name == *name && m.error.is_none() && m.sha == *sha);
         let Some(m) = found else {
             done.stale += 1;
             continue;
@@ -309,7 +297,10 @@ pub async fn approve(
         done.approved += 1;
     }
     let query = format!("approved={}&stale={}", done.approved, done.stale);
-    match (form.back.as_str(), single) {
+    match (
+        form.back.as_str(),
+        seen.last().map(|(name, _)| name.to_string()),
+    ) {
         ("case", Some(name)) => Redirect::to(&format!(
             "/snapshots/case/{}?{query}",
             crate::config::url_safe(&name)

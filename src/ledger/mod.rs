@@ -3,14 +3,14 @@
 //!
 //! A send goes `claimed` (written before the SMTP transaction starts) → `sent` (written as soon as the
 //! server accepted it), or `failed` (a permanent rejection, not tried again) or `deferred` (temporary
-//! failures ran out of tries; the next run tries again). Only one runner may hold the ledger at a time,
-//! so a `claimed` row found when a run starts was left by a run that died mid-transaction: the server
-//! may or may not have accepted it. The README's "Exactly once" section says what the runner does
-//! about it.
+//! failures ran out of tries; the next run tries again). A `claimed` row that no live runner holds
+//! was left by a run that died mid-transaction: the server may or may not have accepted it. The
+//! README's "Exactly once" section says what the runner does about it.
 //!
 //! This module owns what every store shares: the [`SendLedger`] trait the run records through, and
 //! the values it speaks in ([`SendState`], [`Claim`], [`Entry`], [`Recorded`], [`UnrecordedSend`],
-//! [`LedgerError`]), so that a second store plugs in beside [`sqlite`] without touching the run.
+//! [`LedgerError`]), implemented by [`sqlite`] (one runner at a time, held by a lock) and
+//! [`postgres`] (several runners, each claim held for a lease) without the run knowing which.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

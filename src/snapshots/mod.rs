@@ -1,5 +1,5 @@
 //! Snapshot tests of rendered emails, for the people who edit the templates (`tripmail snapshots`):
-//! a case list ([`Cases`], `snapshots.toml`), each case's email composed the way a run and a preview
+//! a case list ([`Cases`], `snapshots.toml`), each case's email composed by a [`Maker`] the way a run and a preview
 //! compose it ([`Campaigns::preview_of`], with the block from a pinned answer when the case has
 //! one: [`Answer`]), written as a plain file a reviewer reads ([`snapshot`]), compared with the
 //! stored one, and accepted ([`store`]); [`generate`] writes a starting case list.
@@ -84,7 +84,7 @@ impl Paths {
 
 /// The email of the case `name` of `cases`, composed by `campaigns`, the booking found in
 /// `bookings` (the bookings file, read once by the caller) when the case names it by id.
-pub async fn compose(
+async fn compose(
     campaigns: &Campaigns,
     bookings: Option<&Loaded>,
     cases: &Cases,
@@ -149,7 +149,7 @@ pub async fn compose(
 }
 
 /// Whether some case names its booking by id (so the bookings file is needed).
-pub fn needs_bookings(cases: &Cases) -> bool {
+fn needs_bookings(cases: &Cases) -> bool {
     cases
         .cases
         .values()

@@ -1,13 +1,14 @@
 //! The state database: what the people running the campaigns decided (which campaigns are paused,
 //! with who paused them and when, in an audit list) and what the runs did (their history: instants,
-//! counts, status and emails). It lives in the same SQLite file as the send ledger (`state.path`).
+//! counts, status and emails). It lives beside the send ledger: in its SQLite file (`state.path`)
+//! or its PostgreSQL database (`state.url`, [`crate::ledger::PgLedger`]); [`crate::store`] opens it.
 //!
 //! Unlike the ledger, the state is opened without the runner lock: a console or `tripmail pause`
 //! writes a pause while a runner sends, and the runner reads it at once ([`PauseWatch`]).
 //!
-//! This file holds the values the state speaks in and the [`StateStore`] trait, so that a second
-//! store (PostgreSQL, issue 19) plugs in beside [`StateDb`] (`sqlite`, its schema in `schema`,
-//! the run history in `runs`) without touching the runner.
+//! This file holds the values the state speaks in and the [`StateStore`] trait, which both stores
+//! implement: [`StateDb`] (`sqlite`, its schema in `schema`, the run history in `runs`) and the
+//! PostgreSQL one, so that the runner does not know which it has.
 
 use std::fmt;
 use std::path::Path;
@@ -256,15 +257,6 @@ pub trait StateStore: Send + Sync {
     fn end_abandoned_runs(&self, at: DateTime<Utc>) -> Result<usize, LedgerError>;
     /// Where the store is (for messages).
     fn path(&self) -> &Path;
-}
-
-/// The campaigns paused in the state file at `path`, when it exists (it is not created); none
-/// when it does not.
-pub fn pauses_at(path: &Path) -> Result<Vec<Pause>, LedgerError> {
-    match StateDb::open_if_exists(path)? {
-        Some(db) => db.pauses(),
-        None => Ok(Vec::new()),
-    }
 }
 
 /// The outcome of a run that produced a report: `stopped` when it was asked to stop

@@ -39,6 +39,13 @@ pub(crate) async fn log_in(
     (resp.status(), cookie)
 }
 
+/// Logs in with the test token: the `tripmail_session=…` pair a request sends back.
+pub(crate) async fn session(http: &Client, console: &Console) -> String {
+    let (_, cookie) = log_in(http, console, TOKEN).await;
+    let cookie = cookie.expect("a session");
+    cookie.split(';').next().unwrap_or("").to_string()
+}
+
 /// The value of the first hidden `csrf` field of `html`.
 pub(crate) fn csrf_of(html: &str) -> String {
     html.split("<input")
@@ -168,13 +175,7 @@ fn approving_a_snapshot_needs_the_session_and_the_csrf_field() {
     let http = plain();
     let approve = console.at("snapshots/approve");
     crate::util::runtime().block_on(async {
-        let (_, cookie) = log_in(&http, &console, TOKEN).await;
-        let session = cookie
-            .expect("a session")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let session = session(&http, &console).await;
         let page = http
             .get(console.at("snapshots/case/reminder-de-block"))
             .header(COOKIE, &session);

@@ -5,8 +5,8 @@
 use reqwest::header::{COOKIE, LOCATION};
 use reqwest::StatusCode;
 
-use crate::browser::{Console, Demo, TOKEN};
-use crate::console_guard::{csrf_of, log_in, plain};
+use crate::browser::{Console, Demo};
+use crate::console_guard::{csrf_of, plain, session};
 
 #[test]
 fn a_case_list_written_meanwhile_is_found_and_a_case_that_cannot_be_made_says_why() {
@@ -14,8 +14,7 @@ fn a_case_list_written_meanwhile_is_found_and_a_case_that_cannot_be_made_says_wh
     let console = Console::start(&demo.config, &[]);
     let http = plain();
     crate::util::runtime().block_on(async {
-        let (_, cookie) = log_in(&http, &console, TOKEN).await;
-        let session = cookie.expect("a session").split(';').next().unwrap_or("").to_string();
+        let session = session(&http, &console).await;
         let get = |path: &'static str| {
             let (http, session, url) = (&http, &session, console.at(path));
             async move {

@@ -3,7 +3,7 @@
 
 use crate::pg::Cluster;
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, tripmail, NOW};
+use crate::util::{config_with, ledger_of, run_sending, tripmail};
 
 fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -22,20 +22,7 @@ fn pg_a_copied_ledger_sends_nothing_again_and_a_second_copy_changes_nothing() {
     let cfg = config_with(dir.path(), &[("state/tripmail.sqlite", &sqlite)]);
     let server = FaultServer::start(Faults::default());
     let run = |config: &std::path::Path, report: &str| {
-        let o = tripmail()
-            .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
-            .arg(config)
-            .arg("--report")
-            .arg(dir.path().join(report))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.code().is_some_and(|c| c <= 1),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let text = std::fs::read_to_string(dir.path().join(report)).unwrap();
-        serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        run_sending(config, &server.url(), &dir.path().join(report))
     };
     let first = run(&cfg, "first.json");
     let sent = first["sent"].as_u64().unwrap();
@@ -99,12 +86,7 @@ fn pg_a_copied_ledger_sends_nothing_again_and_a_second_copy_changes_nothing() {
     assert_eq!(again["sent"], 0, "{again}");
     assert_eq!(again["already_sent"].as_u64(), Some(sent), "{again}");
     assert_eq!(server.accepted().len(), before);
-    let listed = tripmail()
-        .args(["ledger", "--format", "json", "--config"])
-        .arg(&on_pg)
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = ledger_of(&on_pg);
     assert_eq!(listed["audit"].as_array().map(Vec::len), Some(2));
 
     let said = copy();

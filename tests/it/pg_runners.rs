@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::crash::{copies, synth_bookings, wait_bounded};
 use crate::pg::Cluster;
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, tripmail, tripmail_process, NOW};
+use crate::util::{config_with, ledger_of, tripmail, tripmail_process, NOW};
 
 /// The lease of the test: a dead runner's emails go to the others this long after.
 const LEASE_SECONDS: u64 = 5;
@@ -62,7 +62,10 @@ fn campaign(cluster: &Cluster, in_doubt: &str) -> Campaign {
     }
 }
 
+/// A `tripmail run` of the campaign named `name`: its report in `NAME.json`, its warnings in
+/// `NAME.log`.
 fn runner(c: &Campaign, server: &FaultServer, name: &str) -> Child {
+    let log = std::fs::File::create(c.dir.path().join(format!("{name}.log"))).expect("log file");
     tripmail_process()
         .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
         .arg(&c.config)
@@ -70,10 +73,23 @@ fn runner(c: &Campaign, server: &FaultServer, name: &str) -> Child {
         .arg(&c.bookings)
         .arg("--report")
         .arg(c.dir.path().join(format!("{name}.json")))
+        .env("RUST_LOG", "tripmail=warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("tripmail starts")
+}
+
+/// Waits until the server has accepted `n` messages (at most 2 minutes).
+fn wait_for_messages(server: &FaultServer, n: usize) {
+    let started = Instant::now();
+    while server.accepted().len() < n {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the runner never got going"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Runner processes, killed when the test ends whatever happens (a failed assertion too).
@@ -147,19 +163,10 @@ fn three_runners_one_killed(cluster: &Cluster, c: &Campaign, server: &FaultServe
 }
 
 fn ledger_rows(c: &Campaign) -> Vec<serde_json::Value> {
-    let o = tripmail()
-        .args(["ledger", "--format", "json", "--config"])
-        .arg(&c.config)
-        .output()
-        .expect("tripmail ledger");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    listed["sends"].as_array().cloned().unwrap_or_default()
+    ledger_of(&c.config)["sends"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn slow_server() -> FaultServer {
@@ -222,32 +229,14 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
     let cluster = Cluster::start();
     let c = campaign(&cluster, "resend");
     let server = slow_server();
-    let log = c.dir.path().join("runner.log");
-    let child = tripmail_process()
-        .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
-        .arg(&c.config)
-        .arg("--bookings")
-        .arg(&c.bookings)
-        .env("RUST_LOG", "tripmail=warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
-        .spawn()
-        .expect("tripmail starts");
-    let mut child = Runners(vec![child]);
-    let started = Instant::now();
-    while server.accepted().len() < 300 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the runner never got going"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = Runners(vec![runner(&c, &server, "runner")]);
+    wait_for_messages(&server, 300);
     // Down for three seconds in the middle of the campaign, then back on the same port and data.
     cluster.stop();
     std::thread::sleep(Duration::from_secs(3));
     cluster.start_again();
     let code = wait_bounded(&mut child.0[0], Duration::from_secs(240));
-    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    let said = std::fs::read_to_string(c.dir.path().join("runner.log")).unwrap_or_default();
     assert_eq!(code, Some(0), "{said}");
     assert!(
         said.contains("cannot be reached") && said.contains("reachable again"),
@@ -266,26 +255,10 @@ fn pg_a_runner_whose_database_is_gone_for_good_stops_when_asked_within_its_waits
     let cluster = Cluster::start();
     let c = campaign(&cluster, "resend");
     let server = slow_server();
-    let child = tripmail_process()
-        .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
-        .arg(&c.config)
-        .arg("--bookings")
-        .arg(&c.bookings)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tripmail starts");
-    let mut child = Runners(vec![child]);
-    let started = Instant::now();
-    while server.accepted().len() < 300 {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the runner never got going"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Gone for good, then the runner is asked to stop: it ends once its calls' waits are over
-    // (each at most 2 minutes), not never.
+    let mut child = Runners(vec![runner(&c, &server, "runner")]);
+    wait_for_messages(&server, 300);
+    // Gone for good, then the runner is asked to stop: it ends once the outage's wait is over
+    // (2 minutes), not never.
     cluster.stop();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.0[0].id().to_string()])

@@ -4,11 +4,11 @@
 use reqwest::header::COOKIE;
 use reqwest::StatusCode;
 
-use crate::browser::{Console, TOKEN};
-use crate::console_guard::{csrf_of, log_in, plain};
+use crate::browser::Console;
+use crate::console_guard::{csrf_of, plain, session};
 use crate::pg::Cluster;
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, tripmail, NOW};
+use crate::util::{config_with, ledger_of, run_sending, tripmail};
 
 #[test]
 fn pg_a_pause_holds_for_the_runs_and_the_console_and_a_resume_from_the_console_too() {
@@ -18,23 +18,7 @@ fn pg_a_pause_holds_for_the_runs_and_the_console_and_a_resume_from_the_console_t
     let state = format!("path = \"state/tripmail.sqlite\"\nurl = \"{url}\"");
     let cfg = config_with(dir.path(), &[("path = \"state/tripmail.sqlite\"", &state)]);
     let server = FaultServer::start(Faults::default());
-    let run = |name: &str| {
-        let report = dir.path().join(name);
-        let o = tripmail()
-            .args(["run", "--now", NOW, "--smtp", &server.url(), "--config"])
-            .arg(&cfg)
-            .arg("--report")
-            .arg(&report)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.code().is_some_and(|c| c <= 1),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(report).unwrap())
-            .unwrap()
-    };
+    let run = |name: &str| run_sending(&cfg, &server.url(), &dir.path().join(name));
     let o = tripmail()
         .args(["pause", "reminder", "--by", "Ana", "--config"])
         .arg(&cfg)
@@ -56,13 +40,7 @@ fn pg_a_pause_holds_for_the_runs_and_the_console_and_a_resume_from_the_console_t
     let console = Console::start(&cfg, &[]);
     let http = plain();
     crate::util::runtime().block_on(async {
-        let (_, cookie) = log_in(&http, &console, TOKEN).await;
-        let session = cookie
-            .expect("a session")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let session = session(&http, &console).await;
         let page = http
             .get(console.at(""))
             .header(COOKIE, &session)
@@ -92,12 +70,7 @@ fn pg_a_pause_holds_for_the_runs_and_the_console_and_a_resume_from_the_console_t
     assert_eq!(second["sent"].as_u64(), Some(sent.len() as u64));
     assert_eq!(sent.len() as u64 + 1, reminders, "{second}");
     assert!(sent.iter().all(|e| e["campaign"] == "reminder"));
-    let listed = tripmail()
-        .args(["ledger", "--format", "json", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = ledger_of(&cfg);
     let audit: Vec<(String, String)> = listed["audit"]
         .as_array()
         .unwrap()

@@ -307,3 +307,29 @@ pub fn templates_with(
     }
     target
 }
+
+/// `tripmail run --now NOW --smtp SMTP --config CONFIG --report REPORT`, which must exit 0 or 1:
+/// its report.
+pub fn run_sending(config: &Path, smtp: &str, report: &Path) -> serde_json::Value {
+    let o = tripmail()
+        .args(["run", "--now", NOW, "--smtp", smtp, "--config"])
+        .arg(config)
+        .arg("--report")
+        .arg(report)
+        .output()
+        .expect("tripmail runs");
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", stderr(&o));
+    let text = std::fs::read_to_string(report).expect("the report");
+    serde_json::from_str(&text).expect("the report's JSON")
+}
+
+/// `tripmail ledger --format json --config CONFIG`.
+pub fn ledger_of(config: &Path) -> serde_json::Value {
+    let o = tripmail()
+        .args(["ledger", "--format", "json", "--config"])
+        .arg(config)
+        .output()
+        .expect("tripmail runs");
+    succeeds(&o);
+    serde_json::from_slice(&o.stdout).expect("the ledger's JSON")
+}

@@ -16,10 +16,12 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
 use super::LedgerError;
 use crate::config::StateSettings;
@@ -32,6 +34,19 @@ mod state;
 
 pub use copy::Copied;
 pub use schema::SCHEMA_VERSION;
+
+/// The parameters of one statement, shared by its tries.
+pub(crate) type Params = Arc<Vec<Box<dyn ToSql + Send + Sync>>>;
+
+/// The parameters `values` as [`Params`].
+macro_rules! params {
+    ($($v:expr),* $(,)?) => {
+        std::sync::Arc::new(vec![
+            $(Box::new($v) as Box<dyn tokio_postgres::types::ToSql + Send + Sync>),*
+        ])
+    };
+}
+pub(crate) use params;
 
 /// The longest one call waits for an answer.
 const CALL_WITHIN: Duration = Duration::from_secs(30);
@@ -49,7 +64,6 @@ pub struct PgLedger {
     handle: tokio::runtime::Handle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// `postgres://USER@HOST:PORT/DB`: for messages (never the password).
-    store: String,
     store_path: PathBuf,
     /// This runner: host, process and a random part.
     runner: String,
@@ -161,7 +175,6 @@ impl PgLedger {
             handle,
             stop: Some(stop),
             store_path: PathBuf::from(&store),
-            store,
             runner: runner_id(),
             lease: Duration::from_secs(settings.lease_seconds.max(5)),
             broken: AtomicBool::new(false),
@@ -205,7 +218,7 @@ impl PgLedger {
                 Ok(v) => {
                     let mut down = self.down_since.lock().unwrap_or_else(|p| p.into_inner());
                     if down.take().is_some() {
-                        tracing::warn!("ledger {}: reachable again", self.store);
+                        tracing::warn!("ledger {}: reachable again", self.store_path.display());
                         *self.back_at.lock().unwrap_or_else(|p| p.into_inner()) =
                             Some(Instant::now());
                     }
@@ -219,7 +232,7 @@ impl PgLedger {
                         if down.is_none() {
                             tracing::warn!(
                                 "ledger {}: cannot be reached ({why}); waiting up to {} s",
-                                self.store,
+                                self.store_path.display(),
                                 WAIT_FOR_DATABASE.as_secs()
                             );
                         }
@@ -232,6 +245,27 @@ impl PgLedger {
                 }
                 Err(f) => return Err(self.error(f)),
             }
+        }
+    }
+
+    /// The rows `sql` returns with `params`, the database waited for (`wait`: see
+    /// [`PgLedger::with_wait`]) or asked once. A statement that returns none (an `UPDATE` without
+    /// `RETURNING`) gives an empty list.
+    fn rows(&self, sql: &str, params: Params, wait: bool) -> Result<Vec<Row>, LedgerError> {
+        let sql: Arc<str> = Arc::from(sql);
+        let work = move |pool: Pool| {
+            let (sql, params) = (sql.clone(), params.clone());
+            async move {
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                Ok(pool.get().await?.query(&*sql, &refs).await?)
+            }
+        };
+        match wait {
+            true => self.with_wait(work),
+            false => self.once(work),
         }
     }
 
@@ -273,7 +307,7 @@ impl PgLedger {
     fn error(&self, f: PgFail) -> LedgerError {
         let (PgFail::Unreachable(reason) | PgFail::Other(reason)) = f;
         LedgerError::Postgres {
-            store: self.store.clone(),
+            store: self.store_path.display().to_string(),
             reason,
         }
     }
@@ -282,7 +316,7 @@ impl PgLedger {
     /// clock, while the ledger is open.
     fn renew_leases(&self) {
         let (pool, runner, lease) = (self.pool.clone(), self.runner.clone(), self.lease);
-        let store = self.store.clone();
+        let store = self.store_path.display().to_string();
         self.handle.spawn(async move {
             let mut tick = tokio::time::interval(lease / 3);
             loop {
@@ -371,6 +405,11 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config, LedgerError> {
     }
     url.parse()
         .map_err(|_| refuse("not a PostgreSQL URL: postgres://USER@HOST:PORT/DB[?OPTIONS]"))
+}
+
+/// Whether `url` (a `postgres://` URL) holds a password.
+pub fn holds_password(url: &str) -> bool {
+    parse_url(url).is_ok_and(|c| c.get_password().is_some())
 }
 
 /// `postgres://USER@HOST:PORT/DB`, without the password.

@@ -9,7 +9,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::rows::{claim_row, claim_token, record, Unrecorded, Who};
-use super::{PgFail, PgLedger};
+use super::{params, PgFail, PgLedger};
 use crate::ledger::{
     Claim, Entry, LedgerError, Recorded, SendLedger, SendState, StateAt, UnrecordedSend,
 };
@@ -86,7 +86,7 @@ impl SendLedger for PgLedger {
             Ok(0) => {
                 tracing::warn!(
                     "ledger {}: {campaign} / {booking_id}: another runner took its claim over (this one lost the database longer than its lease); its {state} is not recorded over it",
-                    self.store
+                    self.store_path.display()
                 );
                 Ok(Recorded::InLedger)
             }
@@ -141,18 +141,12 @@ impl SendLedger for PgLedger {
             }
             Claim::Done(_) => return Ok(()),
         };
-        let (c, b, me) = (
+        let key = params![
             campaign.to_string(),
             booking_id.to_string(),
-            self.runner.clone(),
-        );
-        self.with_wait(|pool| {
-            let (c, b, me) = (c.clone(), b.clone(), me.clone());
-            async move {
-                pool.get().await?.execute(sql, &[&c, &b, &me]).await?;
-                Ok(())
-            }
-        })
+            self.runner.clone()
+        ];
+        self.rows(sql, key, true).map(drop)
     }
 
     fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
@@ -160,29 +154,18 @@ impl SendLedger for PgLedger {
     }
 
     fn state_at(&self, campaign: &str, booking_id: &str) -> Result<Option<StateAt>, LedgerError> {
-        let (c, b) = (campaign.to_string(), booking_id.to_string());
-        let row = self.with_wait(|pool| {
-            let (c, b) = (c.clone(), b.clone());
-            async move {
-                let row = pool
-                    .get()
-                    .await?
-                    .query_opt(
-                        "SELECT state, run_at FROM tripmail_sends \
-                         WHERE campaign = $1 AND booking_id = $2",
-                        &[&c, &b],
-                    )
-                    .await?;
-                match row {
-                    Some(r) => Ok(Some((
-                        r.try_get::<_, String>(0)?,
-                        r.try_get::<_, DateTime<Utc>>(1)?,
-                    ))),
-                    None => Ok(None),
-                }
-            }
-        })?;
-        Ok(row.and_then(|(s, at)| Some((SendState::parse(&s)?, Some(at)))))
+        let rows = self.rows(
+            "SELECT state, run_at FROM tripmail_sends WHERE campaign = $1 AND booking_id = $2",
+            params![campaign.to_string(), booking_id.to_string()],
+            true,
+        )?;
+        let Some(r) = rows.first() else {
+            return Ok(None);
+        };
+        let read = |e: tokio_postgres::Error| self.error(PgFail::from(e));
+        let state: String = r.try_get(0).map_err(read)?;
+        let at: DateTime<Utc> = r.try_get(1).map_err(read)?;
+        Ok(SendState::parse(&state).map(|s| (s, Some(at))))
     }
 
     fn settle_in_doubt(
@@ -193,28 +176,21 @@ impl SendLedger for PgLedger {
         reply: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, LedgerError> {
-        let (c, b, r) = (
-            campaign.to_string(),
-            booking_id.to_string(),
-            reply.to_string(),
-        );
-        self.with_wait(|pool| {
-            let (c, b, r) = (c.clone(), b.clone(), r.clone());
-            async move {
-                let n = pool
-                    .get()
-                    .await?
-                    .execute(
-                        "UPDATE tripmail_sends SET state = $3, reply = $4, updated_at = $5, \
-                         lease_until = NULL, runner = NULL, token = NULL \
-                         WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' \
-                         AND coalesce(lease_until <= now(), true)",
-                        &[&c, &b, &to.as_str(), &r, &at],
-                    )
-                    .await?;
-                Ok(n == 1)
-            }
-        })
+        let settled = self.rows(
+            "UPDATE tripmail_sends SET state = $3, reply = $4, updated_at = $5, \
+             lease_until = NULL, runner = NULL, token = NULL \
+             WHERE campaign = $1 AND booking_id = $2 AND state = 'claimed' \
+             AND coalesce(lease_until <= now(), true) RETURNING 1",
+            params![
+                campaign.to_string(),
+                booking_id.to_string(),
+                to.as_str(),
+                reply.to_string(),
+                at
+            ],
+            true,
+        )?;
+        Ok(settled.len() == 1)
     }
 
     fn entries(&self, campaign: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
@@ -231,27 +207,17 @@ impl SendLedger for PgLedger {
     }
 
     fn claim_is_live(&self, campaign: &str, booking_id: &str) -> Result<bool, LedgerError> {
-        let (c, b, me) = (
-            campaign.to_string(),
-            booking_id.to_string(),
-            self.runner.clone(),
-        );
-        self.with_wait(|pool| {
-            let (c, b, me) = (c.clone(), b.clone(), me.clone());
-            async move {
-                let row = pool
-                    .get()
-                    .await?
-                    .query_opt(
-                        "SELECT 1 FROM tripmail_sends WHERE campaign = $1 AND booking_id = $2 \
-                         AND state = 'claimed' AND runner IS DISTINCT FROM $3 \
-                         AND lease_until > now()",
-                        &[&c, &b, &me],
-                    )
-                    .await?;
-                Ok(row.is_some())
-            }
-        })
+        let live = self.rows(
+            "SELECT 1 FROM tripmail_sends WHERE campaign = $1 AND booking_id = $2 \
+             AND state = 'claimed' AND runner IS DISTINCT FROM $3 AND lease_until > now()",
+            params![
+                campaign.to_string(),
+                booking_id.to_string(),
+                self.runner.clone()
+            ],
+            true,
+        )?;
+        Ok(!live.is_empty())
     }
 
     fn begin_run(&self) {
@@ -310,6 +276,23 @@ impl SendLedger for PgLedger {
     }
 }
 
+/// One row of `tripmail_sends` as [`Entry`] (its columns in [`PgLedger::select`]'s order).
+fn entry(r: &tokio_postgres::Row) -> Result<Entry, tokio_postgres::Error> {
+    let state: String = r.try_get(2)?;
+    Ok(Entry {
+        campaign: r.try_get(0)?,
+        booking_id: r.try_get(1)?,
+        state: SendState::parse(&state).unwrap_or(SendState::Claimed),
+        message_id: r.try_get(3)?,
+        recipient: r.try_get(4)?,
+        attempts: r.try_get::<_, i32>(5)?.max(0) as u32,
+        reply: r.try_get(6)?,
+        updated_at: stamp(r.try_get(7)?),
+        run_at: stamp(r.try_get(8)?),
+        takeovers: r.try_get::<_, i32>(9)?.max(0) as u32,
+    })
+}
+
 impl PgLedger {
     /// The rows `filter` (SQL on `$1`) keeps, ordered by campaign then booking.
     fn select(&self, filter: &str, value: Option<&str>) -> Result<Vec<Entry>, LedgerError> {
@@ -318,29 +301,9 @@ impl PgLedger {
              updated_at, run_at, takeovers FROM tripmail_sends WHERE {filter} \
              ORDER BY campaign, booking_id"
         );
-        let value = value.map(str::to_string);
-        self.with_wait(|pool| {
-            let (sql, value) = (sql.clone(), value.clone());
-            async move {
-                let rows = pool.get().await?.query(&sql, &[&value]).await?;
-                rows.iter()
-                    .map(|r| {
-                        let state: String = r.try_get(2)?;
-                        Ok(Entry {
-                            campaign: r.try_get(0)?,
-                            booking_id: r.try_get(1)?,
-                            state: SendState::parse(&state).unwrap_or(SendState::Claimed),
-                            message_id: r.try_get(3)?,
-                            recipient: r.try_get(4)?,
-                            attempts: r.try_get::<_, i32>(5)?.max(0) as u32,
-                            reply: r.try_get(6)?,
-                            updated_at: stamp(r.try_get(7)?),
-                            run_at: stamp(r.try_get(8)?),
-                            takeovers: r.try_get::<_, i32>(9)?.max(0) as u32,
-                        })
-                    })
-                    .collect::<Result<Vec<Entry>, PgFail>>()
-            }
-        })
+        let rows = self.rows(&sql, params![value.map(str::to_string)], true)?;
+        rows.iter()
+            .map(|r| entry(r).map_err(|e| self.error(PgFail::from(e))))
+            .collect()
     }
 }

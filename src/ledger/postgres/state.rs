@@ -7,7 +7,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 
-use super::{PgFail, PgLedger};
+use tokio_postgres::Row;
+
+use super::{params, PgFail, PgLedger};
 use crate::ledger::LedgerError;
 use crate::state::{
     emails_of, AuditAction, AuditEntry, Pause, RunCounts, RunEmail, RunKind, RunOutcome, RunRow,
@@ -20,35 +22,35 @@ const ABANDONED_AFTER_HOURS: f64 = 6.0;
 
 impl PgLedger {
     fn pauses_where(&self, campaign: Option<&str>) -> Result<Vec<Pause>, LedgerError> {
-        let campaign = campaign.map(str::to_string);
         // Read by a run on its async threads ([`crate::state::PauseWatch`]): never waited for.
-        self.once(move |pool| {
-            let campaign = campaign.clone();
-            async move {
-                let rows = pool
-                    .get()
-                    .await?
-                    .query(
-                        "SELECT campaign, by_whom, at FROM tripmail_pauses \
-                         WHERE $1::text IS NULL OR campaign = $1 ORDER BY campaign",
-                        &[&campaign],
-                    )
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(Pause {
-                            campaign: r.try_get(0)?,
-                            by: r.try_get(1)?,
-                            at: r.try_get(2)?,
-                        })
-                    })
-                    .collect()
-            }
+        let rows = self.rows(
+            "SELECT campaign, by_whom, at FROM tripmail_pauses \
+             WHERE $1::text IS NULL OR campaign = $1 ORDER BY campaign",
+            params![campaign.map(str::to_string)],
+            false,
+        )?;
+        self.read(&rows, |r| {
+            Ok(Pause {
+                campaign: r.try_get(0)?,
+                by: r.try_get(1)?,
+                at: r.try_get(2)?,
+            })
         })
+    }
+
+    /// Each row of `rows` read by `one`.
+    fn read<T>(
+        &self,
+        rows: &[Row],
+        one: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<Vec<T>, LedgerError> {
+        rows.iter()
+            .map(|r| one(r).map_err(|e| self.error(PgFail::from(e))))
+            .collect()
     }
 }
 
-fn run_row(r: &tokio_postgres::Row) -> Result<RunRow, PgFail> {
+fn run_row(r: &Row) -> Result<RunRow, tokio_postgres::Error> {
     let kind: String = r.try_get(1)?;
     let status: String = r.try_get(5)?;
     let counts: Option<String> = r.try_get(7)?;
@@ -168,31 +170,25 @@ impl StateStore for PgLedger {
     }
 
     fn audit(&self, limit: usize) -> Result<Vec<AuditEntry>, LedgerError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_wait(|pool| async move {
-            let rows = pool
-                .get()
-                .await?
-                .query(
-                    "SELECT at, who, action, campaign FROM tripmail_audit \
-                     ORDER BY id DESC LIMIT $1",
-                    &[&limit],
-                )
-                .await?;
-            let mut out = Vec::new();
-            for r in &rows {
-                let action: String = r.try_get(2)?;
-                if let Some(action) = AuditAction::parse(&action) {
-                    out.push(AuditEntry {
-                        at: r.try_get(0)?,
-                        who: r.try_get(1)?,
-                        action,
-                        campaign: r.try_get(3)?,
-                    });
-                }
-            }
-            Ok(out)
-        })
+        let rows = self.rows(
+            "SELECT at, who, action, campaign FROM tripmail_audit ORDER BY id DESC LIMIT $1",
+            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+            true,
+        )?;
+        let read = self.read(&rows, |r| {
+            let action: String = r.try_get(2)?;
+            let Some(action) = AuditAction::parse(&action) else {
+                return Ok(None);
+            };
+            Ok(Some(AuditEntry {
+                at: r.try_get(0)?,
+                who: r.try_get(1)?,
+                action,
+                campaign: r.try_get(3)?,
+            }))
+        });
+        // AuditAction::parse's None: an action this version does not know, left out.
+        Ok(read?.into_iter().flatten().collect())
     }
 
     fn run_started(
@@ -201,23 +197,17 @@ impl StateStore for PgLedger {
         run_at: DateTime<Utc>,
         started_at: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
-        let runner = self.runner.clone();
         // Once: an INSERT tried again after a lost answer would make two rows.
-        self.once(move |pool| {
-            let runner = runner.clone();
-            async move {
-                let row = pool
-                    .get()
-                    .await?
-                    .query_one(
-                        "INSERT INTO tripmail_runs (kind, run_at, started_at, status, runner) \
-                         VALUES ($1, $2, $3, 'running', $4) RETURNING id",
-                        &[&kind.as_str(), &run_at, &started_at, &runner],
-                    )
-                    .await?;
-                Ok(row.try_get(0)?)
-            }
-        })
+        let rows = self.rows(
+            "INSERT INTO tripmail_runs (kind, run_at, started_at, status, runner) \
+             VALUES ($1, $2, $3, 'running', $4) RETURNING id",
+            params![kind.as_str(), run_at, started_at, self.runner.clone()],
+            false,
+        )?;
+        let ids = self.read(&rows, |r| r.try_get::<_, i64>(0))?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| self.error(PgFail::Other("no run id".into())))
     }
 
     fn run_finished(
@@ -244,78 +234,64 @@ impl StateStore for PgLedger {
     }
 
     fn runs(&self, limit: usize) -> Result<Vec<RunRow>, LedgerError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with_wait(|pool| async move {
-            let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs ORDER BY id DESC LIMIT $1");
-            let rows = pool.get().await?.query(&sql, &[&limit]).await?;
-            rows.iter().map(run_row).collect()
-        })
+        let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs ORDER BY id DESC LIMIT $1");
+        let rows = self.rows(
+            &sql,
+            params![i64::try_from(limit).unwrap_or(i64::MAX)],
+            true,
+        )?;
+        self.read(&rows, run_row)
     }
 
     fn run(&self, id: i64) -> Result<Option<(RunRow, Vec<RunEmail>)>, LedgerError> {
-        self.with_wait(|pool| async move {
-            let client = pool.get().await?;
-            let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs WHERE id = $1");
-            let Some(row) = client.query_opt(&sql, &[&id]).await? else {
-                return Ok(None);
-            };
-            let emails = client
-                .query(
-                    "SELECT campaign, booking_id, recipient, outcome, detail \
-                     FROM tripmail_run_emails WHERE run_id = $1 ORDER BY seq",
-                    &[&id],
-                )
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(RunEmail {
-                        campaign: r.try_get(0)?,
-                        booking_id: r.try_get(1)?,
-                        recipient: r.try_get(2)?,
-                        outcome: r.try_get(3)?,
-                        detail: r.try_get(4)?,
-                    })
-                })
-                .collect::<Result<Vec<_>, PgFail>>()?;
-            Ok(Some((run_row(&row)?, emails)))
-        })
+        let sql = format!("SELECT {RUN_COLUMNS} FROM tripmail_runs WHERE id = $1");
+        let Some(row) = self
+            .read(&self.rows(&sql, params![id], true)?, run_row)?
+            .pop()
+        else {
+            return Ok(None);
+        };
+        let rows = self.rows(
+            "SELECT campaign, booking_id, recipient, outcome, detail \
+             FROM tripmail_run_emails WHERE run_id = $1 ORDER BY seq",
+            params![id],
+            true,
+        )?;
+        let emails = self.read(&rows, |r| {
+            Ok(RunEmail {
+                campaign: r.try_get(0)?,
+                booking_id: r.try_get(1)?,
+                recipient: r.try_get(2)?,
+                outcome: r.try_get(3)?,
+                detail: r.try_get(4)?,
+            })
+        })?;
+        Ok(Some((row, emails)))
     }
 
     fn run_outcomes(&self, id: i64) -> Result<Vec<(String, String, u64)>, LedgerError> {
-        self.with_wait(|pool| async move {
-            let rows = pool
-                .get()
-                .await?
-                .query(
-                    "SELECT campaign, outcome, count(*) FROM tripmail_run_emails \
-                     WHERE run_id = $1 GROUP BY campaign, outcome ORDER BY campaign, outcome",
-                    &[&id],
-                )
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    let n: i64 = r.try_get(2)?;
-                    Ok((r.try_get(0)?, r.try_get(1)?, n.max(0) as u64))
-                })
-                .collect()
+        let rows = self.rows(
+            "SELECT campaign, outcome, count(*) FROM tripmail_run_emails \
+             WHERE run_id = $1 GROUP BY campaign, outcome ORDER BY campaign, outcome",
+            params![id],
+            true,
+        )?;
+        self.read(&rows, |r| {
+            let n: i64 = r.try_get(2)?;
+            Ok((r.try_get(0)?, r.try_get(1)?, n.max(0) as u64))
         })
     }
 
     fn end_abandoned_runs(&self, at: DateTime<Utc>) -> Result<usize, LedgerError> {
         // Other runners may be running now: only a run older than any tick is marked.
-        self.with_wait(|pool| async move {
-            let n = pool
-                .get()
-                .await?
-                .execute(
-                    "UPDATE tripmail_runs SET status = 'stopped', finished_at = $1, \
-                     error = 'the process ended mid-run' WHERE status = 'running' \
-                     AND started_at < now() - make_interval(hours => $2::float8::int)",
-                    &[&at, &ABANDONED_AFTER_HOURS],
-                )
-                .await?;
-            Ok(n as usize)
-        })
+        let ended = self.rows(
+            "UPDATE tripmail_runs SET status = 'stopped', finished_at = $1, \
+             error = 'the process ended mid-run' WHERE status = 'running' \
+             AND started_at < now() - make_interval(hours => $2::float8::int) RETURNING id",
+            params![at, ABANDONED_AFTER_HOURS],
+            true,
+        )?;
+        Ok(ended.len())
     }
 
     fn path(&self) -> &Path {
