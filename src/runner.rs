@@ -250,8 +250,11 @@ impl Job {
     fn transport(&self) -> Result<Option<Box<dyn Transport>>, TickError> {
         match self.dry_run {
             true => Ok(None),
-            false => deliver::transport_of(&self.settings, Some(self.halt.flag()))
-                .map_err(TickError::Transport),
+            false => {
+                let pace = self.ledger.clone().and_then(|l| l.shared_pace());
+                deliver::transport_of(&self.settings, Some(self.halt.flag()), pace)
+                    .map_err(TickError::Transport)
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 //! are loaded, into a [`SmtpUrl`].
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,8 +43,21 @@ pub struct SmtpSettings {
     /// otherwise); by default confirmations are sent again and reminders held.
     pub in_doubt: Option<InDoubt>,
     /// A connection idle at least this long is checked with a NOOP before it takes an email; one
-    /// put back more recently (it just took one) is used as it is. 0: a NOOP before every reuse.
+    /// put back more recently is trusted, used as it is (found gone, the email goes on another
+    /// connection, not counted as a try). 0: a NOOP before every reuse.
     pub noop_after_ms: u64,
+    /// Send MAIL, RCPT and DATA together (RFC 2920) when the server offers PIPELINING: one round
+    /// trip instead of three per email. `false` sends them one by one.
+    pub pipelining: bool,
+    /// Messages sent on one connection before it is closed (QUIT) and a new one opened; 0 for no
+    /// limit. For relays that refuse more than so many per connection.
+    pub max_messages_per_connection: u32,
+    /// A PEM file of certificates to trust as roots beside the system's, for a sandbox or relay
+    /// whose certificate is signed by a private authority. Relative to the working directory.
+    pub ca_file: Option<PathBuf>,
+    /// The certificates of `ca_file`, read and checked when the settings are loaded.
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// What becomes of an email that an earlier run claimed and may have handed to the server without
@@ -84,6 +97,10 @@ impl Default for SmtpSettings {
             retry_base_ms: 500,
             in_doubt: None,
             noop_after_ms: 1000,
+            pipelining: true,
+            max_messages_per_connection: 1000,
+            ca_file: None,
+            ca_pem: None,
         }
     }
 }
@@ -104,13 +121,23 @@ impl fmt::Debug for SmtpSettings {
             .field("retry_base_ms", &self.retry_base_ms)
             .field("in_doubt", &self.in_doubt)
             .field("noop_after_ms", &self.noop_after_ms)
+            .field("pipelining", &self.pipelining)
+            .field(
+                "max_messages_per_connection",
+                &self.max_messages_per_connection,
+            )
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
 
 impl SmtpSettings {
     /// Checks `[smtp]`, and returns its URL, parsed.
-    pub(super) fn validate(&self, path: &Path) -> Result<Option<SmtpUrl>, ConfigError> {
+    pub(super) fn validate(&mut self, path: &Path) -> Result<Option<SmtpUrl>, ConfigError> {
+        if let Some(file) = &self.ca_file {
+            let pem = read_ca(file).map_err(|why| invalid(path)("smtp.ca_file", why))?;
+            self.ca_pem = Some(pem);
+        }
         let bad = invalid(path);
         let s = self;
         let url = match &s.url_text {
@@ -147,4 +174,18 @@ impl SmtpSettings {
         }
         Ok(url)
     }
+}
+
+/// The certificates of `file`, checked: at least one, all of them PEM certificates.
+fn read_ca(file: &Path) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let certificates = String::from_utf8_lossy(&pem)
+        .matches("-----BEGIN CERTIFICATE-----")
+        .count();
+    if certificates == 0 {
+        return Err(format!("{}: no PEM certificate in it", file.display()));
+    }
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(pem)
 }

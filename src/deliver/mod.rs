@@ -22,7 +22,7 @@ pub(crate) use files::write_atomically;
 pub use files::FileDelivery;
 pub use message::{signed, OutgoingEmail};
 pub use outcome::{Accepted, SendFailure};
-pub use smtp::SmtpDelivery;
+pub use smtp::{SharedPace, SmtpDelivery};
 pub use stub::{RecordingDelivery, Script, ScriptedTransport};
 
 /// Asked once by a [`Transport`] when it is about to hand an email's message over (the server waits
@@ -53,10 +53,12 @@ impl<'a> Turn<'a> {
 }
 
 /// The transport the settings name (`smtp.url`), none when they name none; it starts no more
-/// sends once `stop` is set. The error says why it cannot be used (`smtp: …`).
+/// sends once `stop` is set, and keeps `smtp.max_per_second` with the other runners of `pace`
+/// (a shared ledger's). The error says why it cannot be used (`smtp: …`).
 pub fn transport_of(
     settings: &Settings,
     stop: Option<Arc<AtomicBool>>,
+    pace: Option<Arc<dyn SharedPace>>,
 ) -> Result<Option<Box<dyn Transport>>, String> {
     let Some(url) = &settings.smtp.url else {
         return Ok(None);
@@ -64,6 +66,9 @@ pub fn transport_of(
     let mut smtp = SmtpDelivery::new(url, &settings.smtp)?;
     if let Some(stop) = stop {
         smtp.stop_when(stop);
+    }
+    if let Some(pace) = pace {
+        smtp.share_pace(pace);
     }
     Ok(Some(Box::new(smtp)))
 }

@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -265,6 +266,12 @@ pub trait SendLedger: Send + Sync {
     /// not make was left by a run that died.
     fn claim_is_live(&self, _campaign: &str, _booking_id: &str) -> Result<bool, LedgerError> {
         Ok(false)
+    }
+
+    /// The send slots of `smtp.max_per_second`, when the runners sharing this store keep one
+    /// schedule in it (PostgreSQL); none for a store one runner holds at a time (SQLite).
+    fn shared_pace(self: Arc<Self>) -> Option<Arc<dyn crate::deliver::SharedPace>> {
+        None
     }
 
     /// Starts a new run on this store (a runner's next tick).

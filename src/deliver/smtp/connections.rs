@@ -1,6 +1,8 @@
-//! Our connections to one SMTP server: opened on demand (TCP_NODELAY, STARTTLS, AUTH), checked or
-//! trusted when taken again, the transaction driven step by step (MAIL, RCPT, DATA, the message), each
-//! step bounded by `smtp.timeout_ms`, and closed with a bounded QUIT.
+//! Our connections to one SMTP server: opened on demand (our own socket with TCP_NODELAY, then TLS,
+//! STARTTLS, AUTH, and whether it offers PIPELINING), trusted when taken again (a NOOP only after a
+//! long idle), used for up to `smtp.max_messages_per_connection` messages, each step bounded by
+//! `smtp.timeout_ms`, and closed with a bounded QUIT. The envelope (MAIL, RCPT, DATA) is in
+//! [`super::envelope`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,11 +12,12 @@ use std::time::{Duration, Instant};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailParameter};
+use lettre::transport::smtp::commands::{Ehlo, Rset};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
-use super::judge::{Stage, TryError};
+use super::judge::{closing, Stage, TryError};
+use super::wire::{Peek, Tls, Wire};
 use crate::config::SmtpTls;
 
 /// The longest a QUIT is waited for (or `smtp.timeout_ms`, when shorter): the emails are sent by
@@ -47,6 +50,17 @@ impl StopFlag {
     }
 }
 
+/// One connection to the server.
+pub(super) struct Conn {
+    pub(super) smtp: AsyncSmtpConnection,
+    /// The socket, to see whether the server spoke out of turn before a message goes.
+    peek: Peek,
+    /// The server offers PIPELINING and `smtp.pipelining` is on: the envelope goes in one write.
+    pub(super) pipelining: bool,
+    /// Messages sent on it so far (each answered, accepted or not).
+    messages: u32,
+}
+
 /// Our connections to the server, opened on demand and kept for reuse.
 pub(super) struct Connections {
     pub(super) host: String,
@@ -56,18 +70,23 @@ pub(super) struct Connections {
     pub(super) hello: ClientId,
     pub(super) credentials: Option<Credentials>,
     pub(super) timeout: Duration,
-    /// A connection put back this recently (`smtp.noop_after_ms`) is used again without a NOOP
-    /// first: it just took an email, and servers keep idle connections for tens of seconds. Should
-    /// it have died all the same, the next command fails and the email is tried again on a new
-    /// connection, as after any dropped one.
+    /// `smtp.pipelining`: use PIPELINING when the server offers it.
+    pub(super) pipelining: bool,
+    /// `smtp.max_messages_per_connection`: a connection that sent this many is closed (QUIT); 0
+    /// for no limit.
+    pub(super) max_messages: u32,
+    /// A connection idle less than this (`smtp.noop_after_ms`) is used again as it is, trusted;
+    /// one idle longer is checked with a NOOP first. Should a trusted one have died all the same
+    /// (closed while idle, or closing: `421`), the email is tried again on another, without
+    /// counting a try: nothing of it reached the server.
     pub(super) fresh: Duration,
     /// Connections between emails, each with when it was put back.
-    pub(super) idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    pub(super) idle: Mutex<Vec<(Conn, Instant)>>,
     pub(super) stop: StopFlag,
 }
 
 impl Connections {
-    async fn step<T>(
+    pub(super) async fn step<T>(
         &self,
         stage: Stage,
         f: impl Future<Output = Result<T, lettre::transport::smtp::Error>>,
@@ -79,72 +98,75 @@ impl Connections {
         }
     }
 
-    async fn open(&self) -> Result<AsyncSmtpConnection, TryError> {
+    /// A new connection: TCP (with TCP_NODELAY, see [`Wire`]), TLS or STARTTLS, the server's
+    /// extensions, AUTH.
+    async fn open(&self) -> Result<Conn, TryError> {
         let addr = (self.host.as_str(), self.port);
-        let mut conn = match self.tls {
-            // Implicit TLS: lettre connects (without TCP_NODELAY, see the README).
-            SmtpTls::Implicit => {
-                let connect = AsyncSmtpConnection::connect_tokio1(
-                    addr,
-                    Some(self.timeout),
-                    &self.hello,
-                    self.tls_params.clone(),
-                    None,
-                );
+        let tcp = match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await
+        {
+            Ok(Ok(tcp)) => tcp,
+            Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
+            Err(_) => return Err(TryError::Timeout(Stage::Connect)),
+        };
+        let (wire, peek) = Wire::new(tcp)
+            .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
+        let mut smtp = match (self.tls, &self.tls_params) {
+            (SmtpTls::Implicit, Some(params)) => {
+                let tls = self
+                    .step(Stage::Connect, Tls::handshake(wire, params.clone()))
+                    .await?;
+                let connect = AsyncSmtpConnection::connect_with_transport(Box::new(tls), &self.hello);
                 self.step(Stage::Connect, connect).await?
             }
-            // Plain and STARTTLS: our own socket with TCP_NODELAY. lettre 0.11.23 leaves Nagle's
-            // algorithm on and writes the final dot as its own 5-byte segment, which then waits for
-            // the server's delayed ACK: 40 ms per email (lettre PR 1159, merged, not yet released).
-            SmtpTls::None | SmtpTls::StartTls => {
-                let tcp =
-                    match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr))
-                        .await
-                    {
-                        Ok(Ok(tcp)) => tcp,
-                        Ok(Err(e)) => {
-                            return Err(TryError::Connect(format!("cannot connect: {e}")))
-                        }
-                        Err(_) => return Err(TryError::Timeout(Stage::Connect)),
-                    };
-                tcp.set_nodelay(true)
-                    .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
-                let mut conn = self
-                    .step(
-                        Stage::Connect,
-                        AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello),
-                    )
-                    .await?;
-                if let (SmtpTls::StartTls, Some(tls)) = (self.tls, &self.tls_params) {
-                    self.step(Stage::Connect, conn.starttls(tls.clone(), &self.hello))
-                        .await?;
-                }
-                conn
+            _ => {
+                let connect =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(wire), &self.hello);
+                self.step(Stage::Connect, connect).await?
             }
+        };
+        if let (SmtpTls::StartTls, Some(tls)) = (self.tls, &self.tls_params) {
+            self.step(Stage::Connect, smtp.starttls(tls.clone(), &self.hello))
+                .await?;
+        }
+        // lettre keeps only the extensions it uses; PIPELINING is asked with an EHLO of ours (one
+        // round trip per connection), before AUTH (after it, a new EHLO may forget the login).
+        let pipelining = self.pipelining && {
+            let ehlo = self
+                .step(Stage::Connect, smtp.command(Ehlo::new(self.hello.clone())))
+                .await?;
+            let offered = ehlo
+                .message()
+                .filter_map(|line| line.split_whitespace().next())
+                .any(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"));
+            offered
         };
         if let Some(credentials) = &self.credentials {
             self.step(
                 Stage::Connect,
-                conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials),
+                smtp.auth(&[Mechanism::Plain, Mechanism::Login], credentials),
             )
             .await?;
         }
-        Ok(conn)
+        Ok(Conn {
+            smtp,
+            peek,
+            pipelining,
+            messages: 0,
+        })
     }
 
-    /// An idle connection that still answers NOOP (not asked of one put back within `fresh`: it
-    /// just took an email), or a new one.
-    /// `true` beside a connection taken without a NOOP.
-    async fn checkout(&self) -> Result<(AsyncSmtpConnection, bool), TryError> {
+    /// An idle connection (checked with a NOOP after a long idle, see `fresh`), or a new one.
+    /// `true` beside a connection used before: found gone, it is no failure of the email.
+    async fn checkout(&self) -> Result<(Conn, bool), TryError> {
         loop {
             let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             match idle {
                 Some((conn, since)) if since.elapsed() < self.fresh => return Ok((conn, true)),
                 // One that fails NOOP or does not answer it in time is dropped, without QUIT.
                 Some((mut conn, _)) => {
-                    let noop = tokio::time::timeout(self.timeout, conn.test_connected()).await;
+                    let noop = tokio::time::timeout(self.timeout, conn.smtp.test_connected()).await;
                     if noop == Ok(true) {
-                        return Ok((conn, false));
+                        return Ok((conn, true));
                     }
                 }
                 None => return Ok((self.open().await?, false)),
@@ -152,54 +174,19 @@ impl Connections {
         }
     }
 
-    /// MAIL, RCPT and DATA: up to the point where the server waits for the message.
-    async fn envelope(
-        &self,
-        conn: &mut AsyncSmtpConnection,
-        envelope: &Envelope,
-    ) -> Result<(), TryError> {
-        let mut params = Vec::new();
-        let non_ascii = envelope
-            .from()
-            .into_iter()
-            .chain(envelope.to())
-            .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
-        if non_ascii {
-            if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Err(TryError::Unsendable(
-                    "the address is not ASCII and the server does not support SMTPUTF8".into(),
-                ));
-            }
-            params.push(MailParameter::SmtpUtfEight);
-        }
-        self.step(
-            Stage::Mail,
-            conn.command(Mail::new(envelope.from().cloned(), params)),
-        )
-        .await?;
-        for to in envelope.to() {
-            self.step(Stage::Rcpt, conn.command(Rcpt::new(to.clone(), Vec::new())))
-                .await?;
-        }
-        self.step(Stage::Data, conn.command(Data)).await?;
-        Ok(())
-    }
-
     /// The message and the server's reply to its end. From here on the server may have the email,
     /// so a stop does not end the wait at once: it shortens it to [`STOP_GRACE`].
-    async fn message(
-        &self,
-        conn: &mut AsyncSmtpConnection,
-        bytes: &[u8],
-    ) -> Result<Response, TryError> {
+    async fn message(&self, conn: &mut Conn, bytes: &[u8]) -> Result<Response, TryError> {
         let grace = async {
             self.stop.asked().await;
             tokio::time::sleep(STOP_GRACE).await;
         };
-        tokio::select! {
-            result = self.step(Stage::Message, conn.message(bytes)) => result,
+        let result = tokio::select! {
+            result = self.step(Stage::Message, conn.smtp.message(bytes)) => result,
             () = grace => Err(TryError::Timeout(Stage::Message)),
-        }
+        };
+        conn.messages += 1;
+        result
     }
 
     /// One try: a connection, then `ready` (the first try only: it may withdraw the email), then
@@ -217,7 +204,7 @@ impl Connections {
         // Until the message goes, a stop ends the try at once: the server has nothing of the email
         // (the connection, mid-transaction, is dropped).
         let (mut conn, enveloped) = loop {
-            let (mut conn, unchecked) = tokio::select! {
+            let (mut conn, reused) = tokio::select! {
                 conn = self.checkout() => conn?,
                 () = self.stop.asked() => return Err(TryError::Stopped),
             };
@@ -232,10 +219,7 @@ impl Connections {
                 }
             };
             let (enveloped, go) = match claiming {
-                Some(claim) => {
-                    let (enveloped, go) = tokio::join!(step, claim);
-                    (enveloped, go)
-                }
+                Some(claim) => tokio::join!(step, claim),
                 None => (step.await, true),
             };
             // Withdrawn: the server, in DATA at most, keeps nothing of a dropped connection.
@@ -243,12 +227,17 @@ impl Connections {
                 drop(conn);
                 return Err(TryError::Withdrawn);
             }
+            // The server waits for the message (354): unless it said something since (closing).
+            let enveloped = match enveloped {
+                Ok(()) if conn.peek.spoke_out_of_turn() => Err(TryError::OutOfTurn),
+                other => other,
+            };
             match enveloped {
                 Err(TryError::Stopped) => return Err(TryError::Stopped),
-                // Taken without a NOOP and found gone (closed while idle, no reply at all): the
-                // next one, or a new one, without counting a try; each pass takes one idle
-                // connection, and a new one ends the loop.
-                Err(TryError::Smtp(_, e)) if unchecked && e.status().is_none() => drop(conn),
+                // A connection used before, found gone before the message (closed while idle,
+                // closing, no reply): the next one, or a new one, without counting a try; each
+                // pass takes one idle connection, and a new one ends the loop.
+                Err(e) if reused && e.connection_gone() => drop(conn),
                 other => break (conn, other),
             }
         };
@@ -262,25 +251,27 @@ impl Connections {
         result
     }
 
-    /// Puts `conn` back for the next email when it can take one after `error`, or closes it.
-    async fn release(&self, mut conn: AsyncSmtpConnection, error: Option<&TryError>) {
+    /// Puts `conn` back for the next email when it can take one after `error` (and has not sent
+    /// `max_messages`), or closes it.
+    async fn release(&self, mut conn: Conn, error: Option<&TryError>) {
         let reusable = match error {
             None | Some(TryError::Unsendable(_)) => true,
             // A refused recipient or data: the connection is fine once the transaction is reset.
             Some(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
-                if e.status().is_some() =>
+                if e.status().is_some() && !closing(e) =>
             {
                 tokio::select! {
-                    reset = self.step(Stage::Mail, conn.command(Rset)) => reset.is_ok(),
+                    reset = self.step(Stage::Mail, conn.smtp.command(Rset)) => reset.is_ok(),
                     () = self.stop.asked() => false,
                 }
             }
             Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some(),
-            // Silent: not worth a QUIT that would wait as long again.
-            Some(TryError::Timeout(_)) => return,
+            // Silent, or gone: not worth a QUIT that would wait as long again.
+            Some(TryError::Timeout(_) | TryError::OutOfTurn) => return,
             Some(_) => false,
         };
-        if reusable && !conn.has_broken() {
+        let spent = self.max_messages > 0 && conn.messages >= self.max_messages;
+        if reusable && !spent && !conn.smtp.has_broken() {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -292,11 +283,11 @@ impl Connections {
 
     /// QUIT, its reply waited for at most [`QUIT_BOUND`] (not at all once a stop is asked); the
     /// connection is dropped either way.
-    async fn retire(&self, mut conn: AsyncSmtpConnection) {
+    async fn retire(&self, mut conn: Conn) {
         let bound = self.timeout.min(QUIT_BOUND);
         tokio::select! {
             biased;
-            _ = tokio::time::timeout(bound, conn.abort()) => {}
+            _ = tokio::time::timeout(bound, conn.smtp.abort()) => {}
             () = self.stop.asked() => {}
         }
     }

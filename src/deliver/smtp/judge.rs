@@ -32,6 +32,27 @@ pub(super) enum TryError {
     Stopped,
     /// The caller, asked when a connection was ready, withdrew the email: nothing was sent.
     Withdrawn,
+    /// After 354, before the message went, the server closed the connection or said something
+    /// (it is going away): nothing of the email reached it.
+    OutOfTurn,
+}
+
+impl TryError {
+    /// The connection was found gone before the message (no reply at all, `421`, or closed
+    /// after 354): the server has nothing of the email.
+    pub(super) fn connection_gone(&self) -> bool {
+        match self {
+            TryError::Smtp(Stage::Message, _) => false,
+            TryError::Smtp(_, e) => e.status().is_none() || closing(e),
+            TryError::OutOfTurn => true,
+            _ => false,
+        }
+    }
+}
+
+/// `421`: the server is closing the connection.
+pub(super) fn closing(e: &lettre::transport::smtp::Error) -> bool {
+    e.status().is_some_and(|code| code.to_string() == "421")
 }
 
 impl std::fmt::Display for TryError {
@@ -42,6 +63,9 @@ impl std::fmt::Display for TryError {
             TryError::Connect(e) | TryError::Unsendable(e) => f.write_str(e),
             TryError::Stopped => f.write_str("the run was asked to stop"),
             TryError::Withdrawn => f.write_str("withdrawn before its transaction"),
+            TryError::OutOfTurn => f.write_str(
+                "the server closed the connection after DATA, before the message was sent",
+            ),
         }
     }
 }
@@ -70,7 +94,7 @@ pub(super) fn classify(e: &TryError) -> Kind {
     let (stage, e) = match e {
         TryError::Smtp(stage, e) => (*stage, e),
         TryError::Timeout(Stage::Message) => return Kind::InDoubt,
-        TryError::Timeout(_) | TryError::Connect(_) => return Kind::Server,
+        TryError::Timeout(_) | TryError::Connect(_) | TryError::OutOfTurn => return Kind::Server,
         TryError::Unsendable(_) => return Kind::Unsendable,
         TryError::Stopped | TryError::Withdrawn => return Kind::Stopped,
     };

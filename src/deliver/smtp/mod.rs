@@ -12,26 +12,30 @@
 //! a message already sent is waited for at most 5 s more (`connections::STOP_GRACE`), and QUIT is not waited for.
 
 mod connections;
+mod envelope;
 mod judge;
+mod pace;
+mod wire;
+
+pub use self::pace::SharedPace;
 
 use std::future::Future;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::TlsParameters;
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use tokio::sync::Semaphore;
 
 use self::connections::{Connections, StopFlag};
 use self::judge::{classify, Kind, TryError};
+use self::pace::Pace;
 use super::{Accepted, OutgoingEmail, Ready, SendFailure, Transport, Turn};
 use crate::config::{SmtpSettings, SmtpTls, SmtpUrl};
 use crate::retry::backoff;
@@ -43,7 +47,8 @@ pub struct SmtpDelivery {
     slots: Semaphore,
     /// Turns to send, one per connection (see [`SmtpDelivery::turn`]).
     turns: Semaphore,
-    limiter: Option<DefaultDirectRateLimiter>,
+    /// `smtp.max_per_second`.
+    pace: Option<Pace>,
     attempts: u32,
     retry_base: Duration,
     retries: AtomicU64,
@@ -80,14 +85,17 @@ impl SmtpDelivery {
         }
         let tls_params = match url.tls {
             SmtpTls::None => None,
-            SmtpTls::StartTls | SmtpTls::Implicit => Some(
-                TlsParameters::new(host.to_string()).map_err(|e| format!("TLS for {host}: {e}"))?,
-            ),
+            SmtpTls::StartTls | SmtpTls::Implicit => {
+                let mut builder = TlsParameters::builder(host.to_string());
+                if let Some(pem) = &settings.ca_pem {
+                    let roots = Certificate::from_pem(pem)
+                        .map_err(|e| format!("smtp.ca_file: {e}"))?;
+                    builder = builder.add_root_certificate(roots);
+                }
+                Some(builder.build().map_err(|e| format!("TLS for {host}: {e}"))?)
+            }
         };
-        let limiter = settings
-            .max_per_second
-            .and_then(NonZeroU32::new)
-            .map(|n| RateLimiter::direct(Quota::per_second(n).allow_burst(NonZeroU32::MIN)));
+        let pace = settings.max_per_second.filter(|&n| n > 0).map(Pace::new);
         Ok(SmtpDelivery {
             connections: Connections {
                 host: host.to_string(),
@@ -97,6 +105,8 @@ impl SmtpDelivery {
                 hello,
                 credentials,
                 timeout,
+                pipelining: settings.pipelining,
+                max_messages: settings.max_messages_per_connection,
                 fresh: Duration::from_millis(settings.noop_after_ms),
                 idle: Mutex::new(Vec::new()),
                 stop: StopFlag::default(),
@@ -104,7 +114,7 @@ impl SmtpDelivery {
             server: url.to_string(),
             slots: Semaphore::new(settings.max_connections.max(1)),
             turns: Semaphore::new(settings.max_connections.max(1)),
-            limiter,
+            pace,
             attempts: settings.attempts.max(1),
             retry_base: Duration::from_millis(settings.retry_base_ms),
             retries: AtomicU64::new(0),
@@ -118,6 +128,15 @@ impl SmtpDelivery {
     /// for.
     pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
         self.connections.stop = StopFlag(Some(flag));
+    }
+
+    /// `smtp.max_per_second` holds for every runner that shares `shared` (a ledger several
+    /// runners use), not for this one alone.
+    pub fn share_pace(&mut self, shared: Arc<dyn SharedPace>) {
+        let server = self.server.clone();
+        if let Some(pace) = &mut self.pace {
+            pace.share(shared, server);
+        }
     }
 
     fn stopping(&self) -> bool {
@@ -221,9 +240,9 @@ impl SmtpDelivery {
             slot = self.slots.acquire() => slot,
             () = self.stop_asked() => return Err(stopped()),
         };
-        if let Some(limiter) = &self.limiter {
+        if let Some(pace) = &self.pace {
             tokio::select! {
-                () = limiter.until_ready() => {}
+                () = pace.wait() => {}
                 () = self.stop_asked() => return Err(stopped()),
             }
         }

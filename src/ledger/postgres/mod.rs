@@ -27,6 +27,7 @@ use super::LedgerError;
 use crate::config::StateSettings;
 
 mod copy;
+mod pace;
 mod rows;
 mod schema;
 mod sends;

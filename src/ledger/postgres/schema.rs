@@ -7,7 +7,7 @@ use deadpool_postgres::Pool;
 use super::PgFail;
 
 /// The migrations, in order: migration `n` brings the schema to version `n + 1`.
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = ["
 CREATE TABLE tripmail_sends (
     campaign    text NOT NULL,
     booking_id  text NOT NULL,
@@ -59,6 +59,11 @@ CREATE TABLE tripmail_run_emails (
     outcome    text NOT NULL,
     detail     text,
     PRIMARY KEY (run_id, seq)
+);
+", "
+CREATE TABLE tripmail_pace (
+    server  text PRIMARY KEY,
+    next_at timestamptz NOT NULL
 );
 "];
 

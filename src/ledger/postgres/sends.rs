@@ -6,6 +6,8 @@
 //! only its own claims; an email left in doubt is let go (no runner, lease or token) for whoever
 //! comes next.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::rows::{claim_row, claim_token, record, Unrecorded, Who};
@@ -19,6 +21,10 @@ fn stamp(t: DateTime<Utc>) -> String {
 }
 
 impl SendLedger for PgLedger {
+    fn shared_pace(self: Arc<Self>) -> Option<Arc<dyn crate::deliver::SharedPace>> {
+        Some(self)
+    }
+
     fn claim(
         &self,
         campaign: &str,

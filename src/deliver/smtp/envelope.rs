@@ -1,0 +1,123 @@
+//! The envelope of one email: MAIL, RCPT and DATA, up to the point where the server waits for the
+//! message (354). Pipelined (RFC 2920) when the server offers it: the three commands go in one
+//! write and their replies are read in order, one round trip instead of three; otherwise step by
+//! step, each command waiting for its reply.
+//!
+//! Every reply of a pipelined group is read, even after a refusal, so that the connection stays in
+//! step; the first refusal is the email's. A server that answers 354 to DATA although it refused
+//! the sender or every recipient gets a lone `.` (an empty message with no recipient, which it
+//! refuses or drops), as RFC 2920 section 3.1 says.
+
+use std::fmt;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailParameter};
+
+use super::connections::{Conn, Connections};
+use super::judge::{closing, Stage, TryError};
+
+/// MAIL, each RCPT and DATA, written as one.
+struct Group {
+    mail: Mail,
+    rcpts: Vec<Rcpt>,
+}
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Each command ends with its own CRLF.
+        write!(f, "{}", self.mail)?;
+        for rcpt in &self.rcpts {
+            write!(f, "{rcpt}")?;
+        }
+        write!(f, "{Data}")
+    }
+}
+
+/// The end of an empty message, after a 354 that should not have come.
+struct LoneDot;
+
+impl fmt::Display for LoneDot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(".\r\n")
+    }
+}
+
+impl Connections {
+    /// MAIL, RCPT and DATA: up to the point where the server waits for the message.
+    pub(super) async fn envelope(
+        &self,
+        conn: &mut Conn,
+        envelope: &Envelope,
+    ) -> Result<(), TryError> {
+        let mut params = Vec::new();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !conn.smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(TryError::Unsendable(
+                    "the address is not ASCII and the server does not support SMTPUTF8".into(),
+                ));
+            }
+            params.push(MailParameter::SmtpUtfEight);
+        }
+        let mail = Mail::new(envelope.from().cloned(), params);
+        let rcpts: Vec<Rcpt> = envelope
+            .to()
+            .iter()
+            .map(|to| Rcpt::new(to.clone(), Vec::new()))
+            .collect();
+        if conn.pipelining {
+            return self.pipelined(conn, Group { mail, rcpts }).await;
+        }
+        self.step(Stage::Mail, conn.smtp.command(mail)).await?;
+        for rcpt in rcpts {
+            self.step(Stage::Rcpt, conn.smtp.command(rcpt)).await?;
+        }
+        self.step(Stage::Data, conn.smtp.command(Data)).await?;
+        Ok(())
+    }
+
+    /// The group in one write, then its replies in order.
+    async fn pipelined(&self, conn: &mut Conn, group: Group) -> Result<(), TryError> {
+        let replies: Vec<Stage> = std::iter::repeat_n(Stage::Rcpt, group.rcpts.len())
+            .chain([Stage::Data])
+            .collect();
+        // The write, then MAIL's reply.
+        let mut refused = None;
+        match self.step(Stage::Mail, conn.smtp.command(group)).await {
+            Ok(_) => {}
+            Err(e) if out_of_step(&e) => return Err(e),
+            Err(e) => refused = Some(e),
+        }
+        for stage in replies {
+            match self.step(stage, conn.smtp.read_response()).await {
+                // 354 after a refusal: the server waits for a message that must not come.
+                Ok(_) if stage == Stage::Data && refused.is_some() => {
+                    match self.step(Stage::Data, conn.smtp.command(LoneDot)).await {
+                        Err(e) if out_of_step(&e) => return Err(e),
+                        _ => {}
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if out_of_step(&e) => return Err(e),
+                Err(e) => {
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        refused.map_or(Ok(()), Err)
+    }
+}
+
+/// No reply (the connection is gone or silent) or `421` (the server is closing it): the replies
+/// that follow will not come, so the group is not read further.
+fn out_of_step(e: &TryError) -> bool {
+    match e {
+        TryError::Smtp(_, e) => e.status().is_none() || closing(e),
+        _ => true,
+    }
+}
