@@ -28,6 +28,7 @@ mod dkim_config;
 mod engine;
 mod engine_contact;
 mod fast;
+mod fault_tls;
 mod inbox_checks;
 mod inbox_emails;
 mod items;
