@@ -38,8 +38,8 @@ amortized). --pipelining on|off sets TRIPMAIL_SMTP__PIPELINING (only when given:
 refuse it). --max-per-second R sets TRIPMAIL_SMTP__MAX_PER_SECOND=R, sends every run through a proxy
 (a pass-through at delay 0, for the window) and prints the sending rate's distance from R.
 
-The defaults take about 13 minutes on a 2-core AMD EPYC before pipelining (one connection 20 ms away:
-500-odd emails at 5.7/s, 95 s a run). Not a test: nothing asserts a time.
+The defaults take about 12 minutes (730 s, twice) on a 2-core AMD EPYC before pipelining: a third of
+it is one connection 20 ms away (545 emails at 6.0/s, 91 s a run). Not a test: nothing asserts a time.
 Exit codes: 0 done; 1 a run failed or sent nothing; 2 the binary or smtp-sink is missing.
 """
 import argparse
