@@ -16,6 +16,7 @@ use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
+use super::envelope::{stuffed, Stuffed};
 use super::judge::{closing, Stage, TryError};
 use super::wire::{Peek, Tls, Wire};
 use crate::config::SmtpTls;
@@ -57,6 +58,8 @@ pub(super) struct Conn {
     peek: Peek,
     /// The server offers PIPELINING and `smtp.pipelining` is on: the envelope goes in one write.
     pub(super) pipelining: bool,
+    /// No TLS: the message is written to the socket by us, in one write.
+    plain: bool,
     /// Messages sent on it so far (each answered, accepted or not).
     messages: u32,
 }
@@ -102,12 +105,12 @@ impl Connections {
     /// extensions, AUTH.
     async fn open(&self) -> Result<Conn, TryError> {
         let addr = (self.host.as_str(), self.port);
-        let tcp = match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await
-        {
-            Ok(Ok(tcp)) => tcp,
-            Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
-            Err(_) => return Err(TryError::Timeout(Stage::Connect)),
-        };
+        let tcp =
+            match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => return Err(TryError::Connect(format!("cannot connect: {e}"))),
+                Err(_) => return Err(TryError::Timeout(Stage::Connect)),
+            };
         let (wire, peek) = Wire::new(tcp)
             .map_err(|e| TryError::Connect(format!("cannot set TCP_NODELAY: {e}")))?;
         let mut smtp = match (self.tls, &self.tls_params) {
@@ -115,7 +118,8 @@ impl Connections {
                 let tls = self
                     .step(Stage::Connect, Tls::handshake(wire, params.clone()))
                     .await?;
-                let connect = AsyncSmtpConnection::connect_with_transport(Box::new(tls), &self.hello);
+                let connect =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tls), &self.hello);
                 self.step(Stage::Connect, connect).await?
             }
             _ => {
@@ -151,6 +155,7 @@ impl Connections {
             smtp,
             peek,
             pipelining,
+            plain: self.tls == SmtpTls::None,
             messages: 0,
         })
     }
@@ -181,8 +186,28 @@ impl Connections {
             self.stop.asked().await;
             tokio::time::sleep(STOP_GRACE).await;
         };
+        let sending = async {
+            if conn.plain {
+                // Our own write (no copy into a String), then lettre reads the reply.
+                let data = stuffed(bytes);
+                conn.peek
+                    .write_all(&data)
+                    .await
+                    .map_err(|e| TryError::Lost(Stage::Message, e.to_string()))?;
+                let reply = conn.smtp.read_response().await;
+                return reply.map_err(|e| TryError::Smtp(Stage::Message, e));
+            }
+            let sent = match std::str::from_utf8(bytes) {
+                Ok(text) => conn.smtp.command(Stuffed(text)).await,
+                // 8-bit data that is not UTF-8: lettre's own (slower) way.
+                Err(_) => conn.smtp.message(bytes).await,
+            };
+            sent.map_err(|e| TryError::Smtp(Stage::Message, e))
+        };
         let result = tokio::select! {
-            result = self.step(Stage::Message, conn.smtp.message(bytes)) => result,
+            result = tokio::time::timeout(self.timeout, sending) => {
+                result.unwrap_or(Err(TryError::Timeout(Stage::Message)))
+            }
             () = grace => Err(TryError::Timeout(Stage::Message)),
         };
         conn.messages += 1;
@@ -267,7 +292,7 @@ impl Connections {
             }
             Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some(),
             // Silent, or gone: not worth a QUIT that would wait as long again.
-            Some(TryError::Timeout(_) | TryError::OutOfTurn) => return,
+            Some(TryError::Timeout(_) | TryError::OutOfTurn | TryError::Lost(..)) => return,
             Some(_) => false,
         };
         let spent = self.max_messages > 0 && conn.messages >= self.max_messages;

@@ -57,7 +57,11 @@ impl Connections {
             .chain(envelope.to())
             .any(|a: &lettre::Address| !AsRef::<str>::as_ref(a).is_ascii());
         if non_ascii {
-            if !conn.smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
+            if !conn
+                .smtp
+                .server_info()
+                .supports_feature(Extension::SmtpUtfEight)
+            {
                 return Err(TryError::Unsendable(
                     "the address is not ASCII and the server does not support SMTPUTF8".into(),
                 ));
@@ -119,5 +123,64 @@ fn out_of_step(e: &TryError) -> bool {
     match e {
         TryError::Smtp(_, e) => e.status().is_none() || closing(e),
         _ => true,
+    }
+}
+
+/// A message with its dots stuffed (RFC 5321 4.5.2: a line that starts with `.` gets another)
+/// and the end of the data after it, written as one (lettre's `message` stuffs byte by byte,
+/// a tenth of a run's time on loopback, and writes the end apart). The same bytes as lettre's.
+pub(super) struct Stuffed<'a>(pub(super) &'a str);
+
+impl fmt::Display for Stuffed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.0;
+        let mut from = 0;
+        for dot in memchr::memchr_iter(b'.', text.as_bytes()) {
+            let line_start = dot == 0 || text.as_bytes()[..dot].ends_with(b"\r\n");
+            if line_start {
+                // Up to and with the dot, then the dot again.
+                f.write_str(&text[from..=dot])?;
+                f.write_str(".")?;
+                from = dot + 1;
+            }
+        }
+        f.write_str(&text[from..])?;
+        f.write_str("\r\n.\r\n")
+    }
+}
+
+/// [`Stuffed`] as bytes (any bytes: 8-bit data too), for a write of our own.
+pub(super) fn stuffed(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 8);
+    let mut from = 0;
+    for dot in memchr::memchr_iter(b'.', body) {
+        if dot == 0 || body[..dot].ends_with(b"\r\n") {
+            out.extend_from_slice(&body[from..=dot]);
+            out.push(b'.');
+            from = dot + 1;
+        }
+    }
+    out.extend_from_slice(&body[from..]);
+    out.extend_from_slice(b"\r\n.\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{stuffed, Stuffed};
+
+    #[test]
+    fn dots_at_line_starts_are_doubled_and_the_end_follows() {
+        let cases = [
+            ("a.b\r\n.c\r\n..d\r\n", "a.b\r\n..c\r\n...d\r\n\r\n.\r\n"),
+            (".x", "..x\r\n.\r\n"),
+            ("x\n.y\r.z", "x\n.y\r.z\r\n.\r\n"),
+            ("", "\r\n.\r\n"),
+            ("\r\n.", "\r\n..\r\n.\r\n"),
+        ];
+        for (body, wire) in cases {
+            assert_eq!(Stuffed(body).to_string(), wire, "{body:?}");
+            assert_eq!(stuffed(body.as_bytes()), wire.as_bytes(), "{body:?}");
+        }
     }
 }

@@ -32,6 +32,8 @@ pub(super) enum TryError {
     Stopped,
     /// The caller, asked when a connection was ready, withdrew the email: nothing was sent.
     Withdrawn,
+    /// The connection failed under a write of ours (no reply to judge) at a stage.
+    Lost(Stage, String),
     /// After 354, before the message went, the server closed the connection or said something
     /// (it is going away): nothing of the email reached it.
     OutOfTurn,
@@ -61,6 +63,7 @@ impl std::fmt::Display for TryError {
             TryError::Smtp(_, e) => e.fmt(f),
             TryError::Timeout(stage) => write!(f, "no answer within the timeout ({stage:?})"),
             TryError::Connect(e) | TryError::Unsendable(e) => f.write_str(e),
+            TryError::Lost(_, e) => write!(f, "network error: {e}"),
             TryError::Stopped => f.write_str("the run was asked to stop"),
             TryError::Withdrawn => f.write_str("withdrawn before its transaction"),
             TryError::OutOfTurn => f.write_str(
@@ -93,7 +96,10 @@ pub(super) enum Kind {
 pub(super) fn classify(e: &TryError) -> Kind {
     let (stage, e) = match e {
         TryError::Smtp(stage, e) => (*stage, e),
-        TryError::Timeout(Stage::Message) => return Kind::InDoubt,
+        TryError::Timeout(Stage::Message) | TryError::Lost(Stage::Message, _) => {
+            return Kind::InDoubt
+        }
+        TryError::Lost(_, _) => return Kind::Server,
         TryError::Timeout(_) | TryError::Connect(_) | TryError::OutOfTurn => return Kind::Server,
         TryError::Unsendable(_) => return Kind::Unsendable,
         TryError::Stopped | TryError::Withdrawn => return Kind::Stopped,

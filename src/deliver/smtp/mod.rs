@@ -88,11 +88,15 @@ impl SmtpDelivery {
             SmtpTls::StartTls | SmtpTls::Implicit => {
                 let mut builder = TlsParameters::builder(host.to_string());
                 if let Some(pem) = &settings.ca_pem {
-                    let roots = Certificate::from_pem(pem)
-                        .map_err(|e| format!("smtp.ca_file: {e}"))?;
+                    let roots =
+                        Certificate::from_pem(pem).map_err(|e| format!("smtp.ca_file: {e}"))?;
                     builder = builder.add_root_certificate(roots);
                 }
-                Some(builder.build().map_err(|e| format!("TLS for {host}: {e}"))?)
+                Some(
+                    builder
+                        .build()
+                        .map_err(|e| format!("TLS for {host}: {e}"))?,
+                )
             }
         };
         let pace = settings.max_per_second.filter(|&n| n > 0).map(Pace::new);

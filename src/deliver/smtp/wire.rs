@@ -53,6 +53,20 @@ impl Peek {
         // Ready: data, the end of the stream (0 bytes) or an error (a reset); all mean going.
         self.0.poll_peek(&mut cx, &mut buf).is_ready()
     }
+
+    /// Writes `bytes` to the socket itself, for a connection without TLS: lettre writes each
+    /// command whole and keeps nothing to write, so this goes in order after its last command.
+    pub(super) async fn write_all(&self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            self.0.writable().await?;
+            match self.0.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 impl AsyncRead for Wire {

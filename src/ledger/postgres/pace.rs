@@ -30,6 +30,7 @@ impl SharedPace for PgLedger {
             .first()
             .and_then(|row| row.try_get(0).ok())
             .ok_or("the database returned no slot")?;
-        Duration::try_from_secs_f64(seconds).map_err(|e| format!("the slot is {seconds} s away: {e}"))
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|e| format!("the slot is {seconds} s away: {e}"))
     }
 }

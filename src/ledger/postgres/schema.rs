@@ -7,7 +7,8 @@ use deadpool_postgres::Pool;
 use super::PgFail;
 
 /// The migrations, in order: migration `n` brings the schema to version `n + 1`.
-const MIGRATIONS: [&str; 2] = ["
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE tripmail_sends (
     campaign    text NOT NULL,
     booking_id  text NOT NULL,
@@ -60,12 +61,14 @@ CREATE TABLE tripmail_run_emails (
     detail     text,
     PRIMARY KEY (run_id, seq)
 );
-", "
+",
+    "
 CREATE TABLE tripmail_pace (
     server  text PRIMARY KEY,
     next_at timestamptz NOT NULL
 );
-"];
+",
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

@@ -39,17 +39,19 @@ impl SendLedger for SqliteLedger {
         let claim = self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found: Option<String> = tx
+                .prepare_cached("SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2")?
                 .query_row(
-                    "SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2",
                     params![campaign, booking_id],
                     |r| r.get(0),
                 )
                 .optional()?;
             let claim = match found.as_deref().map(SendState::parse) {
                 None => {
-                    tx.execute(
+                    tx.prepare_cached(
                         "INSERT INTO sends (campaign, booking_id, message_id, recipient, state, \
                          created_at, updated_at, run_at) VALUES (?1, ?2, ?3, ?4, 'claimed', ?5, ?5, ?6)",
+                    )?
+                    .execute(
                         params![campaign, booking_id, message_id, recipient, stamp(at), stamp(run_at)],
                     )?;
                     Claim::New
@@ -103,19 +105,19 @@ impl SendLedger for SqliteLedger {
     ) -> Result<Recorded, LedgerError> {
         let update = || {
             self.write(|c| {
-                c.execute(
+                c.prepare_cached(
                     "UPDATE sends SET state = ?3, reply = ?4, attempts = attempts + ?5, \
                      updated_at = ?6 WHERE campaign = ?1 AND booking_id = ?2 \
                      AND state = 'claimed'",
-                    params![
-                        campaign,
-                        booking_id,
-                        state.as_str(),
-                        reply,
-                        attempts,
-                        stamp(at)
-                    ],
-                )
+                )?
+                .execute(params![
+                    campaign,
+                    booking_id,
+                    state.as_str(),
+                    reply,
+                    attempts,
+                    stamp(at)
+                ])
                 .map(drop)
             })
         };
@@ -211,12 +213,9 @@ impl SendLedger for SqliteLedger {
     /// The state of one send, if the ledger knows it.
     fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
         self.with(|c| {
-            c.query_row(
-                "SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2",
-                params![campaign, booking_id],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
+            c.prepare_cached("SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2")?
+                .query_row(params![campaign, booking_id], |r| r.get::<_, String>(0))
+                .optional()
         })
         .map(|s| s.as_deref().and_then(SendState::parse))
     }
@@ -224,11 +223,12 @@ impl SendLedger for SqliteLedger {
     /// The state of one send and the `--now` of the run that last claimed it.
     fn state_at(&self, campaign: &str, booking_id: &str) -> Result<Option<StateAt>, LedgerError> {
         let row = self.with(|c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT state, run_at FROM sends WHERE campaign = ?1 AND booking_id = ?2",
-                params![campaign, booking_id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )
+            )?
+            .query_row(params![campaign, booking_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()
         })?;
         Ok(row.and_then(|(state, run_at)| {
