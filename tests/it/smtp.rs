@@ -7,27 +7,13 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::sandbox::{header, FaultServer, Faults, MailDev};
-use crate::util::{config_with, preview_cmd, root, stderr, tripmail, NOW};
+use crate::util::{config_with, preview_cmd, root, send_cmd, stderr, tripmail, NOW};
 
 /// The shipped campaign with fast retries, in `dir`, plus `replace` pairs.
 fn config(dir: &Path, replace: &[(&str, &str)]) -> PathBuf {
     let mut pairs = vec![("retry_base_ms = 500", "retry_base_ms = 20")];
     pairs.extend_from_slice(replace);
     config_with(dir, &pairs)
-}
-
-/// `tripmail run` of `config` at [`NOW`] into `smtp`, with its ledger and report in `dir`.
-fn send_cmd(dir: &Path, config: &Path, smtp: &str) -> assert_cmd::Command {
-    let mut cmd = tripmail();
-    cmd.arg("run")
-        .arg("--config")
-        .arg(config)
-        .args(["--now", NOW, "--smtp", smtp])
-        .arg("--state")
-        .arg(dir.join("ledger.sqlite"))
-        .arg("--report")
-        .arg(dir.join("report.json"));
-    cmd
 }
 
 fn send(dir: &Path, config: &Path, smtp: &str, extra: &[&str]) -> (Output, serde_json::Value) {

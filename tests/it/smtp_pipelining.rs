@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::crash::copies;
 use crate::sandbox::{FaultServer, Faults};
-use crate::util::{config_with, stderr, tripmail, NOW};
+use crate::util::{config_with, send_cmd, stderr};
 
 /// A run of the shipped campaign (33 due emails) into `server` with one connection and one try
 /// (so that a try counted shows as a failure), plus `smtp` settings: its exit code and report.
@@ -22,14 +22,7 @@ fn run(dir: &Path, server: &FaultServer, smtp: &str) -> (Option<i32>, serde_json
             ("attempts = 5", "attempts = 1"),
         ],
     );
-    let o = tripmail()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--now", NOW, "--smtp", &server.url(), "--report"])
-        .arg(dir.join("report.json"))
-        .arg("--state")
-        .arg(dir.join("ledger.sqlite"))
+    let o = send_cmd(dir, &cfg, &server.url())
         .output()
         .expect("tripmail runs");
     let text = std::fs::read_to_string(dir.join("report.json"))

@@ -7,21 +7,14 @@ use std::path::Path;
 
 use crate::crash::copies;
 use crate::sandbox::{test_ca, FaultServer, Faults, TlsMode};
-use crate::util::{config_with, stderr, tripmail, NOW};
+use crate::util::{config_with, send_cmd, stderr};
 
 /// A run of the shipped campaign into `server` with `smtp` settings added: exit code, report
 /// (when written), standard error.
 fn run(dir: &Path, server: &FaultServer, smtp: &str) -> (Option<i32>, serde_json::Value, String) {
     let settings = format!("max_connections = 2\n{smtp}");
     let cfg = config_with(dir, &[("max_connections = 4", settings.as_str())]);
-    let o = tripmail()
-        .arg("run")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--now", NOW, "--smtp", &server.url(), "--report"])
-        .arg(dir.join("report.json"))
-        .arg("--state")
-        .arg(dir.join("ledger.sqlite"))
+    let o = send_cmd(dir, &cfg, &server.url())
         .output()
         .expect("tripmail runs");
     let report = std::fs::read_to_string(dir.join("report.json"))

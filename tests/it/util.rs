@@ -333,3 +333,18 @@ pub fn ledger_of(config: &Path) -> serde_json::Value {
     succeeds(&o);
     serde_json::from_slice(&o.stdout).expect("the ledger's JSON")
 }
+
+/// `tripmail run` of `config` at [`NOW`] into `smtp`, with its ledger (`ledger.sqlite`) and report
+/// (`report.json`) in `dir`.
+pub fn send_cmd(dir: &Path, config: &Path, smtp: &str) -> assert_cmd::Command {
+    let mut cmd = tripmail();
+    cmd.arg("run")
+        .arg("--config")
+        .arg(config)
+        .args(["--now", NOW, "--smtp", smtp])
+        .arg("--state")
+        .arg(dir.join("ledger.sqlite"))
+        .arg("--report")
+        .arg(dir.join("report.json"));
+    cmd
+}
