@@ -290,7 +290,7 @@ impl Connections {
                     () = self.stop.asked() => false,
                 }
             }
-            Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some(),
+            Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some() && !closing(e),
             // Silent, or gone: not worth a QUIT that would wait as long again.
             Some(TryError::Timeout(_) | TryError::OutOfTurn | TryError::Lost(..)) => return,
             Some(_) => false,

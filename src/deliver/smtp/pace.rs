@@ -25,9 +25,19 @@ pub(super) struct Pace {
     /// one fail).
     next: Mutex<Option<Instant>>,
     shared: Option<(Arc<dyn SharedPace>, String)>,
-    /// The shared schedule failed once (said once, then this process keeps its own).
+    /// The shared schedule failed once (said once).
     warned: std::sync::atomic::AtomicBool,
+    /// When the shared schedule last failed: this process keeps its own for [`SHARED_RETRY`].
+    failed_at: Mutex<Option<Instant>>,
 }
+
+/// After the shared schedule failed, how long this process keeps its own before asking again (a
+/// database that is down would otherwise cost each try a wait).
+const SHARED_RETRY: Duration = Duration::from_secs(60);
+
+/// The longest wait the shared schedule may give: longer means a clock stepped or a runner asked
+/// with a far lower limit; this process then keeps its own schedule instead of sleeping on it.
+const LONGEST_SHARED_WAIT: Duration = Duration::from_secs(60);
 
 impl Pace {
     /// `per_second` slots a second.
@@ -37,6 +47,7 @@ impl Pace {
             next: Mutex::new(None),
             shared: None,
             warned: Default::default(),
+            failed_at: Mutex::new(None),
         }
     }
 
@@ -48,9 +59,12 @@ impl Pace {
     /// Returns at the next slot reserved for this caller.
     pub(super) async fn wait(&self) {
         let at = match &self.shared {
+            Some(_) if self.shared_failed_lately() => self.reserve_here(),
             Some((shared, server)) => match self.reserve_shared(shared, server).await {
                 Ok(at) => at,
                 Err(why) => {
+                    *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(Instant::now());
                     if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
                         tracing::warn!(
                             "smtp.max_per_second: the slots shared with other runners cannot be \
@@ -63,6 +77,11 @@ impl Pace {
             None => self.reserve_here(),
         };
         tokio::time::sleep_until(at).await;
+    }
+
+    fn shared_failed_lately(&self) -> bool {
+        let failed_at = *self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+        failed_at.is_some_and(|at| at.elapsed() < SHARED_RETRY)
     }
 
     /// The next slot of this process's schedule.
@@ -83,6 +102,9 @@ impl Pace {
         let wait = tokio::task::spawn_blocking(move || shared.reserve(&server, interval))
             .await
             .map_err(|e| format!("the reservation did not end: {e}"))??;
+        if wait > LONGEST_SHARED_WAIT {
+            return Err(format!("the next slot is {} s away", wait.as_secs()));
+        }
         // From when the answer came: never earlier than the slot the database gave.
         Ok(Instant::now() + wait)
     }
@@ -134,22 +156,32 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(200));
     }
 
-    struct Failing;
-    impl SharedPace for Failing {
+    /// A shared schedule that fails, or answers with an hour's wait, counting how often it is asked.
+    struct Broken(std::sync::atomic::AtomicU32, Result<Duration, String>);
+    impl SharedPace for Broken {
         fn reserve(&self, _: &str, _: Duration) -> Result<Duration, String> {
-            Err("unreachable".into())
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.1.clone()
         }
     }
 
-    /// A shared schedule that fails leaves this process to its own limit, not none.
+    /// A shared schedule that fails (or gives an hour's wait) leaves this process to its own
+    /// limit, not none and not asleep, and is not asked again for a minute.
     #[tokio::test(start_paused = true)]
     async fn a_failing_shared_schedule_falls_back_to_the_local_one() {
-        let mut pace = Pace::new(10);
-        pace.share(Arc::new(Failing), "smtp://relay".into());
-        let start = Instant::now();
-        for _ in 0..4 {
-            pace.wait().await;
+        for answer in [
+            Err("unreachable".to_string()),
+            Ok(Duration::from_secs(3600)),
+        ] {
+            let broken = Arc::new(Broken(Default::default(), answer));
+            let mut pace = Pace::new(10);
+            pace.share(broken.clone(), "smtp://relay".into());
+            let start = Instant::now();
+            for _ in 0..4 {
+                pace.wait().await;
+            }
+            assert_eq!(start.elapsed(), Duration::from_millis(300));
+            assert_eq!(broken.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         }
-        assert_eq!(start.elapsed(), Duration::from_millis(300));
     }
 }
