@@ -1,9 +1,11 @@
-//! Delivery over SMTP: our own pool of connections (a bounded number, kept open and reused), an
-//! optional send rate, and retries of temporary failures with exponential backoff and jitter. lettre
-//! speaks SMTP on each connection; tripmail drives the transaction step by step (MAIL, RCPT, DATA, the
-//! message) so that each failure is judged by where it happened: a rejected recipient fails that email
-//! only, a rejected login or sender stops the run, and a connection lost after the end of DATA leaves
-//! the email in doubt (the server may have it) instead of sending it again.
+//! Delivery over SMTP: our own pool of connections (a bounded number, kept open, trusted and reused up
+//! to `smtp.max_messages_per_connection`), one send pace over all of them (and over the runners of a
+//! shared ledger: [`SharedPace`]), and retries of temporary failures with exponential backoff and
+//! jitter. lettre speaks SMTP on each connection; tripmail drives the transaction itself (MAIL, RCPT
+//! and DATA pipelined when the server offers it, then the message) so that each failure is judged by
+//! where it happened: a rejected recipient fails that email only, a rejected login or sender stops
+//! the run, and a connection lost after the end of DATA leaves the email in doubt (the server may
+//! have it) instead of sending it again.
 //!
 //! Every wait is bounded: each step (connect, greeting, EHLO, STARTTLS, AUTH, NOOP, MAIL, RCPT,
 //! DATA, the message and its reply) by `smtp.timeout_ms`, QUIT by at most 5 s (`connections::QUIT_BOUND`); a
