@@ -223,14 +223,20 @@ fn pg_three_runners_one_killed_with_hold_nothing_twice_the_doubtful_listed() {
     );
 }
 
+/// The campaign sent by one runner (`runner.log`) to a slow server, 300 messages in.
+fn one_runner_under_way(cluster: &Cluster) -> (Campaign, FaultServer, Runners) {
+    let c = campaign(cluster, "resend");
+    let server = slow_server();
+    let child = Runners(vec![runner(&c, &server, "runner")]);
+    wait_for_messages(&server, 300);
+    (c, server, child)
+}
+
 #[test]
 fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_doubled() {
     // A cluster of its own: it is stopped and started again.
     let cluster = Cluster::start();
-    let c = campaign(&cluster, "resend");
-    let server = slow_server();
-    let mut child = Runners(vec![runner(&c, &server, "runner")]);
-    wait_for_messages(&server, 300);
+    let (c, server, mut child) = one_runner_under_way(&cluster);
     // Down for three seconds in the middle of the campaign, then back on the same port and data.
     cluster.stop();
     std::thread::sleep(Duration::from_secs(3));
@@ -253,10 +259,8 @@ fn pg_postgresql_down_mid_campaign_the_runner_waits_and_goes_on_nothing_lost_or_
 #[test]
 fn pg_a_runner_whose_database_is_gone_for_good_stops_when_asked_within_its_waits() {
     let cluster = Cluster::start();
-    let c = campaign(&cluster, "resend");
-    let server = slow_server();
-    let mut child = Runners(vec![runner(&c, &server, "runner")]);
-    wait_for_messages(&server, 300);
+    // The campaign (its folder) is kept to the end of the test.
+    let (_campaign, server, mut child) = one_runner_under_way(&cluster);
     // Gone for good, then the runner is asked to stop: it ends once the outage's wait is over
     // (2 minutes), not never.
     cluster.stop();

@@ -16,7 +16,7 @@ use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
-use super::envelope::{stuffed, Stuffed};
+use super::envelope::{stuffed, Verbatim};
 use super::judge::{closing, Stage, TryError};
 use super::wire::{Peek, Tls, Wire};
 use crate::config::SmtpTls;
@@ -187,9 +187,9 @@ impl Connections {
             tokio::time::sleep(STOP_GRACE).await;
         };
         let sending = async {
+            let data = stuffed(bytes);
             if conn.plain {
                 // Our own write (no copy into a String), then lettre reads the reply.
-                let data = stuffed(bytes);
                 conn.peek
                     .write_all(&data)
                     .await
@@ -197,9 +197,10 @@ impl Connections {
                 let reply = conn.smtp.read_response().await;
                 return reply.map_err(|e| TryError::Smtp(Stage::Message, e));
             }
-            let sent = match std::str::from_utf8(bytes) {
-                Ok(text) => conn.smtp.command(Stuffed(text)).await,
-                // 8-bit data that is not UTF-8: lettre's own (slower) way.
+            // Over TLS, lettre writes it: as one command when it is text (lettre takes commands
+            // as text); 8-bit data that is not UTF-8 goes lettre's own (slower) way.
+            let sent = match std::str::from_utf8(&data) {
+                Ok(text) => conn.smtp.command(Verbatim(text)).await,
                 Err(_) => conn.smtp.message(bytes).await,
             };
             sent.map_err(|e| TryError::Smtp(Stage::Message, e))
