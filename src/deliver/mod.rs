@@ -25,8 +25,9 @@ pub use outcome::{Accepted, SendFailure};
 pub use smtp::{SharedPace, SmtpDelivery};
 pub use stub::{RecordingDelivery, Script, ScriptedTransport};
 
-/// Asked once by a [`Transport`] when it is about to hand an email's message over (the server waits
-/// for it): the run claims the email in its ledger there. `false` withdraws the email, nothing of it
+/// Asked once by a [`Transport`] before it hands an email's message over (the SMTP transport asks
+/// it once it has a connection, beside the envelope's round trips, and sends the message only after
+/// it): the run claims the email in its ledger there. `false` withdraws the email, nothing of it
 /// sent.
 pub type Ready<'a> = Box<dyn FnOnce() -> BoxFuture<'a, bool> + Send + 'a>;
 
@@ -76,12 +77,12 @@ pub fn transport_of(
 /// Where a send goes: one required method, as lettre's `Transport`.
 pub trait Transport: Send + Sync {
     /// Sends one email whose message is `mime` (built once, as [`OutgoingEmail::to_mime`] makes
-    /// it), trying again as the transport sees fit, and calling `ready` once when the message is
-    /// about to go.
+    /// it; shared, so that a transport can hand it to a task of its own without a copy), trying
+    /// again as the transport sees fit, and calling `ready` once before the message goes.
     fn send<'a>(
         &'a self,
         email: &'a OutgoingEmail,
-        mime: &'a [u8],
+        mime: std::sync::Arc<Vec<u8>>,
         ready: Ready<'a>,
     ) -> BoxFuture<'a, Result<Accepted, SendFailure>>;
 

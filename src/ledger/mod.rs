@@ -19,8 +19,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod lane;
 pub mod postgres;
 pub mod sqlite;
+
+pub use lane::Lane;
 
 /// The SQLite ledger, under the name the run and the command line use.
 pub use postgres::PgLedger;
@@ -271,6 +274,13 @@ pub trait SendLedger: Send + Sync {
     /// The send slots of `smtp.max_per_second`, when the runners sharing this store keep one
     /// schedule in it (PostgreSQL); none for a store one runner holds at a time (SQLite).
     fn shared_pace(self: Arc<Self>) -> Option<Arc<dyn crate::deliver::SharedPace>> {
+        None
+    }
+
+    /// The thread this store's calls go to, one after another, when it takes them one at a time
+    /// (SQLite); none for a store that serves several at once (PostgreSQL: each call goes to the
+    /// blocking pool).
+    fn lane(&self) -> Option<&Lane> {
         None
     }
 

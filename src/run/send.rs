@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::FutureExt;
 
 use super::produce::{Produced, Stop};
-use super::threads::{bug, on_ledger, on_ledger_aside};
+use super::threads::{bug, on_ledger};
 use super::{Outputs, RunOptions};
 use crate::compose::Composed;
 use crate::deliver::{Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport};
@@ -132,8 +132,9 @@ impl One<'_> {
             *turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(taken);
             let (message_id, recipient) = (self.message_id.clone(), self.recipient.clone());
             let (run_at, at) = (self.opts.now, (self.opts.clock)());
-            // Beside the envelope's round trips (see `SmtpDelivery::send_built`), so on the blocking pool.
-            let claim = on_ledger_aside(ledger, self.key, move |l, c, b| {
+            // Beside the envelope's round trips (see `SmtpDelivery::send_built`): off this task's
+            // thread, like every ledger call.
+            let claim = on_ledger(ledger, self.key, move |l, c, b| {
                 l.claim(c, b, &message_id, &recipient, run_at, at)
             })
             .await;
@@ -145,7 +146,7 @@ impl One<'_> {
         // finished as failed rather than sent again, which could send it twice (and would meet the
         // same panic at every run).
         let ready = Box::new(|| claim_now().boxed());
-        let sent = AssertUnwindSafe(transport.send(&email, &mime, ready))
+        let sent = AssertUnwindSafe(transport.send(&email, Arc::new(mime), ready))
             .catch_unwind()
             .await
             .unwrap_or_else(|panic| Err(SendFailure::Unsendable(bug("sending", &*panic))));

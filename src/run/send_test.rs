@@ -66,8 +66,11 @@ pub async fn send_test(
     let waited = Duration::from_millis(settings.smtp.timeout_ms).saturating_mul(3);
     let server = url.to_string();
     let ready: Ready<'_> = Box::new(|| Box::pin(async { true }));
-    let sent =
-        tokio::time::timeout(waited, Transport::send(&transport, &email, &mime, ready)).await;
+    let sent = tokio::time::timeout(
+        waited,
+        Transport::send(&transport, &email, std::sync::Arc::new(mime), ready),
+    )
+    .await;
     Transport::close(&transport).await;
     let to = to.email.to_string();
     match sent {

@@ -1,5 +1,5 @@
 //! Where the run's work goes off the async threads: rendering on the rendering threads (rayon, one
-//! per core), ledger calls beside or on the runtime's threads; and the words for a caught panic.
+//! per core), ledger calls on the store's lane or the blocking pool; and the words for a caught panic.
 
 use std::sync::Arc;
 
@@ -42,33 +42,25 @@ pub(super) fn bug(phase: &str, panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
-/// the disk).
+/// the disk): on the store's lane when it has one (SQLite), else beside the runtime's threads.
 pub(super) async fn on_ledger<T: Send + 'static>(
-    ledger: &Arc<dyn SendLedger>,
-    (campaign, booking_id): (&str, &str),
-    f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
-) -> Result<T, Stop> {
-    // On the runtime's own thread when it may block one (a commit without fsync takes
-    // microseconds; a hop to the blocking pool and back costs more), else on the blocking pool.
-    if tokio::runtime::Handle::current().runtime_flavor()
-        == tokio::runtime::RuntimeFlavor::MultiThread
-    {
-        return tokio::task::block_in_place(|| f(&**ledger, campaign, booking_id))
-            .map_err(Stop::Ledger);
-    }
-    on_ledger_aside(ledger, (campaign, booking_id), f).await
-}
-
-/// [`on_ledger`] on the blocking pool always, for a call that goes on beside other work of the
-/// same task.
-pub(super) async fn on_ledger_aside<T: Send + 'static>(
     ledger: &Arc<dyn SendLedger>,
     (campaign, booking_id): (&str, &str),
     f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
     let shared = Arc::clone(ledger);
     let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
-    match tokio::task::spawn_blocking(move || f(&*shared, &campaign, &booking_id)).await {
+    let call = move || f(&*shared, &campaign, &booking_id);
+    let done = match ledger.lane() {
+        Some(lane) => lane
+            .run(call)
+            .await
+            .ok_or_else(|| "it panicked, or the ledger's thread is gone".to_string()),
+        None => tokio::task::spawn_blocking(call)
+            .await
+            .map_err(|e| e.to_string()),
+    };
+    match done {
         Ok(r) => r.map_err(Stop::Ledger),
         Err(e) => Err(Stop::Ledger(LedgerError::Open {
             path: ledger.path().to_path_buf(),

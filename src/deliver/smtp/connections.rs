@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -16,8 +18,9 @@ use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 
-use super::envelope::{stuffed, Verbatim};
+use super::envelope::{Body, Verbatim};
 use super::judge::{closing, Stage, TryError};
+use super::task::{Exchange, Panic};
 use super::wire::{Peek, Tls, Wire};
 use crate::config::SmtpTls;
 
@@ -29,18 +32,23 @@ pub(super) const QUIT_BOUND: Duration = Duration::from_secs(5);
 /// `smtp.timeout_ms`, when shorter); without it the email is in doubt, as after a timeout.
 pub(super) const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// The run's stop flag, when it has one.
+/// The run's stop flag, when it has one (set once, before the first send).
 #[derive(Default)]
-pub(super) struct StopFlag(pub(super) Option<Arc<AtomicBool>>);
+pub(super) struct StopFlag(std::sync::OnceLock<Arc<AtomicBool>>);
 
 impl StopFlag {
+    /// Watches `flag` from now on (a second flag is ignored: a transport serves one run).
+    pub(super) fn watch(&self, flag: Arc<AtomicBool>) {
+        let _ = self.0.set(flag);
+    }
+
     pub(super) fn is_set(&self) -> bool {
-        self.0.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+        self.0.get().is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
     /// Returns once a stop is asked (never without a stop flag).
     pub(super) async fn asked(&self) {
-        match &self.0 {
+        match self.0.get() {
             None => std::future::pending().await,
             Some(flag) => {
                 while !flag.load(Ordering::SeqCst) {
@@ -51,6 +59,40 @@ impl StopFlag {
     }
 }
 
+/// What a connection is good for after a transaction that ended with an error (or none).
+enum Reuse {
+    Yes,
+    /// After RSET: a refused sender, recipient or data leaves the connection fine.
+    AfterReset,
+    /// Closed politely (QUIT).
+    No,
+    /// Silent or gone: dropped, not worth a QUIT that would wait as long again.
+    Drop,
+}
+
+impl Reuse {
+    fn after(error: Option<&TryError>) -> Reuse {
+        match error {
+            None | Some(TryError::Unsendable(_)) => Reuse::Yes,
+            Some(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
+                if e.status().is_some() && !closing(e) =>
+            {
+                Reuse::AfterReset
+            }
+            Some(TryError::Smtp(Stage::Message, e)) if e.status().is_some() && !closing(e) => {
+                Reuse::Yes
+            }
+            Some(TryError::Timeout(_) | TryError::OutOfTurn | TryError::Lost(..)) => Reuse::Drop,
+            Some(_) => Reuse::No,
+        }
+    }
+}
+
+/// Goes on with a panic of an exchange, in the email's task.
+fn resume<T>(panic: Panic) -> T {
+    std::panic::resume_unwind(panic)
+}
+
 /// One connection to the server.
 pub(super) struct Conn {
     pub(super) smtp: AsyncSmtpConnection,
@@ -59,7 +101,7 @@ pub(super) struct Conn {
     /// The server offers PIPELINING and `smtp.pipelining` is on: the envelope goes in one write.
     pub(super) pipelining: bool,
     /// No TLS: the message is written to the socket by us, in one write.
-    plain: bool,
+    pub(super) plain: bool,
     /// Messages sent on it so far (each answered, accepted or not).
     messages: u32,
 }
@@ -181,27 +223,23 @@ impl Connections {
 
     /// The message and the server's reply to its end. From here on the server may have the email,
     /// so a stop does not end the wait at once: it shortens it to [`STOP_GRACE`].
-    async fn message(&self, conn: &mut Conn, bytes: &[u8]) -> Result<Response, TryError> {
+    async fn message(&self, conn: &mut Conn, body: Body) -> Result<Response, TryError> {
         let grace = async {
             self.stop.asked().await;
             tokio::time::sleep(STOP_GRACE).await;
         };
         let sending = async {
-            let data = stuffed(bytes);
-            if conn.plain {
-                // Our own write (no copy into a String), then lettre reads the reply.
-                conn.peek
-                    .write_all(&data)
-                    .await
-                    .map_err(|e| TryError::Lost(Stage::Message, e.to_string()))?;
-                let reply = conn.smtp.read_response().await;
-                return reply.map_err(|e| TryError::Smtp(Stage::Message, e));
-            }
-            // Over TLS, lettre writes it: as one command when it is text (lettre takes commands
-            // as text); 8-bit data that is not UTF-8 goes lettre's own (slower) way.
-            let sent = match std::str::from_utf8(&data) {
-                Ok(text) => conn.smtp.command(Verbatim(text)).await,
-                Err(_) => conn.smtp.message(bytes).await,
+            let sent = match &body {
+                Body::Plain(data) => {
+                    // Our own write (no copy into a String), then lettre reads the reply.
+                    conn.peek
+                        .write_all(data)
+                        .await
+                        .map_err(|e| TryError::Lost(Stage::Message, e.to_string()))?;
+                    conn.smtp.read_response().await
+                }
+                Body::Text(text) => conn.smtp.command(Verbatim(text)).await,
+                Body::Raw(bytes) => conn.smtp.message(bytes).await,
             };
             sent.map_err(|e| TryError::Smtp(Stage::Message, e))
         };
@@ -216,12 +254,14 @@ impl Connections {
     }
 
     /// One try: a connection, then `ready` (the first try only: it may withdraw the email), then
-    /// the transaction.
+    /// the transaction. The envelope and the message are each exchanged on a task of their own
+    /// ([`Exchange`]); `ready` runs in the caller's.
     pub(super) async fn send<F, Fut>(
-        &self,
+        self: &Arc<Self>,
         envelope: &Envelope,
-        bytes: &[u8],
+        bytes: &Arc<Vec<u8>>,
         ready: &mut Option<F>,
+        slot: Option<OwnedSemaphorePermit>,
     ) -> Result<Response, TryError>
     where
         F: FnOnce() -> Fut,
@@ -230,7 +270,7 @@ impl Connections {
         // Until the message goes, a stop ends the try at once: the server has nothing of the email
         // (the connection, mid-transaction, is dropped).
         let (mut conn, enveloped) = loop {
-            let (mut conn, reused) = tokio::select! {
+            let (conn, reused) = tokio::select! {
                 conn = self.checkout() => conn?,
                 () = self.stop.asked() => return Err(TryError::Stopped),
             };
@@ -238,21 +278,26 @@ impl Connections {
             // message: its commit is hidden behind their round trips. It is done whole, not cut
             // short by a stop (a stop ends only the envelope).
             let claiming = ready.take().map(|ready| ready());
-            let step = async {
-                tokio::select! {
-                    result = self.envelope(&mut conn, envelope) => result,
-                    () = self.stop.asked() => Err(TryError::Stopped),
-                }
+            let (this, envelope) = (Arc::clone(self), envelope.clone());
+            let step = Exchange::spawn(async move {
+                let mut conn = conn;
+                let result = tokio::select! {
+                    result = this.envelope(&mut conn, &envelope) => result,
+                    () = this.stop.asked() => Err(TryError::Stopped),
+                };
+                (conn, result)
+            });
+            let (stepped, go) = match claiming {
+                Some(claim) => tokio::join!(step.end(Stage::Data), claim),
+                None => (step.end(Stage::Data).await, true),
             };
-            let (enveloped, go) = match claiming {
-                Some(claim) => tokio::join!(step, claim),
-                None => (step.await, true),
-            };
+            // A panic in the exchange goes on here, once the claim has ended (and is known).
+            let stepped = stepped.unwrap_or_else(resume);
             // Withdrawn: the server, in DATA at most, keeps nothing of a dropped connection.
             if !go {
-                drop(conn);
                 return Err(TryError::Withdrawn);
             }
+            let (conn, enveloped) = stepped?;
             // The server waits for the message (354): unless it said something since (closing).
             let enveloped = match enveloped {
                 Ok(()) if conn.peek.spoke_out_of_turn() => Err(TryError::OutOfTurn),
@@ -271,30 +316,53 @@ impl Connections {
             self.release(conn, Some(&e)).await;
             return Err(e);
         }
-        // The server waits for the message (354) and has nothing of it yet.
-        let result = self.message(&mut conn, bytes).await;
-        self.release(conn, result.as_ref().err()).await;
-        result
+        // The server waits for the message (354) and has nothing of it yet. Its reply comes back
+        // as soon as it is read; the connection is put back (or closed: QUIT) after, still holding
+        // its slot.
+        let (this, bytes) = (Arc::clone(self), Arc::clone(bytes));
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let exchange = Exchange::spawn(async move {
+            let body = Body::of(conn.plain, bytes);
+            let result = this.message(&mut conn, body).await;
+            let reuse = Reuse::after(result.as_ref().err());
+            // The email's task gone (dropped): nobody to tell.
+            let _ = answer.send(result);
+            this.release_as(conn, reuse).await;
+            drop(slot);
+        });
+        match answered.await {
+            Ok(result) => {
+                exchange.let_go();
+                result
+            }
+            // Ended without a reply: a panic (it goes on here), or the runtime shutting down.
+            Err(_) => match exchange.end(Stage::Message).await {
+                Err(panic) => resume(panic),
+                Ok(Err(lost)) => Err(lost),
+                Ok(Ok(())) => Err(TryError::Lost(
+                    Stage::Message,
+                    "the connection's task ended without the reply".into(),
+                )),
+            },
+        }
     }
 
     /// Puts `conn` back for the next email when it can take one after `error` (and has not sent
     /// `max_messages`), or closes it.
-    async fn release(&self, mut conn: Conn, error: Option<&TryError>) {
-        let reusable = match error {
-            None | Some(TryError::Unsendable(_)) => true,
-            // A refused recipient or data: the connection is fine once the transaction is reset.
-            Some(TryError::Smtp(Stage::Mail | Stage::Rcpt | Stage::Data, e))
-                if e.status().is_some() && !closing(e) =>
-            {
-                tokio::select! {
-                    reset = self.step(Stage::Mail, conn.smtp.command(Rset)) => reset.is_ok(),
-                    () = self.stop.asked() => false,
-                }
-            }
-            Some(TryError::Smtp(Stage::Message, e)) => e.status().is_some() && !closing(e),
-            // Silent, or gone: not worth a QUIT that would wait as long again.
-            Some(TryError::Timeout(_) | TryError::OutOfTurn | TryError::Lost(..)) => return,
-            Some(_) => false,
+    async fn release(&self, conn: Conn, error: Option<&TryError>) {
+        self.release_as(conn, Reuse::after(error)).await;
+    }
+
+    /// [`release`](Self::release), with what the error allows decided.
+    async fn release_as(&self, mut conn: Conn, reuse: Reuse) {
+        let reusable = match reuse {
+            Reuse::Yes => true,
+            Reuse::AfterReset => tokio::select! {
+                reset = self.step(Stage::Mail, conn.smtp.command(Rset)) => reset.is_ok(),
+                () = self.stop.asked() => false,
+            },
+            Reuse::No => false,
+            Reuse::Drop => return,
         };
         let spent = self.max_messages > 0 && conn.messages >= self.max_messages;
         if reusable && !spent && !conn.smtp.has_broken() {

@@ -9,6 +9,7 @@
 //! refuses or drops), as RFC 2920 section 3.1 says.
 
 use std::fmt;
+use std::sync::Arc;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
@@ -132,6 +133,30 @@ pub(super) struct Verbatim<'a>(pub(super) &'a str);
 impl fmt::Display for Verbatim<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
+    }
+}
+
+/// A message ready to go, dot-stuffed and ended ([`stuffed`]), as the connection writes it.
+pub(super) enum Body {
+    /// No TLS: written to the socket by us, in one write.
+    Plain(Vec<u8>),
+    /// Over TLS, as text: one command of lettre's.
+    Text(String),
+    /// Over TLS, 8-bit data that is not UTF-8 (unstuffed): lettre's own (slower) way.
+    Raw(Arc<Vec<u8>>),
+}
+
+impl Body {
+    /// `bytes`, the message, for a connection with TLS or without (`plain`).
+    pub(super) fn of(plain: bool, bytes: Arc<Vec<u8>>) -> Body {
+        let data = stuffed(&bytes);
+        if plain {
+            return Body::Plain(data);
+        }
+        match String::from_utf8(data) {
+            Ok(text) => Body::Text(text),
+            Err(_) => Body::Raw(bytes),
+        }
     }
 }
 

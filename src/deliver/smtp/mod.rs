@@ -17,6 +17,7 @@ mod connections;
 mod envelope;
 mod judge;
 mod pace;
+mod task;
 mod wire;
 
 pub use self::pace::SharedPace;
@@ -44,9 +45,9 @@ use crate::retry::backoff;
 
 /// Sends emails to one SMTP server.
 pub struct SmtpDelivery {
-    connections: Connections,
+    connections: Arc<Connections>,
     server: String,
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     /// Turns to send, one per connection (see [`SmtpDelivery::turn`]).
     turns: Semaphore,
     /// `smtp.max_per_second`.
@@ -103,7 +104,7 @@ impl SmtpDelivery {
         };
         let pace = settings.max_per_second.filter(|&n| n > 0).map(Pace::new);
         Ok(SmtpDelivery {
-            connections: Connections {
+            connections: Arc::new(Connections {
                 host: host.to_string(),
                 port: url.port,
                 tls: url.tls,
@@ -116,9 +117,9 @@ impl SmtpDelivery {
                 fresh: Duration::from_millis(settings.noop_after_ms),
                 idle: Mutex::new(Vec::new()),
                 stop: StopFlag::default(),
-            },
+            }),
             server: url.to_string(),
-            slots: Semaphore::new(settings.max_connections.max(1)),
+            slots: Arc::new(Semaphore::new(settings.max_connections.max(1))),
             turns: Semaphore::new(settings.max_connections.max(1)),
             pace,
             attempts: settings.attempts.max(1),
@@ -133,7 +134,7 @@ impl SmtpDelivery {
     /// waits for the reply at most 5 s more (in doubt without it); QUIT is not waited
     /// for.
     pub fn stop_when(&mut self, flag: Arc<AtomicBool>) {
-        self.connections.stop = StopFlag(Some(flag));
+        self.connections.stop.watch(flag);
     }
 
     /// `smtp.max_per_second` holds for every runner that shares `shared` (a ledger several
@@ -169,7 +170,8 @@ impl SmtpDelivery {
         let bytes = email
             .to_mime()
             .map_err(|e| SendFailure::Unsendable(e.to_string()))?;
-        self.send_built(email, &bytes, || async { true }).await
+        self.send_built(email, Arc::new(bytes), || async { true })
+            .await
     }
 
     /// A turn to send: one per connection (`smtp.max_connections`). A caller that holds it from
@@ -184,14 +186,15 @@ impl SmtpDelivery {
     }
 
     /// Sends one email whose message is `bytes` (built already), as [`send`](Self::send) does,
-    /// asking `ready` once the server waits for the email's message (after the rate limit, the
-    /// connection check, MAIL, RCPT and DATA's 354; on the first try that gets there): `false` withdraws the email (the connection is dropped mid-DATA and the server keeps
+    /// asking `ready` once a connection is had for it (after the rate limit), on the first try that
+    /// gets one: `ready` runs beside MAIL, RCPT and DATA, and the message waits for both. `false`
+    /// withdraws the email (the connection is dropped, mid-DATA at most, and the server keeps
     /// nothing; [`SendFailure::Stopped`] with no try). The ledger's claim goes there, so that an
     /// email is claimed only when the next thing it does is go.
     pub async fn send_built<F, Fut>(
         &self,
         email: &OutgoingEmail,
-        bytes: &[u8],
+        bytes: Arc<Vec<u8>>,
         ready: F,
     ) -> Result<Accepted, SendFailure>
     where
@@ -211,7 +214,7 @@ impl SmtpDelivery {
                 });
             }
             attempt += 1;
-            let err = match self.one_try(&envelope, bytes, &mut ready, attempt).await {
+            let err = match self.one_try(&envelope, &bytes, &mut ready, attempt).await {
                 Ok(response) => return Ok(accepted(&response, attempt)),
                 Err(Ok(err)) => err,
                 Err(Err(stopped)) => return Err(stopped),
@@ -228,7 +231,7 @@ impl SmtpDelivery {
     async fn one_try<F, Fut>(
         &self,
         envelope: &Envelope,
-        bytes: &[u8],
+        bytes: &Arc<Vec<u8>>,
         ready: &mut Option<F>,
         attempt: u32,
     ) -> Result<Response, Result<TryError, SendFailure>>
@@ -242,8 +245,9 @@ impl SmtpDelivery {
             })
         };
         // Waiting for a connection or the rate limit ends when a stop is asked.
-        let _slot = tokio::select! {
-            slot = self.slots.acquire() => slot,
+        // Held until the connection is back (or closed), which may be after the reply.
+        let slot = tokio::select! {
+            slot = Arc::clone(&self.slots).acquire_owned() => slot.ok(),
             () = self.stop_asked() => return Err(stopped()),
         };
         if let Some(pace) = &self.pace {
@@ -256,7 +260,7 @@ impl SmtpDelivery {
             return Err(stopped());
         }
         self.connections
-            .send(envelope, bytes, ready)
+            .send(envelope, bytes, ready, slot)
             .await
             .map_err(Ok)
     }
@@ -327,7 +331,7 @@ impl Transport for SmtpDelivery {
     fn send<'a>(
         &'a self,
         email: &'a OutgoingEmail,
-        mime: &'a [u8],
+        mime: Arc<Vec<u8>>,
         ready: Ready<'a>,
     ) -> BoxFuture<'a, Result<Accepted, SendFailure>> {
         Box::pin(self.send_built(email, mime, ready))

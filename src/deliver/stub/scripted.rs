@@ -136,7 +136,7 @@ impl Transport for ScriptedTransport {
     fn send<'a>(
         &'a self,
         email: &'a OutgoingEmail,
-        _mime: &'a [u8],
+        _mime: std::sync::Arc<Vec<u8>>,
         ready: Ready<'a>,
     ) -> BoxFuture<'a, Result<Accepted, SendFailure>> {
         Box::pin(self.answer(email, ready))

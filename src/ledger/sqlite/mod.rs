@@ -40,6 +40,8 @@ pub struct SqliteLedger {
     /// What this runner claimed: a `claimed` row among these is this run's own (a booking listed
     /// twice in the input), not a dead run's.
     mine: Mutex<HashSet<(String, String)>>,
+    /// The run's calls, on a thread of their own (started at the first).
+    lane: std::sync::OnceLock<Option<super::Lane>>,
 }
 
 impl SqliteLedger {
@@ -65,6 +67,7 @@ impl SqliteLedger {
             broken: AtomicBool::new(false),
             recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
+            lane: std::sync::OnceLock::new(),
         };
         ledger.with(|c| {
             // WAL + FULL: a committed `sent` survives a crash of the process and of the machine.
@@ -127,6 +130,7 @@ impl SqliteLedger {
             broken: AtomicBool::new(false),
             recovered: Mutex::new(Vec::new()),
             mine: Mutex::new(HashSet::new()),
+            lane: std::sync::OnceLock::new(),
         };
         ledger.with(|c| c.busy_timeout(std::time::Duration::from_secs(10)))?;
         Ok(ledger)

@@ -128,11 +128,13 @@ impl SendLedger for SqliteLedger {
         };
         let _ = std::fs::remove_file(self.sibling(".reserve"));
         for n in 1..SENT_TRIES {
+            if n > 1 {
+                std::thread::sleep(Duration::from_millis(50 << (n - 1)));
+            }
             match update() {
                 Ok(()) => return Ok(Recorded::InLedger),
                 Err(e) => failed = e,
             }
-            std::thread::sleep(Duration::from_millis(50 << n));
         }
         // What was claimed, to list it whole (a read needs no room).
         let claimed = self
@@ -248,6 +250,10 @@ impl SendLedger for SqliteLedger {
 
     fn claimed_here(&self, campaign: &str, booking_id: &str) -> bool {
         SqliteLedger::claimed_here(self, campaign, booking_id)
+    }
+
+    fn lane(&self) -> Option<&crate::ledger::Lane> {
+        self.lane.get_or_init(crate::ledger::Lane::start).as_ref()
     }
 
     fn begin_run(&self) {
