@@ -9,6 +9,9 @@ pub struct Accepted {
     pub reply: String,
     /// Tries it took (1 when the first one went through).
     pub attempts: u32,
+    /// When the transport read the reply, where it knows (the start of the in-doubt window, for
+    /// its measurement).
+    pub read_at: Option<std::time::Instant>,
 }
 
 /// Why an email was not accepted.

@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use futures::FutureExt;
 
 use super::produce::{Produced, Stop};
-use super::threads::{bug, on_ledger};
+use super::threads::{bug, on_ledger, on_ledger_first};
 use super::{Outputs, RunOptions};
 use crate::compose::Composed;
 use crate::deliver::{Accepted, Delivery, DeliveryError, OutgoingEmail, SendFailure, Transport};
@@ -173,15 +173,19 @@ impl One<'_> {
         sent: Result<Accepted, SendFailure>,
         claimed: Option<Claim>,
     ) -> Result<Produced, Stop> {
-        // The in-doubt window: from the server's reply to its commit (logged at debug, target
-        // `tripmail::window`, for measurements).
-        let replied = std::time::Instant::now();
+        // The in-doubt window: from the server's reply (read by the transport) to its commit
+        // (logged at debug, target `tripmail::window`, for measurements).
+        let replied = match &sent {
+            Ok(accepted) => accepted.read_at,
+            Err(_) => None,
+        }
+        .unwrap_or_else(std::time::Instant::now);
         let Some((state, reply, attempts, produced)) =
             settle(record, sent, claimed == Some(Claim::InDoubt))
         else {
             // Asked to stop before the transaction: nothing sent, and a first try leaves no trace.
             if let Some((ledger, claimed)) = self.ledger.as_ref().zip(claimed) {
-                on_ledger(ledger, self.key, move |l, c, b| l.release(c, b, claimed)).await?;
+                on_ledger_first(ledger, self.key, move |l, c, b| l.release(c, b, claimed)).await?;
             }
             return Ok(Produced::Interrupted);
         };
@@ -199,7 +203,7 @@ impl One<'_> {
                 self.opts.now,
             )
         });
-        let recorded = on_ledger(ledger, self.key, move |l, c, b| {
+        let recorded = on_ledger_first(ledger, self.key, move |l, c, b| {
             if let Some((message_id, recipient, run_at)) = &unclaimed {
                 // Sent (or being sent) by another copy of the booking meanwhile: left as it is.
                 if let Claim::Done(_) = l.claim(c, b, message_id, recipient, *run_at, at)? {

@@ -42,21 +42,40 @@ pub(super) fn bug(phase: &str, panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs a ledger call on one send, (campaign, booking), off the async threads (a commit waits for
-/// the disk): on the store's lane when it has one (SQLite), else beside the runtime's threads.
+/// the disk): on the store's lane when it has one (SQLite), else on the blocking pool.
 pub(super) async fn on_ledger<T: Send + 'static>(
     ledger: &Arc<dyn SendLedger>,
+    key: (&str, &str),
+    f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, Stop> {
+    call(ledger, key, false, f).await
+}
+
+/// [`on_ledger`] for a call that records the end of a send (its reply, or its release): on a lane,
+/// it goes before the calls waiting for emails still being prepared, since a crash until it commits
+/// leaves the email in doubt.
+pub(super) async fn on_ledger_first<T: Send + 'static>(
+    ledger: &Arc<dyn SendLedger>,
+    key: (&str, &str),
+    f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
+) -> Result<T, Stop> {
+    call(ledger, key, true, f).await
+}
+
+async fn call<T: Send + 'static>(
+    ledger: &Arc<dyn SendLedger>,
     (campaign, booking_id): (&str, &str),
+    first: bool,
     f: impl FnOnce(&dyn SendLedger, &str, &str) -> Result<T, LedgerError> + Send + 'static,
 ) -> Result<T, Stop> {
     let shared = Arc::clone(ledger);
     let (campaign, booking_id) = (campaign.to_string(), booking_id.to_string());
     let call = move || f(&*shared, &campaign, &booking_id);
-    let done = match ledger.lane() {
-        Some(lane) => lane
-            .run(call)
-            .await
-            .ok_or_else(|| "it panicked, or the ledger's thread is gone".to_string()),
-        None => tokio::task::spawn_blocking(call)
+    let failed = || "it panicked, or the ledger's thread is gone".to_string();
+    let done = match (ledger.lane(), first) {
+        (Some(lane), true) => lane.run_first(call).await.ok_or_else(failed),
+        (Some(lane), false) => lane.run(call).await.ok_or_else(failed),
+        (None, _) => tokio::task::spawn_blocking(call)
             .await
             .map_err(|e| e.to_string()),
     };

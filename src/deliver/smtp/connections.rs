@@ -254,7 +254,7 @@ impl Connections {
     }
 
     /// One try: a connection, then `ready` (the first try only: it may withdraw the email), then
-    /// the transaction. The envelope and the message are each exchanged on a task of their own
+    /// the transaction: the reply to the message, and when it was read. The envelope and the message are each exchanged on a task of their own
     /// ([`Exchange`]); `ready` runs in the caller's.
     pub(super) async fn send<F, Fut>(
         self: &Arc<Self>,
@@ -262,7 +262,7 @@ impl Connections {
         bytes: &Arc<Vec<u8>>,
         ready: &mut Option<F>,
         slot: Option<OwnedSemaphorePermit>,
-    ) -> Result<Response, TryError>
+    ) -> Result<(Response, Instant), TryError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = bool>,
@@ -325,6 +325,7 @@ impl Connections {
             let body = Body::of(conn.plain, bytes);
             let result = this.message(&mut conn, body).await;
             let reuse = Reuse::after(result.as_ref().err());
+            let result = result.map(|reply| (reply, Instant::now()));
             // The email's task gone (dropped): nobody to tell.
             let _ = answer.send(result);
             this.release_as(conn, reuse).await;

@@ -26,7 +26,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use lettre::address::Envelope;
@@ -215,7 +215,7 @@ impl SmtpDelivery {
             }
             attempt += 1;
             let err = match self.one_try(&envelope, &bytes, &mut ready, attempt).await {
-                Ok(response) => return Ok(accepted(&response, attempt)),
+                Ok((response, read_at)) => return Ok(accepted(&response, attempt, read_at)),
                 Err(Ok(err)) => err,
                 Err(Err(stopped)) => return Err(stopped),
             };
@@ -234,7 +234,7 @@ impl SmtpDelivery {
         bytes: &Arc<Vec<u8>>,
         ready: &mut Option<F>,
         attempt: u32,
-    ) -> Result<Response, Result<TryError, SendFailure>>
+    ) -> Result<(Response, Instant), Result<TryError, SendFailure>>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = bool>,
@@ -318,13 +318,17 @@ impl SmtpDelivery {
 }
 
 /// The server's reply to the end of DATA, as recorded: its code and its lines.
-fn accepted(response: &Response, attempts: u32) -> Accepted {
+fn accepted(response: &Response, attempts: u32, read_at: Instant) -> Accepted {
     let mut reply = response.code().to_string();
     for line in response.message() {
         reply.push(' ');
         reply.push_str(line);
     }
-    Accepted { reply, attempts }
+    Accepted {
+        reply,
+        attempts,
+        read_at: Some(read_at),
+    }
 }
 
 impl Transport for SmtpDelivery {

@@ -95,6 +95,7 @@ impl ScriptedTransport {
                 Ok(Accepted {
                     reply: "250 2.0.0 Ok: queued".into(),
                     attempts: 1,
+                    read_at: None,
                 }),
             ),
             Script::Reject => (
