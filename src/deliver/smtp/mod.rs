@@ -48,6 +48,8 @@ pub struct SmtpDelivery {
     connections: Arc<Connections>,
     server: String,
     slots: Arc<Semaphore>,
+    /// `smtp.max_connections`: the slots.
+    connection_limit: usize,
     /// Turns to send, one per connection (see [`SmtpDelivery::turn`]).
     turns: Semaphore,
     /// `smtp.max_per_second`.
@@ -120,6 +122,7 @@ impl SmtpDelivery {
             }),
             server: url.to_string(),
             slots: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            connection_limit: settings.max_connections.max(1),
             turns: Semaphore::new(settings.max_connections.max(1)),
             pace,
             attempts: settings.attempts.max(1),
@@ -310,10 +313,17 @@ impl SmtpDelivery {
         }
     }
 
-    /// Closes the open connections (QUIT), waiting at most 5 s (`connections::QUIT_BOUND`) for their replies, and
-    /// not at all once a stop is asked.
+    /// Closes the open connections (QUIT), once those still being put back after their last
+    /// reply are (at most 10 s), waiting at most 5 s (`connections::QUIT_BOUND`) for their replies,
+    /// and not at all once a stop is asked.
     pub async fn close(&self) {
+        // A connection still being put back (or closed) after its last reply holds its slot: all
+        // of them, once those are done (each within `QUIT_BOUND`).
+        let all = u32::try_from(self.connection_limit).unwrap_or(u32::MAX);
+        let settled =
+            tokio::time::timeout(connections::QUIT_BOUND * 2, self.slots.acquire_many(all)).await;
         self.connections.close().await;
+        drop(settled);
     }
 }
 
