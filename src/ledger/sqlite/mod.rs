@@ -70,7 +70,8 @@ impl SqliteLedger {
             lane: std::sync::OnceLock::new(),
         };
         ledger.with(|c| {
-            // WAL + FULL: a committed `sent` survives a crash of the process and of the machine.
+            // WAL + NORMAL: a commit survives a crash of the process; a power loss may undo the last
+            // ones (the README, "Exactly once", says what follows).
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
             c.busy_timeout(std::time::Duration::from_secs(10))?;
