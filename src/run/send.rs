@@ -175,11 +175,9 @@ impl One<'_> {
     ) -> Result<Produced, Stop> {
         // The in-doubt window: from the server's reply (read by the transport) to its commit
         // (logged at debug, target `tripmail::window`, for measurements).
-        let replied = match &sent {
-            Ok(accepted) => accepted.read_at,
-            Err(_) => None,
-        }
-        .unwrap_or_else(std::time::Instant::now);
+        let replied = (sent.as_ref().ok())
+            .and_then(|accepted| accepted.read_at)
+            .unwrap_or_else(std::time::Instant::now);
         let Some((state, reply, attempts, produced)) =
             settle(record, sent, claimed == Some(Claim::InDoubt))
         else {

@@ -25,9 +25,8 @@ pub(super) struct Pace {
     /// one fail).
     next: Mutex<Option<Instant>>,
     shared: Option<(Arc<dyn SharedPace>, String)>,
-    /// The shared schedule failed once (said once).
-    warned: std::sync::atomic::AtomicBool,
-    /// When the shared schedule last failed: this process keeps its own for [`SHARED_RETRY`].
+    /// When the shared schedule last failed: this process keeps its own for [`SHARED_RETRY`] (the
+    /// first failure is said, once).
     failed_at: Mutex<Option<Instant>>,
 }
 
@@ -46,7 +45,6 @@ impl Pace {
             interval: Duration::from_secs(1) / per_second.max(1),
             next: Mutex::new(None),
             shared: None,
-            warned: Default::default(),
             failed_at: Mutex::new(None),
         }
     }
@@ -63,9 +61,12 @@ impl Pace {
             Some((shared, server)) => match self.reserve_shared(shared, server).await {
                 Ok(at) => at,
                 Err(why) => {
-                    *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(Instant::now());
-                    if !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    let earlier = self
+                        .failed_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .replace(Instant::now());
+                    if earlier.is_none() {
                         tracing::warn!(
                             "smtp.max_per_second: the slots shared with other runners cannot be \
                              reserved ({why}); this runner keeps to the limit alone"

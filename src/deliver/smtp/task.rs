@@ -14,42 +14,45 @@ use super::judge::{Stage, TryError};
 /// runs beside the exchange there (the claim) has ended.
 pub(super) type Panic = Box<dyn Any + Send + 'static>;
 
-/// An exchange on its own task. Dropping it (the email's send dropped) aborts the task: it stops at
-/// its next await (a step already being polled on another thread finishes that poll first).
-pub(super) struct Exchange<T>(Option<JoinHandle<T>>);
+/// An exchange on its own task. Dropping it (the email's send dropped) aborts the task, unless it
+/// was let go: it stops at its next await (a step already being polled on another thread finishes
+/// that poll first).
+pub(super) struct Exchange<T> {
+    task: JoinHandle<T>,
+    abort_on_drop: bool,
+}
 
 impl<T: Send + 'static> Exchange<T> {
     pub(super) fn spawn(work: impl Future<Output = T> + Send + 'static) -> Exchange<T> {
-        Exchange(Some(tokio::spawn(work)))
+        Exchange {
+            task: tokio::spawn(work),
+            abort_on_drop: true,
+        }
     }
 
     /// Its end: `Err` with its panic; a task ended without finishing (the runtime shutting down)
     /// is a connection lost at `stage`.
     pub(super) async fn end(mut self, stage: Stage) -> Result<Result<T, TryError>, Panic> {
-        let Some(task) = self.0.as_mut() else {
-            return Ok(Err(lost(stage, "it was let go")));
-        };
-        match task.await {
+        match (&mut self.task).await {
             Ok(done) => Ok(Ok(done)),
             Err(e) if e.is_panic() => Err(e.into_panic()),
-            Err(e) => Ok(Err(lost(stage, &e.to_string()))),
+            Err(e) => Ok(Err(TryError::Lost(
+                stage,
+                format!("the connection's task ended: {e}"),
+            ))),
         }
     }
 
     /// Lets it run to its end on its own (what is left of it concerns nobody waiting).
     pub(super) fn let_go(mut self) {
-        self.0.take();
+        self.abort_on_drop = false;
     }
-}
-
-fn lost(stage: Stage, why: &str) -> TryError {
-    TryError::Lost(stage, format!("the connection's task ended: {why}"))
 }
 
 impl<T> Drop for Exchange<T> {
     fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.abort();
+        if self.abort_on_drop {
+            self.task.abort();
         }
     }
 }

@@ -15,6 +15,9 @@ use crate::ledger::{
 /// How many times a `sent` is tried again before it is listed instead.
 const SENT_TRIES: u32 = 4;
 
+/// The state of one send (the claim asks it too: one cached statement).
+const STATE_OF: &str = "SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2";
+
 /// The sends, as the run and the command line ask them of any store.
 impl SendLedger for SqliteLedger {
     /// Takes (campaign, booking) for sending, unless it is already done. Written and committed
@@ -39,7 +42,7 @@ impl SendLedger for SqliteLedger {
         let claim = self.write(|c| {
             let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let found: Option<String> = tx
-                .prepare_cached("SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2")?
+                .prepare_cached(STATE_OF)?
                 .query_row(
                     params![campaign, booking_id],
                     |r| r.get(0),
@@ -215,7 +218,7 @@ impl SendLedger for SqliteLedger {
     /// The state of one send, if the ledger knows it.
     fn state(&self, campaign: &str, booking_id: &str) -> Result<Option<SendState>, LedgerError> {
         self.with(|c| {
-            c.prepare_cached("SELECT state FROM sends WHERE campaign = ?1 AND booking_id = ?2")?
+            c.prepare_cached(STATE_OF)?
                 .query_row(params![campaign, booking_id], |r| r.get::<_, String>(0))
                 .optional()
         })
